@@ -38,13 +38,34 @@ pub struct Window {
     pub end: DateTime<Utc>,
 }
 
-/// Replace the description of one instance (for a series occurrence, the provider writes an
-/// exception/override for that occurrence only).
+/// Change one instance. For a series occurrence the provider writes an exception (a RECURRENCE-ID
+/// override, a Google instance patch, a Graph occurrence PATCH) for that occurrence only, never the
+/// series master. `None` fields are left as they are.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DescriptionWrite {
+pub struct OccurrenceWrite {
     /// The instance as last fetched (id, series, original start, source, current description).
     pub target: Instance,
     /// The complete new description (user text outside the managed block unchanged).
+    pub description: Option<String>,
+    /// A corrected end (fix mode: duration correction); the start never moves.
+    pub end: Option<DateTime<Utc>>,
+}
+
+/// A new recurring 1:1 series (fix mode: the pair has no series at all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSeries {
+    /// Globally unique id for the new event (the planner derives it from the pair id, so a retry
+    /// after a crash finds the event it already created instead of creating a duplicate).
+    pub uid: String,
+    pub title: String,
+    pub organizer: String,
+    /// The other person (the organizer is added as an attendee too where the format wants it).
+    pub attendee: String,
+    /// First occurrence start, as a wall-clock time in `timezone`.
+    pub first_start: DateTime<chrono_tz::Tz>,
+    pub duration: chrono::Duration,
+    /// RRULE body, e.g. `FREQ=WEEKLY;INTERVAL=2`.
+    pub rrule: String,
     pub description: String,
 }
 
