@@ -1,7 +1,7 @@
 //! Calendar providers: the only code that knows a calendar's wire or file format. Each provider turns
 //! what it reads into `domain::Instance`s and carries out description writes planned by `sync`.
 //!
-//! API Boundary: `Snapshot`, `SourceProblem`, `DescriptionWrite`, `WriteOutcome`, `ProviderError`.
+//! API Boundary: `Snapshot`, `SourceProblem`, `OccurrenceWrite`, `NewSeries`, `WriteOutcome`, `ProviderError`.
 pub mod local;
 
 use crate::domain::Instance;
