@@ -1,1 +1,3 @@
-//! (to be written)
+//! (to be written) sled behind a typed, versioned API.
+pub mod records;
+pub use records::*;
