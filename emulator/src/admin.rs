@@ -70,8 +70,16 @@ async fn scenario(State(ctx): State<Arc<Ctx>>, Json(body): Json<Value>) -> Respo
 }
 
 async fn state(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
-    let google = ctx.google.read().unwrap_or_else(|e| e.into_inner()).state_json();
-    let graph = ctx.graph.read().unwrap_or_else(|e| e.into_inner()).state_json();
+    let google = ctx
+        .google
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .state_json();
+    let graph = ctx
+        .graph
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .state_json();
     Json(json!({"now": ctx.now().to_rfc3339(), "google": google, "graph": graph}))
 }
 

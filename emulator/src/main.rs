@@ -4,7 +4,10 @@ use oneonone_emulator::{Ctx, FaultConfig};
 use std::sync::Arc;
 
 #[derive(Parser, Debug)]
-#[command(name = "oneonone-emulator", about = "Google Calendar v3 and Microsoft Graph emulator (test-only)")]
+#[command(
+    name = "oneonone-emulator",
+    about = "Google Calendar v3 and Microsoft Graph emulator (test-only)"
+)]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8025")]

@@ -1,1 +1,182 @@
-//! (to be written)
+//! The subcommands: `run`, `check`, `sync --once`, `status`, `meetings`, `discover`. This is the
+//! edge: it reads the configuration, opens the store, calls the engine, and renders output. The
+//! `--json` shapes are an API Boundary (scripts and monitoring depend on them); they are built from
+//! dedicated view structs in `views`.
+pub mod views;
+
+use crate::config::Settings;
+use crate::daemon::{clock, engine::Engine};
+use crate::store::Store;
+use anyhow::{Context, anyhow};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Default configuration path (systemd deployments).
+pub const DEFAULT_CONFIG: &str = "/etc/oneonone/config.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oneonone",
+    version,
+    about = "Keeps managers' 1:1 meetings healthy: cadence, duration, cancellations and a shared agenda in every invite."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Plan and log every write, perform none.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon in the foreground (systemd runs this).
+    Run(ConfigArg),
+    /// Validate the configuration: exit 0, or exit 2 printing "PATH:LINE:COL: message".
+    Check(ConfigArg),
+    /// One sync + evaluate + write cycle (exit 0 ok, 1 partial failure).
+    Sync {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Run a single cycle and exit (required: the loop is `oneonone run`).
+        #[arg(long, required = true)]
+        once: bool,
+    },
+    /// Per-pair health from the store (no calendar access).
+    Status {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The 1:1 occurrences the store knows, with their status and agenda links.
+    Meetings {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long)]
+        json: bool,
+        /// Only this pair (MANAGER~REPORT).
+        #[arg(long)]
+        pair: Option<String>,
+        /// From this date (YYYY-MM-DD in the configured time zone, or RFC 3339).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this date (inclusive when a date).
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// 1:1s seen on calendars but not configured, printed as [[pairs]] TOML.
+    Discover(ConfigArg),
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Path of the configuration file.
+    #[arg(long, default_value = DEFAULT_CONFIG, env = "ONEONONE_CONFIG")]
+    pub config: PathBuf,
+}
+
+/// Load the configuration or explain every error.
+fn load_settings(path: &std::path::Path) -> anyhow::Result<Settings> {
+    crate::config::load(path).map_err(|e| anyhow!("invalid configuration:\n{e}"))
+}
+
+fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let dir = &settings.daemon.state_dir;
+    Store::open(dir).map_err(|e| {
+        anyhow!(
+            "cannot open the store in {}: {e}\n(if the daemon is running it holds the store; stop it, or use `oneonone status`, which asks the running daemon)",
+            dir.display()
+        )
+    })
+}
+
+/// Dispatch a parsed command line.
+pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(c) => {
+            crate::daemon::run(c.config, cli.dry_run).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check(c) => Ok(check(&c.config)),
+        Command::Sync { config, .. } => sync_once(&config.config, cli.dry_run).await,
+        Command::Status { config, json } => {
+            let settings = load_settings(&config.config)?;
+            let view = views::status(&settings, clock::now()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&view)?);
+            } else {
+                print!("{}", views::status_text(&view));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Meetings {
+            config,
+            json,
+            pair,
+            from,
+            to,
+        } => {
+            let settings = load_settings(&config.config)?;
+            let filter = views::MeetingFilter::parse(
+                pair.as_deref(),
+                from.as_deref(),
+                to.as_deref(),
+                settings.daemon.timezone,
+            )?;
+            let list = views::meetings(&settings, &filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                print!("{}", views::meetings_text(&list, settings.daemon.timezone));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Discover(c) => {
+            let settings = load_settings(&c.config)?;
+            print!("{}", views::discover(&settings, clock::now())?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `check`: exit 0 when valid, else 2 with one `PATH:LINE:COL: message` line per error.
+fn check(path: &std::path::Path) -> ExitCode {
+    match crate::config::load(path) {
+        Ok(s) => {
+            println!(
+                "{}: ok ({} account{}, {} pair{})",
+                path.display(),
+                s.accounts.len(),
+                if s.accounts.len() == 1 { "" } else { "s" },
+                s.pairs.len(),
+                if s.pairs.len() == 1 { "" } else { "s" }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                println!("{e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn sync_once(path: &std::path::Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(path)?;
+    crate::daemon::prepare(&settings)?;
+    let store = open_store(&settings)?;
+    let engine = std::sync::Arc::new(Engine::new(settings, store, dry_run));
+    let report = crate::daemon::run_cycle(engine.clone())
+        .await
+        .context("running the sync cycle")?;
+    engine.store.flush().context("flushing the store")?;
+    println!("{report}");
+    Ok(if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

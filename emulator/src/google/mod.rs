@@ -11,7 +11,12 @@ pub struct GoogleState {}
 
 impl GoogleState {
     /// Load the `google` part of a scenario (dates may be relative to `now`).
-    pub fn load_scenario(&mut self, _ctx: &Ctx, _now: DateTime<Utc>, _v: &Value) -> Result<(), String> {
+    pub fn load_scenario(
+        &mut self,
+        _ctx: &Ctx,
+        _now: DateTime<Utc>,
+        _v: &Value,
+    ) -> Result<(), String> {
         Ok(())
     }
     /// The full state, for `GET /_admin/state`.

@@ -1,0 +1,628 @@
+//! One sync cycle: fetch every account, reconcile with the store, notify findings, write agenda
+//! blocks and (fix mode) repairs. This is the shell around the pure planner in `sync`: it fetches,
+//! plans, executes, persists. A failing account or file is reported and the rest goes on.
+//!
+//! Architecture Invariant: every external write is journaled in the store and flushed before and
+//! after it is made (intent → flush → write → result → flush), and nothing is written in dry-run.
+use super::notify::Notifier;
+use crate::config::{AccountSettings, ProviderSettings, Settings};
+use crate::domain::agenda::carried_into;
+use crate::domain::block::BlockItem;
+use crate::domain::{Enforce, Instance, Pair};
+use crate::providers::local::{FileCache, LocalProvider};
+use crate::providers::{
+    NewSeries, OccurrenceWrite, ProviderError, Snapshot, SourceProblem, Window, WriteOutcome,
+};
+use crate::store::{ItemKind, Store, StoreError, WriteRecord, WriteState};
+use crate::sync::fix::{FixAction, plan_fixes};
+use crate::sync::{AccountView, AgendaWrite, diff_findings, plan_agenda_write, reconcile};
+use crate::web::agenda_url;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use tracing::{debug, error, info, warn};
+
+/// The key under which an account's local file cache is kept in the store.
+const LOCAL_CACHE_KEY: &str = "local-file-cache";
+
+/// What one cycle did; `sync --once` prints it and exits 1 when `failed()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CycleReport {
+    pub accounts_ok: usize,
+    pub accounts_failed: usize,
+    pub instances: usize,
+    pub problems: usize,
+    pub pairs: usize,
+    pub writes: usize,
+    pub writes_planned_dry_run: usize,
+    pub writes_unchanged: usize,
+    pub write_failures: usize,
+    pub findings_new: usize,
+    pub findings_cleared: usize,
+    pub notify_failures: usize,
+    pub store_errors: usize,
+}
+
+impl CycleReport {
+    /// A partial failure: some account, write, notification or store operation failed.
+    pub fn failed(&self) -> bool {
+        self.accounts_failed > 0
+            || self.write_failures > 0
+            || self.notify_failures > 0
+            || self.store_errors > 0
+    }
+}
+
+impl std::fmt::Display for CycleReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "accounts ok={} failed={}; {} 1:1-candidate instances, {} unreadable items; {} pairs; \
+             writes={} unchanged={} failed={} dry-run={}; findings new={} cleared={}",
+            self.accounts_ok,
+            self.accounts_failed,
+            self.instances,
+            self.problems,
+            self.pairs,
+            self.writes,
+            self.writes_unchanged,
+            self.write_failures,
+            self.writes_planned_dry_run,
+            self.findings_new,
+            self.findings_cleared
+        )?;
+        if self.notify_failures > 0 || self.store_errors > 0 {
+            write!(
+                f,
+                "; notify failures={} store errors={}",
+                self.notify_failures, self.store_errors
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A calendar source, whatever its kind.
+pub enum Source {
+    Local(LocalProvider),
+}
+
+impl Source {
+    pub fn for_account(account: &AccountSettings, tz: chrono_tz::Tz) -> Source {
+        match &account.provider {
+            ProviderSettings::Local { path, .. } => {
+                Source::Local(LocalProvider::new(account.name.clone(), path.clone(), tz))
+            }
+        }
+    }
+
+    fn fetch(
+        &self,
+        account: &str,
+        store: &Store,
+        window: Window,
+    ) -> Result<Snapshot, ProviderError> {
+        match self {
+            Source::Local(p) => {
+                let stored = store
+                    .sync_state(account, LOCAL_CACHE_KEY)
+                    .unwrap_or_else(|e| {
+                        warn!(account, error = %e, "cannot read the file cache; reading every file");
+                        None
+                    });
+                let mut cache = stored
+                    .as_deref()
+                    .map(FileCache::from_bytes)
+                    .unwrap_or_default();
+                let snapshot = p.fetch(window, &mut cache)?;
+                let bytes = cache.to_bytes();
+                if stored.as_deref() != Some(bytes.as_slice()) {
+                    if let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes) {
+                        warn!(account, error = %e, "cannot save the file cache");
+                    }
+                }
+                Ok(snapshot)
+            }
+        }
+    }
+
+    fn write_occurrence(&self, w: &OccurrenceWrite) -> Result<WriteOutcome, ProviderError> {
+        match self {
+            Source::Local(p) => p.write_occurrence(w),
+        }
+    }
+
+    fn create_series(&self, s: &NewSeries) -> Result<WriteOutcome, ProviderError> {
+        match self {
+            Source::Local(p) => p.create_series(s),
+        }
+    }
+}
+
+/// Everything one cycle needs; cheap to rebuild on reload.
+pub struct Engine {
+    pub settings: Settings,
+    pub store: Store,
+    pub sources: Vec<(String, Source)>,
+    pub notifier: Notifier,
+    pub dry_run: bool,
+}
+
+/// FNV-1a over a string: identifies written content in the write journal.
+fn content_hash(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+impl Engine {
+    pub fn new(settings: Settings, store: Store, dry_run: bool) -> Engine {
+        let tz = settings.daemon.timezone;
+        let sources = settings
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), Source::for_account(a, tz)))
+            .collect();
+        let notifier = Notifier::new(settings.notify.webhook_url.clone());
+        Engine {
+            dry_run: dry_run || settings.daemon.dry_run,
+            settings,
+            store,
+            sources,
+            notifier,
+        }
+    }
+
+    /// The window every fetch covers at `now`.
+    pub fn window(&self, now: DateTime<Utc>) -> Window {
+        Window {
+            start: now - self.settings.daemon.lookback,
+            end: now + self.settings.daemon.horizon,
+        }
+    }
+
+    /// Fetch every account in parallel (one thread per account). Failures are per account.
+    pub fn fetch_all(&self, now: DateTime<Utc>) -> Vec<(String, Result<Snapshot, ProviderError>)> {
+        let window = self.window(now);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .sources
+                .iter()
+                .map(|(name, source)| {
+                    let store = &self.store;
+                    let h = scope.spawn(move || source.fetch(name, store, window));
+                    (name.clone(), h)
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(name, h)| {
+                    let r = h.join().unwrap_or_else(|_| {
+                        Err(ProviderError::Unavailable {
+                            what: format!("account {name}"),
+                            reason: "the reader thread panicked".into(),
+                        })
+                    });
+                    (name, r)
+                })
+                .collect()
+        })
+    }
+
+    /// Run one full cycle at `now`. `rt` runs the webhook calls.
+    pub fn cycle(&self, now: DateTime<Utc>, rt: &tokio::runtime::Handle) -> CycleReport {
+        let mut report = CycleReport {
+            pairs: self.settings.pairs.len(),
+            ..CycleReport::default()
+        };
+        let window = self.window(now);
+        let fetched = self.fetch_all(now);
+        let mut snapshots: Vec<(String, Snapshot, bool)> = Vec::new();
+        for (name, result) in fetched {
+            match result {
+                Ok(s) => {
+                    report.accounts_ok += 1;
+                    report.instances += s.instances.len();
+                    report.problems += s.problems.len();
+                    log_problems(&name, &s.problems);
+                    snapshots.push((name, s, true));
+                }
+                Err(e) => {
+                    report.accounts_failed += 1;
+                    error!(account = %name, error = %e, "account sync failed; its pairs keep their last known state");
+                    snapshots.push((name, Snapshot::default(), false));
+                }
+            }
+        }
+        let views: Vec<AccountView<'_>> = snapshots
+            .iter()
+            .map(|(name, s, complete)| AccountView {
+                account: name,
+                window,
+                instances: &s.instances,
+                complete: *complete,
+            })
+            .collect();
+
+        let pairs = &self.settings.pairs;
+        let mut history = HashMap::new();
+        for p in pairs {
+            match self.store.occurrences(&p.id) {
+                Ok(h) => {
+                    history.insert(p.id.clone(), h);
+                }
+                Err(e) => {
+                    report.store_errors += 1;
+                    error!(pair = %p.id, error = %e, "cannot read the pair's history");
+                }
+            }
+        }
+        let updates = reconcile(
+            now,
+            pairs,
+            &views,
+            &history,
+            self.settings.daemon.horizon,
+            self.settings.daemon.lookback,
+        );
+
+        for update in &updates {
+            let Some(pair) = pairs.get(update.pair_index) else {
+                continue;
+            };
+            if !history.contains_key(&pair.id) {
+                // Its history could not be read: don't overwrite what we cannot see.
+                continue;
+            }
+            if (!update.upsert.is_empty() || !update.remove.is_empty())
+                && let Err(e) =
+                    self.store
+                        .update_occurrences(&pair.id, &update.upsert, &update.remove)
+            {
+                report.store_errors += 1;
+                error!(pair = %pair.id, error = %e, "cannot save the pair's history");
+            }
+            self.handle_findings(pair, update, now, rt, &mut report);
+            let instances: &[Instance] = snapshots
+                .iter()
+                .find(|(n, _, _)| *n == pair.account)
+                .map(|(_, s, _)| s.instances.as_slice())
+                .unwrap_or(&[]);
+            let fixes = if pair.enforce == Enforce::Fix {
+                plan_fixes(
+                    pair,
+                    update,
+                    instances,
+                    now,
+                    self.settings.daemon.timezone,
+                    self.settings.daemon.horizon,
+                )
+            } else {
+                Vec::new()
+            };
+            self.handle_agenda(pair, update, &fixes, now, &mut report);
+            self.handle_fixes(pair, update, fixes, now, &mut report);
+        }
+        if let Err(e) = self.store.flush() {
+            report.store_errors += 1;
+            error!(error = %e, "cannot flush the store");
+        }
+        report
+    }
+
+    fn handle_findings(
+        &self,
+        pair: &Pair,
+        update: &crate::sync::PairUpdate,
+        now: DateTime<Utc>,
+        rt: &tokio::runtime::Handle,
+        report: &mut CycleReport,
+    ) {
+        let stored = match self.store.findings(&pair.id) {
+            Ok(f) => f,
+            Err(e) => {
+                report.store_errors += 1;
+                error!(pair = %pair.id, error = %e, "cannot read the pair's findings");
+                return;
+            }
+        };
+        let mut diff = diff_findings(&pair.id, &update.health.findings, &stored, now);
+        for cleared in &diff.cleared {
+            report.findings_cleared += 1;
+            info!(pair = %pair.id, kind = %cleared.kind, message = %cleared.message, "finding resolved");
+        }
+        for f in &diff.to_notify {
+            let fresh = !stored.iter().any(|s| s.key == f.key);
+            if fresh {
+                report.findings_new += 1;
+                warn!(pair = %pair.id, kind = %f.kind, severity = %f.severity, message = %f.message, "finding");
+            }
+            let delivered = if self.dry_run || !self.notifier.has_webhook() {
+                true
+            } else {
+                match rt.block_on(self.notifier.send(f)) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        report.notify_failures += 1;
+                        warn!(pair = %pair.id, kind = %f.kind, error = %e, "webhook delivery failed; retrying next cycle");
+                        false
+                    }
+                }
+            };
+            if delivered {
+                if let Some(active) = diff.active.iter_mut().find(|a| a.key == f.key) {
+                    active.notified_at = Some(now);
+                }
+            }
+        }
+        if diff.active != stored {
+            if self.dry_run {
+                debug!(pair = %pair.id, "dry run: findings state not saved");
+            } else if let Err(e) = self.store.set_findings(&pair.id, &diff.active) {
+                report.store_errors += 1;
+                error!(pair = %pair.id, error = %e, "cannot save the pair's findings");
+            }
+        }
+    }
+
+    fn source(&self, account: &str) -> Option<&Source> {
+        self.sources
+            .iter()
+            .find(|(n, _)| n == account)
+            .map(|(_, s)| s)
+    }
+
+    /// Journal + perform one external write. Returns false on failure.
+    fn journaled<F>(
+        &self,
+        account: &str,
+        key: &str,
+        content: &str,
+        now: DateTime<Utc>,
+        what: &str,
+        report: &mut CycleReport,
+        write: F,
+    ) -> bool
+    where
+        F: FnOnce() -> Result<WriteOutcome, ProviderError>,
+    {
+        let hash = content_hash(content);
+        let mut rec = WriteRecord {
+            account: account.to_string(),
+            instance_id: key.to_string(),
+            content_hash: hash,
+            state: WriteState::Intent,
+            at: now,
+        };
+        let persist = |rec: &WriteRecord| -> Result<(), StoreError> {
+            self.store.put_write_record(rec)?;
+            self.store.flush()
+        };
+        if let Err(e) = persist(&rec) {
+            report.store_errors += 1;
+            error!(account, what, error = %e, "cannot journal the write; not writing");
+            return false;
+        }
+        let result = write();
+        let ok = match &result {
+            Ok(WriteOutcome::Written) => {
+                report.writes += 1;
+                info!(account, what, "written");
+                true
+            }
+            Ok(WriteOutcome::Unchanged) => {
+                report.writes_unchanged += 1;
+                debug!(account, what, "already up to date");
+                true
+            }
+            Err(ProviderError::Conflict { .. }) => {
+                warn!(account, what, error = %result.as_ref().err().map(|e| e.to_string()).unwrap_or_default(), "not written; will re-read and retry next cycle");
+                report.write_failures += 1;
+                false
+            }
+            Err(e) => {
+                error!(account, what, error = %e, "write failed");
+                report.write_failures += 1;
+                false
+            }
+        };
+        rec.state = if ok {
+            WriteState::Done
+        } else {
+            WriteState::Failed
+        };
+        if let Err(e) = persist(&rec) {
+            report.store_errors += 1;
+            error!(account, what, error = %e, "cannot journal the write result");
+        }
+        ok
+    }
+
+    fn handle_agenda(
+        &self,
+        pair: &Pair,
+        update: &crate::sync::PairUpdate,
+        fixes: &[FixAction],
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) {
+        let Some(target) = &update.next_instance else {
+            return;
+        };
+        let doc = match self
+            .store
+            .ensure_agenda_doc(&pair.id, &target.id, target.start, now)
+        {
+            Ok(d) => d,
+            Err(e) => {
+                report.store_errors += 1;
+                error!(pair = %pair.id, error = %e, "cannot create the agenda doc");
+                return;
+            }
+        };
+        let items = match self.store.agenda_items(&pair.id) {
+            Ok(i) => i,
+            Err(e) => {
+                report.store_errors += 1;
+                error!(pair = %pair.id, error = %e, "cannot read agenda items");
+                return;
+            }
+        };
+        let carried: Vec<BlockItem> =
+            carried_into(&items, &update.history, &target.id, target.start)
+                .into_iter()
+                .map(|d| BlockItem {
+                    text: d.item.text.clone(),
+                    action: d.item.kind == ItemKind::ActionItem,
+                    owner: d.item.owner.clone(),
+                    origin_start: d.item.origin_start,
+                    times_carried: d.times_carried,
+                })
+                .collect();
+        let url = agenda_url(&self.settings.daemon.public_url, &doc.token);
+        let description = match plan_agenda_write(
+            target,
+            &url,
+            &carried,
+            self.settings.daemon.timezone,
+        ) {
+            AgendaWrite::UpToDate => return,
+            AgendaWrite::Damaged(reason) => {
+                warn!(pair = %pair.id, event = %target.id, source = %target.source, reason = %reason,
+                      "the agenda block in this event's description is damaged; leaving it alone (remove the marker lines to let oneonone rewrite it)");
+                return;
+            }
+            AgendaWrite::Write(d) => d,
+        };
+        // Fold a duration fix of the same occurrence into the same write.
+        let end = fixes.iter().find_map(|f| match f {
+            FixAction::SetEnd { target: t, end } if t.id == target.id => Some(*end),
+            _ => None,
+        });
+        let what = format!(
+            "agenda block of \"{}\" on {} ({})",
+            target.title,
+            target.start.to_rfc3339(),
+            target.source
+        );
+        if self.dry_run {
+            report.writes_planned_dry_run += 1;
+            info!(pair = %pair.id, what = %what, "dry run: would write");
+            return;
+        }
+        let Some(source) = self.source(&target.account) else {
+            return;
+        };
+        let w = OccurrenceWrite {
+            target: target.clone(),
+            description: Some(description.clone()),
+            end,
+        };
+        self.journaled(
+            &target.account,
+            &target.id,
+            &description,
+            now,
+            &what,
+            report,
+            || source.write_occurrence(&w),
+        );
+    }
+
+    fn handle_fixes(
+        &self,
+        pair: &Pair,
+        update: &crate::sync::PairUpdate,
+        fixes: Vec<FixAction>,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) {
+        let Some(source) = self.source(&pair.account) else {
+            return;
+        };
+        for fix in fixes {
+            match fix {
+                FixAction::SetEnd { target, end } => {
+                    if update
+                        .next_instance
+                        .as_ref()
+                        .is_some_and(|n| n.id == target.id)
+                    {
+                        continue; // done together with the agenda write
+                    }
+                    let what = format!(
+                        "length of \"{}\" on {} → {} min",
+                        target.title,
+                        target.start.to_rfc3339(),
+                        (end - target.start).num_minutes()
+                    );
+                    if self.dry_run {
+                        report.writes_planned_dry_run += 1;
+                        info!(pair = %pair.id, what = %what, "dry run: would fix");
+                        continue;
+                    }
+                    let w = OccurrenceWrite {
+                        target: target.clone(),
+                        description: None,
+                        end: Some(end),
+                    };
+                    self.journaled(
+                        &target.account,
+                        &format!("{}#end", target.id),
+                        &end.to_rfc3339(),
+                        now,
+                        &what,
+                        report,
+                        || source.write_occurrence(&w),
+                    );
+                }
+                FixAction::CreateSeries(series) => {
+                    let key = format!("create:{}", pair.id);
+                    match self.store.write_record(&pair.account, &key) {
+                        Ok(Some(rec)) if rec.state == WriteState::Done => {
+                            // Created once already; if it is gone, someone deleted it: don't fight them.
+                            debug!(pair = %pair.id, "series was created before; not recreating");
+                            continue;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            report.store_errors += 1;
+                            error!(pair = %pair.id, error = %e, "cannot read the write journal");
+                            continue;
+                        }
+                    }
+                    let what = format!(
+                        "new {} series \"{}\" from {}",
+                        pair.cadence,
+                        series.title,
+                        series.first_start.to_rfc3339()
+                    );
+                    if self.dry_run {
+                        report.writes_planned_dry_run += 1;
+                        info!(pair = %pair.id, what = %what, "dry run: would create");
+                        continue;
+                    }
+                    self.journaled(&pair.account, &key, &series.uid, now, &what, report, || {
+                        source.create_series(&series)
+                    });
+                }
+            }
+        }
+    }
+}
+
+fn log_problems(account: &str, problems: &[SourceProblem]) {
+    const MAX_LOGGED: usize = 50;
+    for p in problems.iter().take(MAX_LOGGED) {
+        warn!(account, source = %p.source, "{}", p.message);
+    }
+    if problems.len() > MAX_LOGGED {
+        warn!(
+            account,
+            "… and {} more unreadable items",
+            problems.len() - MAX_LOGGED
+        );
+    }
+}

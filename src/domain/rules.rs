@@ -1,0 +1,303 @@
+//! Health rules for one pair: cadence, duration, repeated cancellations, gained attendees, and the
+//! counts shown by `status`. Input is the pair's occurrence history (already reconciled with the
+//! latest calendar snapshot) and what the snapshot says about the pair's series; `now` is an argument.
+//! Each finding has a stable `key` so that the shell notifies it once when it appears (not every
+//! cycle), and again only for a *new* streak/gap, and forgets it when it clears.
+use super::model::{Cadence, Pair, Rhythm};
+use crate::store::{OccurrenceRecord, OccurrenceStatus};
+use chrono::{DateTime, Duration, Utc};
+use std::fmt;
+
+/// The fixed vocabulary of findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingKind {
+    NoUpcomingMeeting,
+    CadenceGap,
+    CadenceMismatch,
+    DurationMismatch,
+    RepeatedCancellations,
+    NotOneOnOne,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::NoUpcomingMeeting => "no_upcoming_meeting",
+            FindingKind::CadenceGap => "cadence_gap",
+            FindingKind::CadenceMismatch => "cadence_mismatch",
+            FindingKind::DurationMismatch => "duration_mismatch",
+            FindingKind::RepeatedCancellations => "repeated_cancellations",
+            FindingKind::NotOneOnOne => "not_one_on_one",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Info,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One finding about a pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// Stable identity: the same situation yields the same key on every cycle.
+    pub key: String,
+    pub message: String,
+    pub occurrence: Option<DateTime<Utc>>,
+}
+
+/// What the current calendar says about one of the pair's recurring series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeriesView {
+    pub series_id: String,
+    pub title: String,
+    pub rhythm: Option<Rhythm>,
+    /// Start of its next upcoming (not cancelled) instance, if any.
+    pub next_start: Option<DateTime<Utc>>,
+    /// Other people on its upcoming instances (the series "gained" them), sorted, de-duplicated.
+    pub others: Vec<String>,
+}
+
+/// The health of one pair at `now`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairHealth {
+    pub last_held: Option<DateTime<Utc>>,
+    pub next_scheduled: Option<DateTime<Utc>>,
+    pub held_in_window: u32,
+    pub cancelled_in_window: u32,
+    pub consecutive_cancellations: u32,
+    pub findings: Vec<Finding>,
+}
+
+/// How late a 1:1 may be before the gap since the last one is a finding: half a period.
+pub fn gap_tolerance(cadence: Cadence) -> Duration {
+    cadence.period() / 2
+}
+
+fn fmt_minutes(d: Duration) -> String {
+    let m = d.num_minutes();
+    if m % 60 == 0 && m >= 60 {
+        format!("{} h", m / 60)
+    } else {
+        format!("{m} min")
+    }
+}
+
+fn fmt_day(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d").to_string()
+}
+
+/// Evaluate one pair. `history` holds the pair's occurrence records (any order); `series` the pair's
+/// series as seen now; `horizon` is how far ahead the daemon looks.
+pub fn evaluate(
+    pair: &Pair,
+    history: &[OccurrenceRecord],
+    series: &[SeriesView],
+    now: DateTime<Utc>,
+    horizon: Duration,
+) -> PairHealth {
+    let mut occ: Vec<&OccurrenceRecord> = history.iter().filter(|o| o.one_on_one).collect();
+    occ.sort_by(|a, b| {
+        a.start
+            .cmp(&b.start)
+            .then(a.instance_id.cmp(&b.instance_id))
+    });
+
+    let last_held = occ
+        .iter()
+        .filter(|o| o.status == OccurrenceStatus::Held && o.start <= now)
+        .map(|o| o.start)
+        .max();
+    let upcoming: Vec<&&OccurrenceRecord> = occ
+        .iter()
+        .filter(|o| o.status == OccurrenceStatus::Scheduled && o.start > now)
+        .collect();
+    let next_scheduled = upcoming
+        .iter()
+        .map(|o| o.start)
+        .filter(|s| *s <= now + horizon)
+        .min();
+
+    let window_start = now - pair.cancellations.window;
+    let held_in_window = occ
+        .iter()
+        .filter(|o| o.start >= window_start && o.start <= now)
+        .filter(|o| o.status == OccurrenceStatus::Held)
+        .count() as u32;
+    // Cancellations count when they are past, or decided in advance for an upcoming occurrence.
+    let cancelled_in_window: Vec<&&OccurrenceRecord> = occ
+        .iter()
+        .filter(|o| o.status == OccurrenceStatus::Cancelled)
+        .filter(|o| o.start >= window_start && o.start <= now + horizon)
+        .collect();
+
+    // The streak: walk back from the latest decided occurrence (past, or cancelled in advance).
+    let decided: Vec<&&OccurrenceRecord> = occ
+        .iter()
+        .filter(|o| o.start <= now || o.status == OccurrenceStatus::Cancelled)
+        .collect();
+    let streak: Vec<&&&OccurrenceRecord> = decided
+        .iter()
+        .rev()
+        .take_while(|o| o.status == OccurrenceStatus::Cancelled)
+        .collect();
+    let consecutive = streak.len() as u32;
+
+    let mut findings = Vec::new();
+
+    if next_scheduled.is_none() {
+        findings.push(Finding {
+            kind: FindingKind::NoUpcomingMeeting,
+            severity: Severity::Warning,
+            key: "no_upcoming_meeting".into(),
+            message: format!(
+                "{} and {} have no 1:1 scheduled in the next {} days",
+                pair.manager,
+                pair.report,
+                horizon.num_days()
+            ),
+            occurrence: None,
+        });
+    }
+
+    if let Some(last) = last_held {
+        let limit = pair.cadence.period() + gap_tolerance(pair.cadence);
+        if now - last > limit {
+            findings.push(Finding {
+                kind: FindingKind::CadenceGap,
+                severity: Severity::Warning,
+                key: format!("cadence_gap:{}", last.to_rfc3339()),
+                message: format!(
+                    "last 1:1 held on {} ({} days ago); cadence is {}",
+                    fmt_day(last),
+                    (now - last).num_days(),
+                    pair.cadence
+                ),
+                occurrence: Some(last),
+            });
+        }
+    }
+
+    for s in series {
+        if s.next_start.is_none() {
+            continue;
+        }
+        if let Some(r) = &s.rhythm {
+            if !pair.cadence.matches(r) {
+                findings.push(Finding {
+                    kind: FindingKind::CadenceMismatch,
+                    severity: Severity::Warning,
+                    key: format!("cadence_mismatch:{}:{r}", s.series_id),
+                    message: format!(
+                        "series \"{}\" repeats {r}; configured cadence is {}",
+                        s.title, pair.cadence
+                    ),
+                    occurrence: s.next_start,
+                });
+            }
+        }
+        if !s.others.is_empty() {
+            findings.push(Finding {
+                kind: FindingKind::NotOneOnOne,
+                severity: Severity::Warning,
+                key: format!("not_one_on_one:{}:{}", s.series_id, s.others.join(",")),
+                message: format!(
+                    "series \"{}\" is no longer a 1:1: it also invites {}",
+                    s.title,
+                    s.others.join(", ")
+                ),
+                occurrence: s.next_start,
+            });
+        }
+    }
+
+    // Duration: one finding per series (or single event) whose upcoming instances have the wrong length.
+    let mut seen_groups: Vec<String> = Vec::new();
+    for o in upcoming.iter().filter(|o| o.start <= now + horizon) {
+        let length = o.end - o.start;
+        if length == pair.duration {
+            continue;
+        }
+        let group = o.series_id.clone().unwrap_or_else(|| o.instance_id.clone());
+        if seen_groups.contains(&group) {
+            continue;
+        }
+        seen_groups.push(group.clone());
+        let severity = if length < pair.duration {
+            Severity::Warning
+        } else {
+            Severity::Info
+        };
+        findings.push(Finding {
+            kind: FindingKind::DurationMismatch,
+            severity,
+            key: format!("duration_mismatch:{group}:{}", length.num_minutes()),
+            message: format!(
+                "\"{}\" on {} is {}; configured duration is {}",
+                o.title,
+                fmt_day(o.start),
+                fmt_minutes(length),
+                fmt_minutes(pair.duration)
+            ),
+            occurrence: Some(o.start),
+        });
+    }
+
+    let policy = pair.cancellations;
+    if policy.max_consecutive > 0 && consecutive >= policy.max_consecutive {
+        // Keyed by the first cancellation of the streak: a growing streak is not re-notified.
+        let first = streak.last().map(|o| o.start);
+        let first_id = streak.last().map(|o| o.instance_id.as_str()).unwrap_or("");
+        findings.push(Finding {
+            kind: FindingKind::RepeatedCancellations,
+            severity: Severity::Warning,
+            key: format!("repeated_cancellations:streak:{first_id}"),
+            message: format!(
+                "{consecutive} 1:1s in a row cancelled or declined (since {})",
+                first.map(fmt_day).unwrap_or_default()
+            ),
+            occurrence: first,
+        });
+    } else if policy.max_in_window > 0 && cancelled_in_window.len() as u32 >= policy.max_in_window {
+        let first = cancelled_in_window.first().map(|o| o.start);
+        findings.push(Finding {
+            kind: FindingKind::RepeatedCancellations,
+            severity: Severity::Warning,
+            key: "repeated_cancellations:window".into(),
+            message: format!(
+                "{} 1:1s cancelled or declined in the last {} days",
+                cancelled_in_window.len(),
+                policy.window.num_days()
+            ),
+            occurrence: first,
+        });
+    }
+
+    findings.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.key.cmp(&b.key)));
+    PairHealth {
+        last_held,
+        next_scheduled,
+        held_in_window,
+        cancelled_in_window: cancelled_in_window.len() as u32,
+        consecutive_cancellations: consecutive,
+        findings,
+    }
+}
