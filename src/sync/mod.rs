@@ -282,9 +282,9 @@ fn series_views(
     now: DateTime<Utc>,
 ) -> Vec<SeriesView> {
     let group = |i: &Instance| i.series_id.clone().unwrap_or_else(|| i.id.clone());
-    // The pair's groups: seen as a 1:1 now or in history.
+    // The pair's groups: seen as a 1:1 now or in history (records are only ever created from 1:1s).
     let mut known: BTreeSet<String> = ones.iter().map(|i| group(i)).collect();
-    for r in history.iter().filter(|r| r.one_on_one) {
+    for r in history {
         known.insert(r.series_id.clone().unwrap_or_else(|| r.instance_id.clone()));
     }
     let mut views: BTreeMap<String, SeriesView> = BTreeMap::new();
