@@ -139,7 +139,7 @@ impl<'a> Ctx<'a> {
         self.err(&Origin::File(offset), message);
     }
 
-    /// Report keys of `table` that are not in `known`; `label` names the table, e.g. `[daemon]`.
+    /// Report keys of `table` that are not in `known`; `label` says where, e.g. `in [daemon]`.
     fn unknown_keys(&mut self, table: &DeTable<'_>, known: &[&str], label: &str) {
         for (k, _) in table.iter() {
             let name: &str = k.get_ref();
@@ -151,7 +151,7 @@ impl<'a> Ctx<'a> {
                 .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
             self.err_at(
                 k.span().start,
-                format!("unknown key \"{name}\" in {label}{hint}"),
+                format!("unknown key \"{name}\" {label}{hint}"),
             );
         }
     }
@@ -209,13 +209,22 @@ impl<'a> Ctx<'a> {
         self.find(table, key, dotted, Some(dotted))
     }
 
+    /// Report a problem with a found value: `key: problem` in the file; for an environment
+    /// variable the variable name already says which key.
+    fn problem(&mut self, f: &Found<'_, '_>, problem: String) {
+        let message = match f.origin {
+            Origin::File(_) => format!("{}: {problem}", f.key),
+            Origin::Env(_) => problem,
+        };
+        self.err(&f.origin, message);
+    }
+
     fn string(&mut self, f: &Found<'_, '_>) -> Option<String> {
         match &f.raw {
             Raw::Env(s) => Some(s.clone()),
             Raw::File(DeValue::String(s)) => Some(s.to_string()),
             Raw::File(v) => {
-                let msg = format!("{}: expected a string, found {}", f.key, a_type(v));
-                self.err(&f.origin, msg);
+                self.problem(f, format!("expected a string, found {}", a_type(v)));
                 None
             }
         }
@@ -227,19 +236,17 @@ impl<'a> Ctx<'a> {
                 "true" => Some(true),
                 "false" => Some(false),
                 _ => {
-                    let msg = format!("{}: expected true or false, found {s:?}", f.key);
-                    self.err(&f.origin, msg);
+                    self.problem(f, format!("expected true or false, found {s:?}"));
                     None
                 }
             },
             Raw::File(DeValue::Boolean(b)) => Some(*b),
             Raw::File(v) => {
-                let msg = format!(
-                    "{}: expected a boolean (true or false), found {}",
-                    f.key,
-                    a_type(v)
+                let found = a_type(v);
+                self.problem(
+                    f,
+                    format!("expected a boolean (true or false), found {found}"),
                 );
-                self.err(&f.origin, msg);
                 None
             }
         }
@@ -251,8 +258,7 @@ impl<'a> Ctx<'a> {
             Raw::Env(s) => s.trim().parse::<i128>().ok(),
             Raw::File(DeValue::Integer(i)) => i128::from_str_radix(i.as_str(), i.radix()).ok(),
             Raw::File(v) => {
-                let msg = format!("{}: expected an integer, found {}", f.key, a_type(v));
-                self.err(&f.origin, msg);
+                self.problem(f, format!("expected an integer, found {}", a_type(v)));
                 return None;
             }
         };
@@ -261,32 +267,23 @@ impl<'a> Ctx<'a> {
                 Raw::Env(s) => format!("{s:?}"),
                 Raw::File(_) => "a number out of range".to_string(),
             };
-            self.err(
-                &f.origin,
-                format!("{}: expected a whole number, found {shown}", f.key),
-            );
+            self.problem(f, format!("expected a whole number, found {shown}"));
             return None;
         };
         if n < 1 {
-            self.err(
-                &f.origin,
-                format!("{}: must be at least 1, found {n}", f.key),
-            );
+            self.problem(f, format!("must be at least 1, found {n}"));
             return None;
         }
         match u32::try_from(n) {
             Ok(n) => Some(n),
             Err(_) => {
-                self.err(
-                    &f.origin,
-                    format!("{}: {n} is too large (at most {})", f.key, u32::MAX),
-                );
+                self.problem(f, format!("{n} is too large (at most {})", u32::MAX));
                 None
             }
         }
     }
 
-    /// A string parsed by `parse`, whose error message follows `key: `.
+    /// A string parsed by `parse`, whose error message says what is wrong with it.
     fn parsed<T>(
         &mut self,
         f: Option<Found<'_, '_>>,
@@ -297,7 +294,7 @@ impl<'a> Ctx<'a> {
         match parse(&s) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.err(&f.origin, format!("{}: {e}", f.key));
+                self.problem(&f, e);
                 None
             }
         }
@@ -439,7 +436,7 @@ fn cancellations(
     fallback: CancellationPolicy,
 ) -> CancellationPolicy {
     if let Some(t) = table {
-        ctx.unknown_keys(t, CANCELLATION_KEYS, &format!("[{prefix}]"));
+        ctx.unknown_keys(t, CANCELLATION_KEYS, &format!("in [{prefix}]"));
     }
     let get = |ctx: &mut Ctx<'_>, key: &str| {
         let dotted = format!("{prefix}.{key}");
@@ -526,7 +523,7 @@ pub(crate) fn validate(
         return Err(ConfigErrors::sorted(ctx.errors));
     }
     let root = doc.get_ref();
-    ctx.unknown_keys(root, TOP_KEYS, "the top level");
+    ctx.unknown_keys(root, TOP_KEYS, "at the top level");
 
     let daemon = daemon(&mut ctx, root);
     let accounts = accounts(&mut ctx, root);
@@ -551,7 +548,7 @@ fn daemon(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> DaemonSettings {
     let t = ctx.table(Some(root), "daemon", "daemon");
     let t = t.and_then(|v| v.get_ref().as_table());
     if let Some(t) = t {
-        ctx.unknown_keys(t, DAEMON_KEYS, "[daemon]");
+        ctx.unknown_keys(t, DAEMON_KEYS, "in [daemon]");
     }
     let d = DaemonSettings::default();
     let f = ctx.scalar(t, "daemon.state_dir");
@@ -593,7 +590,7 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSettings> {
     let mut out: Vec<AccountSettings> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (t, at) in array_of_tables(ctx, root, "accounts") {
-        ctx.unknown_keys(t, ACCOUNT_KEYS, "[[accounts]]");
+        ctx.unknown_keys(t, ACCOUNT_KEYS, "in [[accounts]]");
         let required = |ctx: &mut Ctx<'_>, key: &str| {
             let f = ctx.find(Some(t), key, &format!("accounts.{key}"), None);
             if f.is_none() {
@@ -663,7 +660,7 @@ fn defaults(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Defaults {
     let t = ctx.table(Some(root), "defaults", "defaults");
     let t = t.and_then(|v| v.get_ref().as_table());
     if let Some(t) = t {
-        ctx.unknown_keys(t, DEFAULTS_KEYS, "[defaults]");
+        ctx.unknown_keys(t, DEFAULTS_KEYS, "in [defaults]");
     }
     let d = Defaults::default();
     let f = ctx.scalar(t, "defaults.cadence");
@@ -693,7 +690,7 @@ fn pairs(
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     let mut out = Vec::new();
     for (t, at) in array_of_tables(ctx, root, "pairs") {
-        ctx.unknown_keys(t, PAIR_KEYS, "[[pairs]]");
+        ctx.unknown_keys(t, PAIR_KEYS, "in [[pairs]]");
         let required = |ctx: &mut Ctx<'_>, key: &str| {
             let f = ctx.find(Some(t), key, &format!("pairs.{key}"), None);
             if f.is_none() {
@@ -782,7 +779,7 @@ fn notify(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> NotifySettings {
     let t = ctx.table(Some(root), "notify", "notify");
     let t = t.and_then(|v| v.get_ref().as_table());
     if let Some(t) = t {
-        ctx.unknown_keys(t, NOTIFY_KEYS, "[notify]");
+        ctx.unknown_keys(t, NOTIFY_KEYS, "in [notify]");
     }
     let f = ctx.scalar(t, "notify.webhook_url");
     let webhook_url = ctx
