@@ -280,3 +280,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn huge_keys_and_values_are_rejected_quickly() {
+    let long = "x".repeat(200_000);
+    let text = format!("[daemon]\ntimezone = \"{long}\"\n{long} = 1\n");
+    let start = std::time::Instant::now();
+    let errors = load_text(text.as_bytes(), &[]).expect_err("invalid");
+    assert_eq!(errors.len(), 2, "{errors}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    let env = vec![(format!("ONEONONE__DAEMON__{long}"), long.clone())];
+    let errors = load_text(b"", &env).expect_err("unknown variable");
+    assert_eq!(errors.len(), 1);
+}

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// One problem in the configuration.
 ///
 /// Display is `PATH:LINE:COL: message` for problems in the file, and `NAME: message` (for example
-/// `ONEONONE__DAEMON__HORIZON: invalid duration …`) when [`ConfigError::env`] is set; `line` and
+/// `ONEONONE__DAEMON__HORIZON: invalid duration …`) when the `env` field is set; `line` and
 /// `col` are then 0.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {

@@ -173,12 +173,27 @@ pub struct NotifySettings {
 /// Load the config file, apply the `ONEONONE__…` overrides from the process environment, and
 /// validate. Returns every problem, not just the first.
 pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
-    // `vars_os`, not `vars`: a non-Unicode variable anywhere must not panic; such variables are
-    // skipped (none of ours can be non-Unicode and valid).
-    let env: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
-    load_with_env(path, &env)
+    // `vars_os`, not `vars`: a non-Unicode variable anywhere must not panic. Others' such
+    // variables are skipped; one of ours with a non-Unicode value is an error.
+    let mut env = Vec::new();
+    let mut bad = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let Ok(k) = k.into_string() else { continue };
+        match v.into_string() {
+            Ok(v) => env.push((k, v)),
+            Err(_) if k.to_ascii_uppercase().starts_with("ONEONONE__") => bad.push(
+                ConfigError::env(path.to_path_buf(), k, "the value is not valid Unicode"),
+            ),
+            Err(_) => {}
+        }
+    }
+    let result = load_with_env(path, &env);
+    if bad.is_empty() {
+        return result;
+    }
+    let mut errors = result.err().map(|e| e.0).unwrap_or_default();
+    errors.extend(bad);
+    Err(ConfigErrors::sorted(errors))
 }
 
 /// [`load`] with an explicit environment instead of the process's (for tests).

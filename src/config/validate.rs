@@ -54,6 +54,10 @@ pub(crate) fn suggest<'c>(
     key: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<&'c str> {
+    // Typos are short; long input is not worth (quadratic) comparing.
+    if key.len() > 64 {
+        return None;
+    }
     let key_l = key.to_lowercase();
     candidates
         .into_iter()
