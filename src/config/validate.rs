@@ -503,18 +503,18 @@ pub(crate) fn validate(
     text: &str,
     env: &[(String, String)],
 ) -> Result<Settings, ConfigErrors> {
-    let overrides = collect(env);
+    let Overrides { values, problems } = collect(env);
     let mut ctx = Ctx {
         file,
         base_dir,
         index: LineIndex::new(text),
         env: Overrides {
-            values: overrides.values,
+            values,
             problems: Vec::new(),
         },
         errors: Vec::new(),
     };
-    for (name, message) in overrides.problems {
+    for (name, message) in problems {
         ctx.err(&Origin::Env(name), message);
     }
 
@@ -556,10 +556,7 @@ fn daemon(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> DaemonSettings {
     }
     let d = DaemonSettings::default();
     let f = ctx.scalar(t, "daemon.state_dir");
-    let state_dir = match f {
-        Some(f) => ctx.path(Some(f)).unwrap_or(d.state_dir),
-        None => d.state_dir,
-    };
+    let state_dir = ctx.path(f).unwrap_or(d.state_dir);
     let f = ctx.scalar(t, "daemon.poll_interval");
     let poll_interval = ctx.parsed(f, parse_poll).unwrap_or(d.poll_interval);
     let f = ctx.scalar(t, "daemon.horizon");
