@@ -1,60 +1,232 @@
-//! STUB (replaced by the config branch).
-use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+//! The TOML settings file, its environment overrides, and `file:line:col` validation errors.
+//!
+//! [`load`] reads the file once with spans (`toml::de::DeTable`), overlays the environment
+//! overrides collected through the `config` crate's `Environment` source, validates everything in
+//! one pass and returns either typed [`Settings`] or *all* the problems found ([`ConfigErrors`]),
+//! each pointing at the offending key, value or table (`PATH:LINE:COL: message`) or at the
+//! environment variable (`ONEONONE__DAEMON__HORIZON: message`). `oneonone check` prints them.
+//!
+//! # The file
+//! ```toml
+//! [daemon]
+//! state_dir = "/var/lib/oneonone"      # default "/var/lib/oneonone"
+//! poll_interval = "5m"                  # default 5m; at least 10s
+//! horizon = "8w"                        # look this far ahead (default 8w)
+//! lookback = "26w"                      # and this far back (default 26w)
+//! timezone = "Europe/London"            # IANA name (default "UTC")
+//! public_url = "http://127.0.0.1:8080"  # http(s) base of agenda links (default shown)
+//! listen = "127.0.0.1:8080"             # socket address of the web server (default shown)
+//! dry_run = false
+//!
+//! [[accounts]]
+//! name = "local"
+//! provider = "local"                    # only "local" for now (google/microsoft are planned)
+//! path = "calendars"                    # a vdir of .ics files
+//! example = false                       # generate the example organisation here if missing
+//!
+//! [defaults]                            # for pairs that do not say otherwise
+//! cadence = "weekly"                    # weekly | biweekly | monthly | "every N weeks"
+//! duration = "30m"
+//! enforce = "warn"                      # warn | fix
+//! [defaults.cancellations]
+//! max_consecutive = 2
+//! max_in_window = 3
+//! window = "90d"
+//!
+//! [[pairs]]
+//! manager = "alice@acme.test"
+//! report = "bob@acme.test"
+//! account = "local"
+//! cadence = "biweekly"                  # optional; cadence, duration, enforce and each key of
+//! duration = "45m"                      # [pairs.cancellations] fall back to [defaults]
+//!
+//! [notify]
+//! webhook_url = "https://hooks.example/x"  # optional; an empty value means none
+//! ```
+//! Durations use humantime syntax (`"30m"`, `"1h 30m"`, `"8w"`, `"90d"`).
+//!
+//! # Paths
+//! Relative paths in the file (`daemon.state_dir`, `accounts.path`) are resolved against the
+//! directory of the config file; relative paths from environment variables against the current
+//! directory. The resolved paths in [`Settings`] are absolute (when the current directory can be
+//! determined).
+//!
+//! # Environment overrides
+//! Every scalar key can be overridden by `ONEONONE__SECTION__KEY`, e.g. `ONEONONE__DAEMON__DRY_RUN=true`,
+//! `ONEONONE__DAEMON__STATE_DIR=/tmp/x`, `ONEONONE__DEFAULTS__CADENCE=monthly`,
+//! `ONEONONE__DEFAULTS__CANCELLATIONS__WINDOW=60d`, `ONEONONE__NOTIFY__WEBHOOK_URL=…` (empty: none).
+//! Names are case-insensitive. The arrays `[[accounts]]` and `[[pairs]]` cannot be overridden, and
+//! a `ONEONONE__…` variable naming no overridable key is an error (typos do not go unnoticed).
+//! When a key is overridden, only the override is validated; the file's value for it is ignored.
+//!
+//! Invariant: loading never panics, whatever the bytes of the file or the environment.
+mod duration;
+mod env;
+mod error;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+
+use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+
+pub use duration::format_chrono;
+pub use error::{ConfigError, ConfigErrors};
+
+/// Everything the program is configured with, validated.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
+    /// The config file this was loaded from (as given to [`load`]).
     pub source: PathBuf,
     pub daemon: DaemonSettings,
     pub accounts: Vec<AccountSettings>,
     pub defaults: Defaults,
+    /// The pairs, in file order, with defaults applied; emails lower-case, ids `MANAGER~REPORT`.
     pub pairs: Vec<Pair>,
     pub notify: NotifySettings,
 }
+
+/// `[daemon]`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DaemonSettings {
+    /// Where the embedded database lives.
     pub state_dir: PathBuf,
+    /// Time between sync rounds; at least 10 seconds.
     pub poll_interval: std::time::Duration,
+    /// How far ahead to look; longer than zero.
     pub horizon: chrono::Duration,
+    /// How far back to look.
     pub lookback: chrono::Duration,
+    /// The zone used to show times and reason about local dates.
     pub timezone: chrono_tz::Tz,
+    /// The http(s) base of agenda links, without a trailing slash.
     pub public_url: String,
-    pub listen: std::net::SocketAddr,
+    /// The web server's socket address.
+    pub listen: SocketAddr,
+    /// Plan and log, but never write to a calendar.
     pub dry_run: bool,
 }
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            state_dir: PathBuf::from("/var/lib/oneonone"),
+            poll_interval: std::time::Duration::from_secs(5 * 60),
+            horizon: chrono::Duration::weeks(8),
+            lookback: chrono::Duration::weeks(26),
+            timezone: chrono_tz::UTC,
+            public_url: "http://127.0.0.1:8080".to_string(),
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            dry_run: false,
+        }
+    }
+}
+
+/// One `[[accounts]]` entry.
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccountSettings {
+    /// Unique among the accounts; pairs refer to it.
     pub name: String,
     pub provider: ProviderSettings,
 }
+
+/// How an account reaches its calendars.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ProviderSettings {
+    /// A vdir of `.ics` files. `path` is absolute (resolved against the config file's directory)
+    /// and readable, unless `example` is set and it does not exist yet (its parent does).
     Local { path: PathBuf, example: bool },
 }
+
+/// `[defaults]`: what pairs get unless they say otherwise.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Defaults {
     pub cadence: Cadence,
     pub duration: chrono::Duration,
     pub enforce: Enforce,
     pub cancellations: CancellationPolicy,
 }
+
+impl Default for Defaults {
+    /// weekly, 30 minutes, warn; at most 2 consecutive and 3 cancellations in 90 days.
+    fn default() -> Self {
+        Defaults {
+            cadence: Cadence::Weeks(1),
+            duration: chrono::Duration::minutes(30),
+            enforce: Enforce::Warn,
+            cancellations: CancellationPolicy {
+                max_consecutive: 2,
+                max_in_window: 3,
+                window: chrono::Duration::days(90),
+            },
+        }
+    }
+}
+
+/// `[notify]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifySettings {
+    /// Where to POST a JSON message once per new finding, if anywhere.
     pub webhook_url: Option<String>,
 }
-#[derive(Debug)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub col: usize,
-    pub message: String,
-}
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.message)
+
+/// Load the config file, apply the `ONEONONE__…` overrides from the process environment, and
+/// validate. Returns every problem, not just the first.
+pub fn load(path: &Path) -> Result<Settings, ConfigErrors> {
+    // `vars_os`, not `vars`: a non-Unicode variable anywhere must not panic. Others' such
+    // variables are skipped; one of ours with a non-Unicode value is an error.
+    let mut env = Vec::new();
+    let mut bad = Vec::new();
+    for (k, v) in std::env::vars_os() {
+        let Ok(k) = k.into_string() else { continue };
+        match v.into_string() {
+            Ok(v) => env.push((k, v)),
+            Err(_) if k.to_ascii_uppercase().starts_with("ONEONONE__") => bad.push(
+                ConfigError::env(path.to_path_buf(), k, "the value is not valid Unicode"),
+            ),
+            Err(_) => {}
+        }
     }
-}
-#[derive(Debug)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-impl std::fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "x")
+    let result = load_with_env(path, &env);
+    if bad.is_empty() {
+        return result;
     }
+    let mut errors = result.err().map(|e| e.0).unwrap_or_default();
+    errors.extend(bad);
+    Err(ConfigErrors::sorted(errors))
 }
-impl std::error::Error for ConfigErrors {}
-pub fn load(_path: &Path) -> Result<Settings, ConfigErrors> {
-    todo!()
+
+/// [`load`] with an explicit environment instead of the process's (for tests).
+pub fn load_with_env(path: &Path, env: &[(String, String)]) -> Result<Settings, ConfigErrors> {
+    let fail = |message: String| {
+        Err(ConfigErrors(vec![ConfigError::at(
+            path.to_path_buf(),
+            (1, 1),
+            message,
+        )]))
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot read: {e}")),
+    };
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let prefix = e.as_bytes().get(..valid).unwrap_or_default();
+            let text = String::from_utf8_lossy(prefix);
+            let pos = error::LineIndex::new(&text).position(valid);
+            return Err(ConfigErrors(vec![ConfigError::at(
+                path.to_path_buf(),
+                pos,
+                "invalid TOML: the file is not valid UTF-8",
+            )]));
+        }
+    };
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    validate::validate(path, &base_dir, &text, env)
 }

@@ -1,0 +1,847 @@
+//! The validating walk over the spanned TOML document. It reads every key once, merges the
+//! environment overrides of scalar keys, and turns the result into [`Settings`], collecting every
+//! problem with the position of the offending key, value or table instead of stopping at the first.
+//!
+//! Invariants: nothing here panics on any input (no indexing, no unwrap on parsed data); a value
+//! that fails to parse is reported once, and a fallback is used only so that the walk can go on
+//! (the result is an error whenever anything was reported).
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::duration::{parse_chrono, parse_std};
+use super::env::{Overrides, collect};
+use super::error::{ConfigError, ConfigErrors, LineIndex};
+use super::{
+    AccountSettings, DaemonSettings, Defaults, NotifySettings, ProviderSettings, Settings,
+};
+use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+
+const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify"];
+const DAEMON_KEYS: &[&str] = &[
+    "state_dir",
+    "poll_interval",
+    "horizon",
+    "lookback",
+    "timezone",
+    "public_url",
+    "listen",
+    "dry_run",
+];
+const ACCOUNT_KEYS: &[&str] = &["name", "provider", "path", "example"];
+const DEFAULTS_KEYS: &[&str] = &["cadence", "duration", "enforce", "cancellations"];
+const CANCELLATION_KEYS: &[&str] = &["max_consecutive", "max_in_window", "window"];
+const PAIR_KEYS: &[&str] = &[
+    "manager",
+    "report",
+    "account",
+    "cadence",
+    "duration",
+    "enforce",
+    "cancellations",
+];
+const NOTIFY_KEYS: &[&str] = &["webhook_url"];
+
+/// The shortest accepted poll interval.
+const MIN_POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The closest candidate to `key` if it is within a small edit distance (a likely typo).
+pub(crate) fn suggest<'c>(
+    key: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    // Typos are short; long input is not worth (quadratic) comparing.
+    if key.len() > 64 {
+        return None;
+    }
+    let key_l = key.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(&key_l, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= 2 || (*d <= 3 && c.len() >= 10))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = Vec::with_capacity(b.len() + 1);
+        cur.push(i + 1);
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            cur.push(sub.min(del).min(ins));
+        }
+        prev = cur;
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone)]
+enum Origin {
+    /// Byte offset in the file.
+    File(usize),
+    /// Environment variable name.
+    Env(String),
+}
+
+/// A raw value found for a key: from the file, or (for overridable scalars) from the environment.
+struct Found<'t, 'i> {
+    /// Dotted key for messages, e.g. `daemon.horizon`, `pairs.manager`.
+    key: String,
+    origin: Origin,
+    raw: Raw<'t, 'i>,
+}
+
+enum Raw<'t, 'i> {
+    File(&'t DeValue<'i>),
+    Env(String),
+}
+
+fn a_type(v: &DeValue<'_>) -> String {
+    let t = v.type_str();
+    let article = if t.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {t}")
+}
+
+struct Ctx<'a> {
+    file: &'a Path,
+    /// The config file's directory (absolute when possible), for relative paths from the file.
+    base_dir: &'a Path,
+    index: LineIndex<'a>,
+    env: Overrides,
+    errors: Vec<ConfigError>,
+}
+
+impl<'a> Ctx<'a> {
+    fn err(&mut self, origin: &Origin, message: String) {
+        let e = match origin {
+            Origin::File(offset) => ConfigError::at(
+                self.file.to_path_buf(),
+                self.index.position(*offset),
+                message,
+            ),
+            Origin::Env(name) => ConfigError::env(self.file.to_path_buf(), name.clone(), message),
+        };
+        self.errors.push(e);
+    }
+
+    fn err_at(&mut self, offset: usize, message: String) {
+        self.err(&Origin::File(offset), message);
+    }
+
+    /// Report keys of `table` that are not in `known`; `label` says where, e.g. `in [daemon]`.
+    fn unknown_keys(&mut self, table: &DeTable<'_>, known: &[&str], label: &str) {
+        for (k, _) in table.iter() {
+            let name: &str = k.get_ref();
+            if known.contains(&name) {
+                continue;
+            }
+            let hint = suggest(name, known.iter().copied())
+                .map(|s| format!("; did you mean \"{s}\"?"))
+                .unwrap_or_else(|| format!("; known keys: {}", known.join(", ")));
+            self.err_at(
+                k.span().start,
+                format!("unknown key \"{name}\" {label}{hint}"),
+            );
+        }
+    }
+
+    /// The sub-table `key` of `parent`, if present and a table (else a type error).
+    fn table<'t, 'i>(
+        &mut self,
+        parent: Option<&'t DeTable<'i>>,
+        key: &str,
+        dotted: &str,
+    ) -> Option<&'t Spanned<DeValue<'i>>> {
+        let v = parent?.get(key)?;
+        if v.get_ref().is_table() {
+            Some(v)
+        } else {
+            let found = a_type(v.get_ref());
+            self.err_at(
+                v.span().start,
+                format!("{dotted}: expected a table ([{dotted}]), found {found}"),
+            );
+            None
+        }
+    }
+
+    /// The value for `key` in `table`, or its environment override (`env_key`, dotted) if set.
+    fn find<'t, 'i>(
+        &self,
+        table: Option<&'t DeTable<'i>>,
+        key: &str,
+        dotted: &str,
+        env_key: Option<&str>,
+    ) -> Option<Found<'t, 'i>> {
+        if let Some(o) = env_key.and_then(|k| self.env.get(k)) {
+            return Some(Found {
+                key: dotted.to_string(),
+                origin: Origin::Env(o.name.clone()),
+                raw: Raw::Env(o.value.clone()),
+            });
+        }
+        let v = table?.get(key)?;
+        Some(Found {
+            key: dotted.to_string(),
+            origin: Origin::File(v.span().start),
+            raw: Raw::File(v.get_ref()),
+        })
+    }
+
+    /// A scalar of the `[section]` tables: looked up in the file and overridable by env.
+    fn scalar<'t, 'i>(
+        &self,
+        table: Option<&'t DeTable<'i>>,
+        dotted: &str,
+    ) -> Option<Found<'t, 'i>> {
+        let key = dotted.rsplit('.').next().unwrap_or(dotted);
+        self.find(table, key, dotted, Some(dotted))
+    }
+
+    /// Report a problem with a found value: `key: problem` in the file; for an environment
+    /// variable the variable name already says which key.
+    fn problem(&mut self, f: &Found<'_, '_>, problem: String) {
+        let message = match f.origin {
+            Origin::File(_) => format!("{}: {problem}", f.key),
+            Origin::Env(_) => problem,
+        };
+        self.err(&f.origin, message);
+    }
+
+    fn string(&mut self, f: &Found<'_, '_>) -> Option<String> {
+        match &f.raw {
+            Raw::Env(s) => Some(s.clone()),
+            Raw::File(DeValue::String(s)) => Some(s.to_string()),
+            Raw::File(v) => {
+                self.problem(f, format!("expected a string, found {}", a_type(v)));
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, f: &Found<'_, '_>) -> Option<bool> {
+        match &f.raw {
+            Raw::Env(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => {
+                    self.problem(f, format!("expected true or false, found {s:?}"));
+                    None
+                }
+            },
+            Raw::File(DeValue::Boolean(b)) => Some(*b),
+            Raw::File(v) => {
+                let found = a_type(v);
+                self.problem(
+                    f,
+                    format!("expected a boolean (true or false), found {found}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A count of at least 1 that fits in a `u32`.
+    fn count(&mut self, f: &Found<'_, '_>) -> Option<u32> {
+        let n: Option<i128> = match &f.raw {
+            Raw::Env(s) => s.trim().parse::<i128>().ok(),
+            Raw::File(DeValue::Integer(i)) => i128::from_str_radix(i.as_str(), i.radix()).ok(),
+            Raw::File(v) => {
+                self.problem(f, format!("expected an integer, found {}", a_type(v)));
+                return None;
+            }
+        };
+        let Some(n) = n else {
+            let shown = match &f.raw {
+                Raw::Env(s) => format!("{s:?}"),
+                Raw::File(_) => "a number out of range".to_string(),
+            };
+            self.problem(f, format!("expected a whole number, found {shown}"));
+            return None;
+        };
+        if n < 1 {
+            self.problem(f, format!("must be at least 1, found {n}"));
+            return None;
+        }
+        match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.problem(f, format!("{n} is too large (at most {})", u32::MAX));
+                None
+            }
+        }
+    }
+
+    /// A string parsed by `parse`, whose error message says what is wrong with it.
+    fn parsed<T>(
+        &mut self,
+        f: Option<Found<'_, '_>>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let f = f?;
+        let s = self.string(&f)?;
+        match parse(&s) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(&f, e);
+                None
+            }
+        }
+    }
+
+    /// A path: relative ones are resolved against the config file's directory when they come from
+    /// the file, and against the current directory when they come from the environment.
+    fn path(&mut self, f: Option<Found<'_, '_>>) -> Option<PathBuf> {
+        let from_env = matches!(f.as_ref().map(|f| &f.origin), Some(Origin::Env(_)));
+        let base = self.base_dir.to_path_buf();
+        self.parsed(f, |s| {
+            if s.trim().is_empty() {
+                return Err("must not be empty".to_string());
+            }
+            let p = PathBuf::from(s);
+            let joined = if p.is_absolute() {
+                p
+            } else if from_env {
+                std::path::absolute(&p).unwrap_or(p)
+            } else {
+                base.join(p)
+            };
+            Ok(std::path::absolute(&joined).unwrap_or(joined))
+        })
+    }
+}
+
+fn positive_chrono(s: &str) -> Result<chrono::Duration, String> {
+    let d = parse_chrono(s)?;
+    if d <= chrono::Duration::zero() {
+        return Err(format!("must be longer than zero, found {s:?}"));
+    }
+    Ok(d)
+}
+
+fn parse_poll(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_std(s)?;
+    if d < MIN_POLL {
+        return Err(format!("must be at least 10s, found {s:?}"));
+    }
+    Ok(d)
+}
+
+fn parse_enforce(s: &str) -> Result<Enforce, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "warn" => Ok(Enforce::Warn),
+        "fix" => Ok(Enforce::Fix),
+        _ => Err(format!("invalid value {s:?}: expected \"warn\" or \"fix\"")),
+    }
+}
+
+fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
+    let t = s.trim();
+    if let Ok(tz) = chrono_tz::Tz::from_str(t) {
+        return Ok(tz);
+    }
+    let names = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name());
+    let hint = names
+        .clone()
+        .find(|n| n.eq_ignore_ascii_case(t))
+        .or_else(|| suggest(t, names))
+        .map(|n| format!("; did you mean \"{n}\"?"))
+        .unwrap_or_default();
+    Err(format!(
+        "unknown time zone {s:?}: expected an IANA name like \"Europe/London\" or \"UTC\"{hint}"
+    ))
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    SocketAddr::from_str(s.trim()).map_err(|_| {
+        format!(
+            "invalid socket address {s:?}: expected IP:PORT, e.g. \"127.0.0.1:8080\" or \"[::1]:8080\""
+        )
+    })
+}
+
+/// An http(s) URL with a host. `base` URLs (public_url) may not carry a query or fragment and lose
+/// any trailing slash.
+fn parse_http_url(s: &str, base: bool) -> Result<String, String> {
+    let t = s.trim();
+    let url = reqwest::Url::parse(t).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{s:?} is not an http:// or https:// URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("URL {s:?} has no host"));
+    }
+    if base {
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(format!("URL {s:?} must not have a query or fragment"));
+        }
+        return Ok(t.trim_end_matches('/').to_string());
+    }
+    Ok(t.to_string())
+}
+
+/// A lower-cased, trimmed email of the form `x@y`.
+fn parse_email(s: &str) -> Result<String, String> {
+    let e = s.trim().to_lowercase();
+    let ok = match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !e.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    };
+    if ok {
+        Ok(e)
+    } else {
+        Err(format!("invalid email {s:?}: expected name@domain"))
+    }
+}
+
+/// Account path check: a readable directory, or (with `example`) a missing one whose parent exists.
+fn check_account_dir(path: &Path, example: bool) -> Result<(), String> {
+    match std::fs::read_dir(path) {
+        Ok(_) => Ok(()),
+        Err(e) if example && e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
+            Some(parent) if parent.is_dir() => Ok(()),
+            Some(parent) => Err(format!(
+                "cannot create the example organisation in {}: its parent directory {} does not exist",
+                path.display(),
+                parent.display()
+            )),
+            None => Err(format!("cannot read directory {}: {e}", path.display())),
+        },
+        Err(e) => Err(format!("cannot read directory {}: {e}", path.display())),
+    }
+}
+
+/// The cancellation policy of a `cancellations` table, each key falling back to `fallback`.
+fn cancellations(
+    ctx: &mut Ctx<'_>,
+    table: Option<&DeTable<'_>>,
+    prefix: &str,
+    overridable: bool,
+    fallback: CancellationPolicy,
+) -> CancellationPolicy {
+    if let Some(t) = table {
+        ctx.unknown_keys(t, CANCELLATION_KEYS, &format!("in [{prefix}]"));
+    }
+    let get = |ctx: &mut Ctx<'_>, key: &str| {
+        let dotted = format!("{prefix}.{key}");
+        let env_key = overridable.then_some(dotted.as_str());
+        ctx.find(table, key, &dotted, env_key)
+    };
+    let max_consecutive = get(ctx, "max_consecutive")
+        .and_then(|f| ctx.count(&f))
+        .unwrap_or(fallback.max_consecutive);
+    let max_in_window = get(ctx, "max_in_window")
+        .and_then(|f| ctx.count(&f))
+        .unwrap_or(fallback.max_in_window);
+    let f = get(ctx, "window");
+    let window = ctx.parsed(f, positive_chrono).unwrap_or(fallback.window);
+    CancellationPolicy {
+        max_consecutive,
+        max_in_window,
+        window,
+    }
+}
+
+/// The elements of an array-of-tables key (`accounts`, `pairs`) with their spans; reports
+/// non-array values and non-table elements.
+fn array_of_tables<'t, 'i>(
+    ctx: &mut Ctx<'_>,
+    root: &'t DeTable<'i>,
+    key: &str,
+) -> Vec<(&'t DeTable<'i>, usize)> {
+    let Some(v) = root.get(key) else {
+        return Vec::new();
+    };
+    let DeValue::Array(items) = v.get_ref() else {
+        let found = a_type(v.get_ref());
+        ctx.err_at(
+            v.span().start,
+            format!("{key}: expected an array of tables ([[{key}]]), found {found}"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for item in items.iter() {
+        match item.get_ref() {
+            DeValue::Table(t) => out.push((t, item.span().start)),
+            other => {
+                let found = a_type(other);
+                ctx.err_at(
+                    item.span().start,
+                    format!("{key}: expected a table, found {found}"),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Validate a config file's text (already read) with an explicit environment.
+pub(crate) fn validate(
+    file: &Path,
+    base_dir: &Path,
+    text: &str,
+    env: &[(String, String)],
+) -> Result<Settings, ConfigErrors> {
+    let Overrides { values, problems } = collect(env);
+    let mut ctx = Ctx {
+        file,
+        base_dir,
+        index: LineIndex::new(text),
+        env: Overrides {
+            values,
+            problems: Vec::new(),
+        },
+        errors: Vec::new(),
+    };
+    for (name, message) in problems {
+        ctx.err(&Origin::Env(name), message);
+    }
+
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            let offset = e.span().map_or(0, |s| s.start);
+            ctx.err_at(offset, format!("invalid TOML: {}", e.message()));
+        }
+        return Err(ConfigErrors::sorted(ctx.errors));
+    }
+    let root = doc.get_ref();
+    ctx.unknown_keys(root, TOP_KEYS, "at the top level");
+
+    let daemon = daemon(&mut ctx, root);
+    let accounts = accounts(&mut ctx, root);
+    let defaults = defaults(&mut ctx, root);
+    let pairs = pairs(&mut ctx, root, &accounts, &defaults);
+    let notify = notify(&mut ctx, root);
+
+    if !ctx.errors.is_empty() {
+        return Err(ConfigErrors::sorted(ctx.errors));
+    }
+    Ok(Settings {
+        source: file.to_path_buf(),
+        daemon,
+        accounts,
+        defaults,
+        pairs,
+        notify,
+    })
+}
+
+fn daemon(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> DaemonSettings {
+    let t = ctx.table(Some(root), "daemon", "daemon");
+    let t = t.and_then(|v| v.get_ref().as_table());
+    if let Some(t) = t {
+        ctx.unknown_keys(t, DAEMON_KEYS, "in [daemon]");
+    }
+    let d = DaemonSettings::default();
+    let f = ctx.scalar(t, "daemon.state_dir");
+    let state_dir = ctx.path(f).unwrap_or(d.state_dir);
+    let f = ctx.scalar(t, "daemon.poll_interval");
+    let poll_interval = ctx.parsed(f, parse_poll).unwrap_or(d.poll_interval);
+    let f = ctx.scalar(t, "daemon.horizon");
+    let horizon = ctx.parsed(f, positive_chrono).unwrap_or(d.horizon);
+    let f = ctx.scalar(t, "daemon.lookback");
+    let lookback = ctx.parsed(f, parse_chrono).unwrap_or(d.lookback);
+    let f = ctx.scalar(t, "daemon.timezone");
+    let timezone = ctx.parsed(f, parse_timezone).unwrap_or(d.timezone);
+    let f = ctx.scalar(t, "daemon.public_url");
+    let public_url = ctx
+        .parsed(f, |s| parse_http_url(s, true))
+        .unwrap_or(d.public_url);
+    let f = ctx.scalar(t, "daemon.listen");
+    let listen = ctx.parsed(f, parse_listen).unwrap_or(d.listen);
+    let f = ctx.scalar(t, "daemon.dry_run");
+    let dry_run = f.and_then(|f| ctx.boolean(&f)).unwrap_or(d.dry_run);
+    DaemonSettings {
+        state_dir,
+        poll_interval,
+        horizon,
+        lookback,
+        timezone,
+        public_url,
+        listen,
+        dry_run,
+    }
+}
+
+/// The accounts that have a name. Accounts with a bad provider or path still count as named (so
+/// pairs naming them get no second error); the load fails on their own errors anyway.
+fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSettings> {
+    let mut out: Vec<AccountSettings> = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (t, at) in array_of_tables(ctx, root, "accounts") {
+        ctx.unknown_keys(t, ACCOUNT_KEYS, "in [[accounts]]");
+        let required = |ctx: &mut Ctx<'_>, key: &str| {
+            let f = ctx.find(Some(t), key, &format!("accounts.{key}"), None);
+            if f.is_none() {
+                ctx.err_at(
+                    at,
+                    format!("[[accounts]] entry is missing required key \"{key}\""),
+                );
+            }
+            f
+        };
+        let name_f = required(ctx, "name");
+        let provider_f = required(ctx, "provider");
+        let path_f = required(ctx, "path");
+
+        let name_origin = name_f.as_ref().map(|f| f.origin.clone());
+        let name = ctx.parsed(name_f, |s| {
+            let n = s.trim();
+            if n.is_empty() {
+                Err("must not be empty".to_string())
+            } else {
+                Ok(n.to_string())
+            }
+        });
+        if let (Some(n), Some(Origin::File(offset))) = (&name, &name_origin) {
+            if let Some(first) = seen.get(n) {
+                let msg = format!(
+                    "accounts.name: duplicate account name {n:?} (first defined at line {first})"
+                );
+                ctx.err_at(*offset, msg);
+            } else {
+                seen.insert(n.clone(), ctx.index.line(*offset));
+            }
+        }
+
+        let provider = ctx.parsed(provider_f, |s| match s.trim().to_ascii_lowercase().as_str() {
+            "local" => Ok(()),
+            p @ ("google" | "microsoft") => Err(format!(
+                "provider \"{p}\" is not supported yet; only \"local\" is (google and microsoft are planned)"
+            )),
+            _ => Err(format!(
+                "unknown provider {s:?}: expected \"local\" (google and microsoft are not supported yet)"
+            )),
+        });
+        let example_f = ctx.find(Some(t), "example", "accounts.example", None);
+        let example = example_f.and_then(|f| ctx.boolean(&f)).unwrap_or(false);
+        let path_origin = path_f.as_ref().map(|f| f.origin.clone());
+        let path = ctx.path(path_f);
+        if let (Some(p), Some(origin), Some(())) = (&path, &path_origin, provider)
+            && let Err(e) = check_account_dir(p, example)
+        {
+            ctx.err(origin, format!("accounts.path: {e}"));
+        }
+        if let Some(name) = name {
+            out.push(AccountSettings {
+                name,
+                provider: ProviderSettings::Local {
+                    path: path.unwrap_or_default(),
+                    example,
+                },
+            });
+        }
+    }
+    out
+}
+
+fn defaults(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Defaults {
+    let t = ctx.table(Some(root), "defaults", "defaults");
+    let t = t.and_then(|v| v.get_ref().as_table());
+    if let Some(t) = t {
+        ctx.unknown_keys(t, DEFAULTS_KEYS, "in [defaults]");
+    }
+    let d = Defaults::default();
+    let f = ctx.scalar(t, "defaults.cadence");
+    let cadence = ctx.parsed(f, Cadence::from_str).unwrap_or(d.cadence);
+    let f = ctx.scalar(t, "defaults.duration");
+    let duration = ctx.parsed(f, positive_chrono).unwrap_or(d.duration);
+    let f = ctx.scalar(t, "defaults.enforce");
+    let enforce = ctx.parsed(f, parse_enforce).unwrap_or(d.enforce);
+    let c = ctx.table(t, "cancellations", "defaults.cancellations");
+    let c = c.and_then(|v| v.get_ref().as_table());
+    let cancellations = cancellations(ctx, c, "defaults.cancellations", true, d.cancellations);
+    Defaults {
+        cadence,
+        duration,
+        enforce,
+        cancellations,
+    }
+}
+
+fn pairs(
+    ctx: &mut Ctx<'_>,
+    root: &DeTable<'_>,
+    accounts: &[AccountSettings],
+    defaults: &Defaults,
+) -> Vec<Pair> {
+    let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    let mut seen: HashMap<(String, String), usize> = HashMap::new();
+    let mut out = Vec::new();
+    for (t, at) in array_of_tables(ctx, root, "pairs") {
+        ctx.unknown_keys(t, PAIR_KEYS, "in [[pairs]]");
+        let required = |ctx: &mut Ctx<'_>, key: &str| {
+            let f = ctx.find(Some(t), key, &format!("pairs.{key}"), None);
+            if f.is_none() {
+                ctx.err_at(
+                    at,
+                    format!("[[pairs]] entry is missing required key \"{key}\""),
+                );
+            }
+            f
+        };
+        let manager_f = required(ctx, "manager");
+        let report_f = required(ctx, "report");
+        let account_f = required(ctx, "account");
+
+        let manager = ctx.parsed(manager_f, parse_email);
+        let report_origin = report_f.as_ref().map(|f| f.origin.clone());
+        let report = ctx.parsed(report_f, parse_email);
+        let account = ctx.parsed(account_f, |s| {
+            if known.contains(&s) {
+                Ok(s.to_string())
+            } else if known.is_empty() {
+                Err(format!(
+                    "unknown account {s:?}: no [[accounts]] are configured"
+                ))
+            } else {
+                let list: Vec<String> = known.iter().map(|k| format!("{k:?}")).collect();
+                Err(format!(
+                    "unknown account {s:?}; known accounts: {}",
+                    list.join(", ")
+                ))
+            }
+        });
+
+        let f = ctx.find(Some(t), "cadence", "pairs.cadence", None);
+        let cadence = ctx.parsed(f, Cadence::from_str).unwrap_or(defaults.cadence);
+        let f = ctx.find(Some(t), "duration", "pairs.duration", None);
+        let duration = ctx.parsed(f, positive_chrono).unwrap_or(defaults.duration);
+        let f = ctx.find(Some(t), "enforce", "pairs.enforce", None);
+        let enforce = ctx.parsed(f, parse_enforce).unwrap_or(defaults.enforce);
+        let c = ctx.table(Some(t), "cancellations", "pairs.cancellations");
+        let c = c.and_then(|v| v.get_ref().as_table());
+        let cancellations =
+            cancellations(ctx, c, "pairs.cancellations", false, defaults.cancellations);
+
+        let (Some(manager), Some(report)) = (manager, report) else {
+            continue;
+        };
+        if manager == report {
+            let origin = report_origin.unwrap_or(Origin::File(at));
+            ctx.err(
+                &origin,
+                format!("pairs.report: manager and report are the same person ({manager})"),
+            );
+            continue;
+        }
+        let key = if manager < report {
+            (manager.clone(), report.clone())
+        } else {
+            (report.clone(), manager.clone())
+        };
+        if let Some(first) = seen.get(&key) {
+            let msg =
+                format!("duplicate pair {manager} and {report} (first configured at line {first})");
+            ctx.err_at(at, msg);
+            continue;
+        }
+        seen.insert(key, ctx.index.line(at));
+        let Some(account) = account else {
+            continue;
+        };
+        out.push(Pair {
+            id: Pair::make_id(&manager, &report),
+            manager,
+            report,
+            account,
+            cadence,
+            duration,
+            enforce,
+            cancellations,
+        });
+    }
+    out
+}
+
+fn notify(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> NotifySettings {
+    let t = ctx.table(Some(root), "notify", "notify");
+    let t = t.and_then(|v| v.get_ref().as_table());
+    if let Some(t) = t {
+        ctx.unknown_keys(t, NOTIFY_KEYS, "in [notify]");
+    }
+    let f = ctx.scalar(t, "notify.webhook_url");
+    let webhook_url = ctx
+        .parsed(f, |s| {
+            if s.trim().is_empty() {
+                Ok(None)
+            } else {
+                parse_http_url(s, false).map(Some)
+            }
+        })
+        .flatten();
+    NotifySettings { webhook_url }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_catch_typos_only() {
+        assert_eq!(
+            suggest("pol_interval", DAEMON_KEYS.iter().copied()),
+            Some("poll_interval")
+        );
+        assert_eq!(
+            suggest("Horizon", DAEMON_KEYS.iter().copied()),
+            Some("horizon")
+        );
+        assert_eq!(suggest("colour", DAEMON_KEYS.iter().copied()), None);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
+    #[test]
+    fn emails_urls_and_addresses() {
+        assert_eq!(
+            parse_email(" Bob@Acme.Test "),
+            Ok("bob@acme.test".to_string())
+        );
+        assert!(parse_email("bob").is_err());
+        assert!(parse_email("@acme").is_err());
+        assert!(parse_email("a@b@c").is_err());
+        assert!(parse_email("a b@c").is_err());
+        assert_eq!(
+            parse_http_url("https://x.test/base/", true),
+            Ok("https://x.test/base".to_string())
+        );
+        assert!(parse_http_url("ftp://x.test", true).is_err());
+        assert!(parse_http_url("https://x.test/?a=1", true).is_err());
+        assert!(parse_http_url("https://x.test/?a=1", false).is_ok());
+        assert!(parse_http_url("not a url", false).is_err());
+        assert!(parse_listen("127.0.0.1:8080").is_ok());
+        assert!(parse_listen("localhost:8080").is_err());
+        assert!(
+            parse_timezone("europe/london")
+                .unwrap_err()
+                .contains("Europe/London")
+        );
+        assert_eq!(
+            parse_timezone("Europe/London"),
+            Ok(chrono_tz::Europe::London)
+        );
+    }
+}
