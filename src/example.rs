@@ -113,6 +113,7 @@ fn series(
     event(tz, &fields)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cancelled_override(
     uid: &str,
     tz: &str,

@@ -4,7 +4,8 @@
 use chrono::{DateTime, Duration, Utc};
 use oneonone::domain::rules::FindingKind;
 use oneonone::domain::{
-    Attendee, CancellationPolicy, Cadence, Enforce, Instance, Pair, ParticipantKind, Response, Rhythm,
+    Attendee, Cadence, CancellationPolicy, Enforce, Instance, Pair, ParticipantKind, Response,
+    Rhythm,
 };
 use oneonone::providers::Window;
 use oneonone::store::OccurrenceRecord;
@@ -313,9 +314,17 @@ fn engine_cases() {
         .filter(|p| p.extension().is_some_and(|e| e == "toml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 10, "expected the engine cases, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected the engine cases, found {}",
+        files.len()
+    );
     for f in files {
-        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_string();
+        let name = f
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("?")
+            .to_string();
         let text = std::fs::read_to_string(&f).expect("read case");
         let case: Case = toml::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
         run_case(&name, &case);

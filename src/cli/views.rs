@@ -241,12 +241,12 @@ pub fn meetings_from_store(
     store: &Store,
     filter: &MeetingFilter,
 ) -> anyhow::Result<Vec<MeetingView>> {
-    if let Some(p) = &filter.pair {
-        if !pairs.iter().any(|x| &x.id == p) {
-            return Err(anyhow!(
-                "no configured pair {p:?} (pair ids are MANAGER~REPORT)"
-            ));
-        }
+    if let Some(p) = &filter.pair
+        && !pairs.iter().any(|x| &x.id == p)
+    {
+        return Err(anyhow!(
+            "no configured pair {p:?} (pair ids are MANAGER~REPORT)"
+        ));
     }
     let mut out = Vec::new();
     for pair in pairs
@@ -393,7 +393,7 @@ pub fn discover(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<Strin
         let crate::config::ProviderSettings::Local { path, .. } = &account.provider;
         let provider =
             LocalProvider::new(account.name.clone(), path.clone(), settings.daemon.timezone);
-        match provider.fetch(window, &mut FileCache::default()) {
+        match provider.fetch(window, &mut FileCache) {
             Ok(s) => {
                 for p in &s.problems {
                     let _ = writeln!(out, "# skipped {p}");

@@ -115,10 +115,10 @@ impl Source {
                     .unwrap_or_default();
                 let snapshot = p.fetch(window, &mut cache)?;
                 let bytes = cache.to_bytes();
-                if stored.as_deref() != Some(bytes.as_slice()) {
-                    if let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes) {
-                        warn!(account, error = %e, "cannot save the file cache");
-                    }
+                if stored.as_deref() != Some(bytes.as_slice())
+                    && let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes)
+                {
+                    warn!(account, error = %e, "cannot save the file cache");
                 }
                 Ok(snapshot)
             }
@@ -351,10 +351,8 @@ impl Engine {
                     }
                 }
             };
-            if delivered {
-                if let Some(active) = diff.active.iter_mut().find(|a| a.key == f.key) {
-                    active.notified_at = Some(now);
-                }
+            if delivered && let Some(active) = diff.active.iter_mut().find(|a| a.key == f.key) {
+                active.notified_at = Some(now);
             }
         }
         if diff.active != stored {
@@ -375,6 +373,7 @@ impl Engine {
     }
 
     /// Journal + perform one external write. Returns false on failure.
+    #[allow(clippy::too_many_arguments)]
     fn journaled<F>(
         &self,
         account: &str,

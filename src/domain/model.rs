@@ -106,14 +106,11 @@ impl std::str::FromStr for Cadence {
             _ => {}
         }
         let words: Vec<&str> = t.split_whitespace().collect();
-        if let ["every", n, unit] = words.as_slice() {
-            if *unit == "weeks" || *unit == "week" {
-                if let Ok(n) = n.parse::<u32>() {
-                    if (1..=52).contains(&n) {
-                        return Ok(Cadence::Weeks(n));
-                    }
-                }
-            }
+        if let ["every", n, "week" | "weeks"] = words.as_slice()
+            && let Ok(n) = n.parse::<u32>()
+            && (1..=52).contains(&n)
+        {
+            return Ok(Cadence::Weeks(n));
         }
         Err(format!(
             "invalid cadence {s:?}: expected weekly, biweekly, monthly or \"every N weeks\" (N from 1 to 52)"

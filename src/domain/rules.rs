@@ -200,19 +200,19 @@ pub fn evaluate(
         if s.next_start.is_none() {
             continue;
         }
-        if let Some(r) = &s.rhythm {
-            if !pair.cadence.matches(r) {
-                findings.push(Finding {
-                    kind: FindingKind::CadenceMismatch,
-                    severity: Severity::Warning,
-                    key: format!("cadence_mismatch:{}:{r}", s.series_id),
-                    message: format!(
-                        "series \"{}\" repeats {r}; configured cadence is {}",
-                        s.title, pair.cadence
-                    ),
-                    occurrence: s.next_start,
-                });
-            }
+        if let Some(r) = &s.rhythm
+            && !pair.cadence.matches(r)
+        {
+            findings.push(Finding {
+                kind: FindingKind::CadenceMismatch,
+                severity: Severity::Warning,
+                key: format!("cadence_mismatch:{}:{r}", s.series_id),
+                message: format!(
+                    "series \"{}\" repeats {r}; configured cadence is {}",
+                    s.title, pair.cadence
+                ),
+                occurrence: s.next_start,
+            });
         }
         if !s.others.is_empty() {
             findings.push(Finding {

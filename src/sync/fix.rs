@@ -21,7 +21,7 @@ pub enum FixAction {
 }
 
 /// Busy intervals of one person, from every meeting they are on (not cancelled).
-pub fn busy_of<'a>(email: &str, instances: &'a [Instance]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+pub fn busy_of(email: &str, instances: &[Instance]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
     let mut out: Vec<_> = instances
         .iter()
         .filter(|i| !i.cancelled && !i.all_day)
@@ -98,23 +98,23 @@ pub fn plan_fixes(
     }
 
     let has_series_or_upcoming = !update.series.is_empty() || !update.upcoming.is_empty();
-    if !has_series_or_upcoming {
-        if let Some(start) = free_slot(pair, &busy_m, &busy_r, now, tz, horizon) {
-            actions.push(FixAction::CreateSeries(NewSeries {
-                uid: series_uid(pair),
-                title: format!(
-                    "1:1 {} / {}",
-                    local_name(&pair.manager),
-                    local_name(&pair.report)
-                ),
-                organizer: pair.manager.clone(),
-                attendee: pair.report.clone(),
-                first_start: start,
-                duration: pair.duration,
-                rrule: rrule_for(pair.cadence),
-                description: String::new(),
-            }));
-        }
+    if !has_series_or_upcoming
+        && let Some(start) = free_slot(pair, &busy_m, &busy_r, now, tz, horizon)
+    {
+        actions.push(FixAction::CreateSeries(NewSeries {
+            uid: series_uid(pair),
+            title: format!(
+                "1:1 {} / {}",
+                local_name(&pair.manager),
+                local_name(&pair.report)
+            ),
+            organizer: pair.manager.clone(),
+            attendee: pair.report.clone(),
+            first_start: start,
+            duration: pair.duration,
+            rrule: rrule_for(pair.cadence),
+            description: String::new(),
+        }));
     }
     actions
 }
@@ -170,10 +170,8 @@ pub fn free_slot(
                 first.get_or_insert(start);
                 k += 1;
             }
-            if ok {
-                if let Some(f) = first {
-                    return Some(f);
-                }
+            if ok && let Some(f) = first {
+                return Some(f);
             }
         }
     }

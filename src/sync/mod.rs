@@ -96,15 +96,15 @@ fn bucket<'a>(pairs: &[Pair], index: &PairIndex, views: &[AccountView<'a>]) -> B
     for view in views {
         for inst in view.instances {
             match index.classify(inst) {
-                Classification::OneOnOne(i) => {
-                    if pairs.get(i).is_some_and(|p| p.account == view.account) {
-                        b.one_on_one[i].push(inst);
-                    }
+                Classification::OneOnOne(i)
+                    if pairs.get(i).is_some_and(|p| p.account == view.account) =>
+                {
+                    b.one_on_one[i].push(inst);
                 }
-                Classification::WithOthers { pair, others } => {
-                    if pairs.get(pair).is_some_and(|p| p.account == view.account) {
-                        b.with_others[pair].push((inst, others));
-                    }
+                Classification::WithOthers { pair, others }
+                    if pairs.get(pair).is_some_and(|p| p.account == view.account) =>
+                {
+                    b.with_others[pair].push((inst, others));
                 }
                 _ => {}
             }
