@@ -1,0 +1,153 @@
+//! Property tests of the pure core: detection is independent of attendee order, cancellation
+//! counts never exceed occurrences, and a weekly series at a fixed local time is on cadence in
+//! every zone across DST changes (cadence is judged on instants, wall time stays fixed).
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, TimeZone, Timelike, Utc};
+use oneonone::domain::detect::{Classification, PairIndex};
+use oneonone::domain::rules::FindingKind;
+use oneonone::domain::{
+    Attendee, Cadence, CancellationPolicy, Enforce, Instance, Pair, ParticipantKind, Response,
+    Rhythm,
+};
+use oneonone::providers::Window;
+use oneonone::sync::{AccountView, reconcile};
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+fn pair() -> Pair {
+    Pair {
+        id: Pair::make_id("alice@acme.test", "bob@acme.test"),
+        manager: "alice@acme.test".into(),
+        report: "bob@acme.test".into(),
+        account: "local".into(),
+        cadence: Cadence::Weeks(1),
+        duration: Duration::minutes(30),
+        enforce: Enforce::Warn,
+        cancellations: CancellationPolicy {
+            max_consecutive: 2,
+            max_in_window: 3,
+            window: Duration::days(90),
+        },
+    }
+}
+
+fn person(email: &str, response: Response) -> Attendee {
+    Attendee {
+        email: email.into(),
+        kind: ParticipantKind::Person,
+        response,
+        optional: false,
+    }
+}
+
+fn inst(
+    id: &str,
+    start: DateTime<Utc>,
+    attendees: Vec<Attendee>,
+    organizer: &str,
+    cancelled: bool,
+) -> Instance {
+    Instance {
+        account: "local".into(),
+        id: id.into(),
+        series_id: Some("s".into()),
+        original_start: Some(start),
+        title: "1:1".into(),
+        organizer: Some(organizer.into()),
+        attendees,
+        start,
+        end: start + Duration::minutes(30),
+        all_day: false,
+        cancelled,
+        rhythm: Some(Rhythm::Weeks(1)),
+        description: String::new(),
+        source: "prop".into(),
+    }
+}
+
+const ZONES: [chrono_tz::Tz; 4] = [
+    chrono_tz::Europe::London,
+    chrono_tz::America::New_York,
+    chrono_tz::Australia::Lord_Howe,
+    chrono_tz::Asia::Kolkata,
+];
+
+proptest! {
+    #[test]
+    fn detection_ignores_order_and_organizer(
+        perm in Just(vec![0usize, 1, 2]).prop_shuffle(),
+        org_is_report in any::<bool>(),
+        with_third in any::<bool>(),
+    ) {
+        let pairs = vec![pair()];
+        let index = PairIndex::new(&pairs);
+        let pool = [
+            person("alice@acme.test", Response::Accepted),
+            person("bob@acme.test", Response::Accepted),
+            Attendee { email: "room@acme.test".into(), kind: ParticipantKind::Resource, response: Response::Accepted, optional: false },
+        ];
+        let mut attendees: Vec<Attendee> = perm.iter().map(|&i| pool[i].clone()).collect();
+        if with_third {
+            attendees.insert(1, person("carol@acme.test", Response::Accepted));
+        }
+        let organizer = if org_is_report { "bob@acme.test" } else { "alice@acme.test" };
+        let t = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+        let c = index.classify(&inst("x", t, attendees, organizer, false));
+        if with_third {
+            prop_assert_eq!(c, Classification::WithOthers { pair: 0, others: vec!["carol@acme.test".into()] });
+        } else {
+            prop_assert_eq!(c, Classification::OneOnOne(0));
+        }
+    }
+
+    #[test]
+    fn cancellation_counts_never_exceed_occurrences(
+        flags in proptest::collection::vec(0u8..3, 1..40),
+        now_offset_weeks in 0i64..45,
+    ) {
+        let p = pair();
+        let first = Utc.with_ymd_and_hms(2026, 1, 6, 10, 0, 0).unwrap();
+        let now = first + Duration::weeks(now_offset_weeks) + Duration::hours(3);
+        let instances: Vec<Instance> = flags.iter().enumerate().map(|(k, f)| {
+            let start = first + Duration::weeks(k as i64);
+            let bob = if *f == 2 { Response::Declined } else { Response::Accepted };
+            inst(&format!("s_{k}"), start, vec![person("alice@acme.test", Response::Accepted), person("bob@acme.test", bob)], "alice@acme.test", *f == 1)
+        }).collect();
+        let window = Window { start: now - Duration::weeks(60), end: now + Duration::weeks(8) };
+        let views = [AccountView { account: "local", window, instances: &instances, complete: true }];
+        let u = reconcile(now, &[p], &views, &HashMap::new(), Duration::weeks(8), Duration::weeks(60));
+        let h = &u[0].health;
+        let occurrences = instances.len() as u32;
+        prop_assert!(h.cancelled_in_window <= occurrences);
+        prop_assert!(h.consecutive_cancellations <= occurrences);
+        prop_assert!(h.held_in_window + h.cancelled_in_window <= occurrences);
+        let streak = h.findings.iter().any(|f| f.kind == FindingKind::RepeatedCancellations);
+        prop_assert_eq!(streak, h.consecutive_cancellations >= 2 || h.cancelled_in_window >= 3);
+    }
+
+    #[test]
+    fn weekly_at_fixed_local_time_is_on_cadence_across_dst(
+        zone in 0usize..4,
+        start_day in 0i64..365,
+        hour in 8u32..18,
+    ) {
+        let tz = ZONES[zone];
+        let day0 = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + Duration::days(start_day);
+        let time = NaiveTime::from_hms_opt(hour, 0, 0).unwrap();
+        // 30 weekly occurrences at the same wall-clock time, crossing at least one DST change.
+        let starts: Vec<DateTime<Utc>> = (0..30)
+            .filter_map(|k| tz.from_local_datetime(&(day0 + Duration::weeks(k)).and_time(time)).earliest())
+            .map(|t| t.with_timezone(&Utc))
+            .collect();
+        for s in &starts {
+            prop_assert_eq!(s.with_timezone(&tz).hour(), hour);
+        }
+        let now = *starts.get(25).unwrap() + Duration::hours(1);
+        let instances: Vec<Instance> = starts.iter().enumerate().map(|(k, s)| inst(&format!("s_{k}"), *s, vec![person("alice@acme.test", Response::Accepted), person("bob@acme.test", Response::Accepted)], "alice@acme.test", false)).collect();
+        let window = Window { start: now - Duration::weeks(40), end: now + Duration::weeks(8) };
+        let views = [AccountView { account: "local", window, instances: &instances, complete: true }];
+        let u = reconcile(now, &[pair()], &views, &HashMap::new(), Duration::weeks(8), Duration::weeks(40));
+        let kinds: Vec<FindingKind> = u[0].health.findings.iter().map(|f| f.kind).collect();
+        prop_assert!(kinds.is_empty(), "findings {:?} in {}", kinds, tz);
+        prop_assert_eq!(u[0].health.last_held, starts.get(25).copied());
+    }
+}
