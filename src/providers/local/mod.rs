@@ -1,1 +1,4 @@
-//! (to be written)
+//! The local vdir provider (to be completed).
+pub(crate) mod expand;
+pub(crate) mod parse;
+pub(crate) mod tz;
