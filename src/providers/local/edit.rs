@@ -145,10 +145,10 @@ impl<'a> Doc<'a> {
                 if stack.last().is_some_and(|s| s == name) {
                     stack.pop();
                 }
-            } else if let Some((c, depth)) = cur.as_mut() {
-                if stack.len() == *depth {
-                    c.props.push(i);
-                }
+            } else if let Some((c, depth)) = cur.as_mut()
+                && stack.len() == *depth
+            {
+                c.props.push(i);
             }
         }
         out

@@ -62,22 +62,21 @@ pub(crate) fn expand_file(
     problems: &mut Vec<SourceProblem>,
 ) {
     for (master, overrides) in group(events) {
-        if let Some(m) = master {
-            if m.recurrence_id.is_none()
-                && events
-                    .iter()
-                    .filter(|e| e.uid == m.uid && e.recurrence_id.is_none())
-                    .count()
-                    > 1
-            {
-                problems.push(SourceProblem {
-                    source: ctx.source.to_string(),
-                    message: format!(
-                        "event {}: more than one master event with this UID; using the first",
-                        m.uid
-                    ),
-                });
-            }
+        if let Some(m) = master
+            && m.recurrence_id.is_none()
+            && events
+                .iter()
+                .filter(|e| e.uid == m.uid && e.recurrence_id.is_none())
+                .count()
+                > 1
+        {
+            problems.push(SourceProblem {
+                source: ctx.source.to_string(),
+                message: format!(
+                    "event {}: more than one master event with this UID; using the first",
+                    m.uid
+                ),
+            });
         }
         match master {
             Some(m) if !is_series(m) && overrides.is_empty() => {
@@ -265,7 +264,7 @@ pub(crate) fn rhythm_of(rule: &str) -> Rhythm {
     }
     match freq.as_str() {
         "WEEKLY" => Rhythm::Weeks(interval),
-        "DAILY" if interval % 7 == 0 => Rhythm::Weeks(interval / 7),
+        "DAILY" if interval.is_multiple_of(7) => Rhythm::Weeks(interval / 7),
         "MONTHLY" => Rhythm::Months(interval),
         "" => Rhythm::Other("unknown".to_string()),
         f => {

@@ -600,7 +600,8 @@ fn scan_dir(rd: fs::ReadDir, out: &mut Vec<PathBuf>, mut dirs: Option<&mut Vec<P
             if let Some(d) = dirs.as_deref_mut() {
                 d.push(path);
             }
-        } else if name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(".ics") {
+        } else if name.len() > 4 && name.as_bytes()[name.len() - 4..].eq_ignore_ascii_case(b".ics")
+        {
             out.push(path);
         }
     }

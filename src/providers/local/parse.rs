@@ -297,7 +297,7 @@ pub(crate) fn repair(text: &str) -> (String, Vec<String>) {
             out.push(line.to_string());
         } else if let Some(name) = upper.strip_prefix("END:") {
             let name = name.trim().to_string();
-            if stack.iter().any(|s| *s == name) {
+            if stack.contains(&name) {
                 while let Some(open) = stack.pop() {
                     if open == name {
                         break;
@@ -345,17 +345,16 @@ fn blocks(text: &str) -> Vec<Block<'_>> {
             } else if t.eq_ignore_ascii_case("BEGIN:VTIMEZONE") {
                 start = Some((begin, "VTIMEZONE"));
             }
-        } else if let Some((s, name)) = start {
-            if t.len() == 4 + name.len()
-                && t[..4].eq_ignore_ascii_case("END:")
-                && t[4..].eq_ignore_ascii_case(name)
-            {
-                out.push(Block {
-                    name,
-                    text: &text[s..pos],
-                });
-                start = None;
-            }
+        } else if let Some((s, name)) = start
+            && t.len() == 4 + name.len()
+            && t.as_bytes()[..4].eq_ignore_ascii_case(b"END:")
+            && t.as_bytes()[4..].eq_ignore_ascii_case(name.as_bytes())
+        {
+            out.push(Block {
+                name,
+                text: &text[s..pos],
+            });
+            start = None;
         }
     }
     out
@@ -388,8 +387,12 @@ pub(crate) fn param<'p>(p: &'p Property<'_>, key: &str) -> Option<&'p str> {
 /// `mailto:X` → `x`; falls back to the EMAIL parameter.
 pub(crate) fn email_of(p: &Property<'_>) -> Option<String> {
     let v = p.val.as_str().trim();
-    let addr = if v.len() >= 7 && v[..7].eq_ignore_ascii_case("mailto:") {
-        v[7..].trim()
+    let addr = if let Some(rest) = v
+        .get(..7)
+        .filter(|p| p.eq_ignore_ascii_case("mailto:"))
+        .and_then(|_| v.get(7..))
+    {
+        rest.trim()
     } else if let Some(e) = param(p, "EMAIL") {
         e.trim()
     } else {

@@ -79,10 +79,10 @@ pub(crate) fn resolve_tzid(tzid: &str, vtimezones: &HashMap<String, String>) -> 
     if let Some(tz) = known_zone(t) {
         return Some(tz);
     }
-    if let Some(loc) = vtimezones.get(t) {
-        if let Some(tz) = known_zone(loc.trim()) {
-            return Some(tz);
-        }
+    if let Some(loc) = vtimezones.get(t)
+        && let Some(tz) = known_zone(loc.trim())
+    {
+        return Some(tz);
     }
     None
 }
