@@ -1,33 +1,680 @@
-//! STUB (replaced by the local branch).
-use crate::providers::*;
-use std::path::PathBuf;
-#[derive(Default)]
-pub struct FileCache;
-impl FileCache {
-    pub fn to_bytes(&self) -> Vec<u8> {
-        todo!()
+//! The `local` provider: a vdir (folder of `.ics` files, as kept by khal and vdirsyncer), with one
+//! level of sub-folders (one per calendar). This is oneonone's built-in default source.
+//!
+//! - `parse`: one file → meeting-candidate events + problems, recovering from damage.
+//! - `tz`: TZID resolution and date-time values.
+//! - `expand`: candidates → `Instance`s in a window (recurrence in the event's own zone).
+//! - `edit`: text-level writes and atomic file replacement.
+//! - `cache`: the per-file parse cache (`FileCache`), so an unchanged file costs one stat.
+//!
+//! Invariants: only meeting candidates are returned and cached; a file that needed recovery is
+//! never rewritten; a write changes only the lines it must (DESCRIPTION, DTEND, or an appended
+//! RECURRENCE-ID override) and keeps every other byte, the line endings and the permissions; a
+//! write that would change nothing does not touch the file.
+mod cache;
+mod edit;
+mod expand;
+mod parse;
+mod tz;
+
+pub use cache::FileCache;
+
+use crate::providers::{
+    NewSeries, OccurrenceWrite, ProviderError, Snapshot, SourceProblem, Window, WriteOutcome,
+};
+use cache::{Entry, Stamp};
+use chrono::{DateTime, Duration, Utc};
+use chrono_tz::Tz;
+use edit::{Doc, Splice, VeventSpan, WriteError};
+use parse::{EndSpec, Ev, ParsedFile};
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Reads and writes one vdir.
+#[derive(Debug, Clone)]
+pub struct LocalProvider {
+    account: String,
+    root: PathBuf,
+    default_tz: Tz,
+}
+
+/// What a worker found for one file.
+enum Outcome {
+    /// Unchanged since the cache entry was made.
+    Cached,
+    Read(Entry),
+    Failed(String),
+}
+
+impl LocalProvider {
+    /// `default_tz` interprets floating times (no TZID, no Z).
+    pub fn new(account: impl Into<String>, root: impl Into<PathBuf>, default_tz: Tz) -> Self {
+        LocalProvider {
+            account: account.into(),
+            root: root.into(),
+            default_tz,
+        }
     }
-    pub fn from_bytes(_b: &[u8]) -> FileCache {
-        todo!()
+
+    /// The vdir's root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Read every `*.ics` in root and its immediate sub-folders (dot-files and temp files are
+    /// ignored). Files whose (len, mtime, inode) match the cache are not re-read. Returns every
+    /// instance of every meeting candidate that overlaps the window (ends after `window.start`,
+    /// starts before `window.end`; a zero-length event at `window.start` counts), recurring series
+    /// expanded, plus a `SourceProblem` per thing it could not read. Err only when the root itself
+    /// cannot be read.
+    pub fn fetch(&self, window: Window, cache: &mut FileCache) -> Result<Snapshot, ProviderError> {
+        let mut problems = Vec::new();
+        let paths = self.list_files(&mut problems)?;
+        let outcomes = {
+            let old = &cache.files;
+            parallel_map(&paths, |p| examine(p, old.get(p)))
+        };
+        let mut files: HashMap<PathBuf, Entry> = HashMap::with_capacity(paths.len());
+        let mut reads = 0;
+        for (path, outcome) in paths.into_iter().zip(outcomes) {
+            match outcome {
+                Outcome::Cached => {
+                    if let Some(e) = cache.files.remove(&path) {
+                        files.insert(path, e);
+                    }
+                }
+                Outcome::Read(e) => {
+                    reads += 1;
+                    files.insert(path, e);
+                }
+                Outcome::Failed(msg) => problems.push(SourceProblem {
+                    source: path.display().to_string(),
+                    message: msg,
+                }),
+            }
+        }
+        cache.files = files;
+        cache.last_reads = reads;
+
+        let mut sorted: Vec<(&PathBuf, &Entry)> = cache.files.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        let mut instances = Vec::new();
+        for (path, entry) in sorted {
+            let source = path.display().to_string();
+            for msg in &entry.parsed.problems {
+                problems.push(SourceProblem {
+                    source: source.clone(),
+                    message: msg.clone(),
+                });
+            }
+            if entry.parsed.events.is_empty() {
+                continue;
+            }
+            let ctx = expand::Ctx {
+                account: &self.account,
+                source: &source,
+                default_tz: self.default_tz,
+                window,
+            };
+            expand::expand_file(&entry.parsed.events, &ctx, &mut instances, &mut problems);
+        }
+        Ok(Snapshot {
+            instances,
+            problems,
+        })
+    }
+
+    /// `*.ics` files in root and its immediate sub-folders, sorted.
+    fn list_files(&self, problems: &mut Vec<SourceProblem>) -> Result<Vec<PathBuf>, ProviderError> {
+        let rd = fs::read_dir(&self.root).map_err(|e| ProviderError::Unavailable {
+            what: self.root.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        let mut dirs = Vec::new();
+        scan_dir(rd, &mut out, Some(&mut dirs));
+        for d in dirs {
+            match fs::read_dir(&d) {
+                Ok(rd) => scan_dir(rd, &mut out, None),
+                Err(e) => problems.push(SourceProblem {
+                    source: d.display().to_string(),
+                    message: format!("cannot read folder: {e}"),
+                }),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Change one instance (description and/or end). For a series occurrence, write or update a
+    /// RECURRENCE-ID override in the same file. Returns `Unchanged` (and does not touch the file)
+    /// if nothing would change. Returns `Conflict` when the file no longer parses cleanly (or
+    /// needed recovery), the target's current description differs from `w.target.description`,
+    /// or the target is gone.
+    pub fn write_occurrence(&self, w: &OccurrenceWrite) -> Result<WriteOutcome, ProviderError> {
+        let path = PathBuf::from(&w.target.source);
+        let what = || format!("{} (event {})", w.target.source, w.target.id);
+        let conflict = |reason: String| ProviderError::Conflict {
+            what: what(),
+            reason,
+        };
+        if !path.starts_with(&self.root) {
+            return Err(ProviderError::NotFound(format!(
+                "{}: not inside {}",
+                w.target.source,
+                self.root.display()
+            )));
+        }
+        let meta = match fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(conflict("the file no longer exists".into()));
+            }
+            Err(e) => {
+                return Err(ProviderError::Io {
+                    what: what(),
+                    source: e,
+                });
+            }
+        };
+        let bytes = fs::read(&path).map_err(|e| ProviderError::Io {
+            what: what(),
+            source: e,
+        })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| conflict("the file is not valid UTF-8; it is never rewritten".into()))?;
+        let parsed = parse::parse_text(text);
+        if parsed.recovered {
+            return Err(conflict(
+                "the file is damaged and was read with recovery; it is never rewritten".into(),
+            ));
+        }
+        let new_text = self.plan_write(text, &parsed, w).map_err(conflict)?;
+        match new_text {
+            None => Ok(WriteOutcome::Unchanged),
+            Some(t) if t == text => Ok(WriteOutcome::Unchanged),
+            Some(t) => {
+                let expect = meta.modified().ok().map(|m| (meta.len(), m));
+                match edit::write_atomically(&path, t.as_bytes(), expect) {
+                    Ok(()) => Ok(WriteOutcome::Written),
+                    Err(WriteError::Changed) => {
+                        Err(conflict("the file changed while writing".into()))
+                    }
+                    Err(WriteError::Io(e)) => Err(ProviderError::Io {
+                        what: what(),
+                        source: e,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// The new file text for a write, `None` when nothing changes; Err(reason) for a conflict.
+    fn plan_write(
+        &self,
+        text: &str,
+        parsed: &ParsedFile,
+        w: &OccurrenceWrite,
+    ) -> Result<Option<String>, String> {
+        let tz = self.default_tz;
+        let uid = w.target.series_id.as_deref().unwrap_or(&w.target.id);
+        let master = parsed
+            .events
+            .iter()
+            .find(|e| e.uid == uid && e.recurrence_id.is_none());
+        let doc = Doc::new(text);
+        let spans = doc.vevents();
+        let span_of = |ev: &Ev| -> Result<&VeventSpan, String> {
+            let s = spans
+                .get(ev.index)
+                .ok_or_else(|| "the file's events could not be located".to_string())?;
+            let uid_ok = doc
+                .prop(s, "UID")
+                .is_some_and(|i| doc.lines[i].value().trim() == ev.uid);
+            let rid_ok = doc.prop(s, "RECURRENCE-ID").is_some() == ev.recurrence_id.is_some();
+            if uid_ok && rid_ok {
+                Ok(s)
+            } else {
+                Err("the file's events could not be located".to_string())
+            }
+        };
+        let (target, original): (Option<&Ev>, Option<DateTime<Utc>>) = match w.target.original_start
+        {
+            Some(orig) if w.target.series_id.is_some() => {
+                let ov = parsed.events.iter().find(|e| {
+                    e.uid == uid
+                        && e.recurrence_id
+                            .as_ref()
+                            .is_some_and(|r| r.instant(tz) == orig)
+                });
+                match (ov, master) {
+                    (Some(o), _) => (Some(o), Some(orig)),
+                    (None, Some(m)) if occurs(m, orig, tz) => (None, Some(orig)),
+                    _ => return Err("the occurrence no longer exists".into()),
+                }
+            }
+            _ => match master {
+                Some(m) => (Some(m), None),
+                None => return Err("the event no longer exists".into()),
+            },
+        };
+        let source_ev = target.or(master).ok_or("the event no longer exists")?;
+        if source_ev.description != w.target.description {
+            return Err("its description was edited since it was read".into());
+        }
+        // Current end of the target.
+        let (cur_start, cur_end) = match (target, original, master) {
+            (Some(t), _, m) => {
+                let s = t.start.instant(tz);
+                let len = match (&t.end, m) {
+                    (EndSpec::None, Some(m)) if t.recurrence_id.is_some() => m.length(tz),
+                    _ => t.length(tz),
+                };
+                (s, s + len.max(Duration::zero()))
+            }
+            (None, Some(o), Some(m)) => (o, o + m.length(tz).max(Duration::zero())),
+            _ => return Err("the event no longer exists".into()),
+        };
+        let new_desc = w
+            .description
+            .clone()
+            .unwrap_or_else(|| source_ev.description.clone());
+        let new_end = w.end.unwrap_or(cur_end);
+        if new_end < cur_start {
+            return Err("the requested end is before the start".into());
+        }
+        let desc_changes = new_desc != source_ev.description;
+        let end_changes = new_end != cur_end;
+        if !desc_changes && !end_changes {
+            return Ok(None);
+        }
+        let eol = doc.eol;
+        let mut splices = Vec::new();
+        match target {
+            Some(t) => {
+                let span = span_of(t)?;
+                let insert_at = doc.lines[span.first_nested.unwrap_or(span.end)].start;
+                if desc_changes {
+                    let line = format!("DESCRIPTION:{}", edit::escape_text(&new_desc));
+                    match doc.prop(span, "DESCRIPTION") {
+                        Some(i) => {
+                            let l = &doc.lines[i];
+                            let line = format!("{}:{}", l.head(), edit::escape_text(&new_desc));
+                            splices.push(Splice {
+                                start: l.start,
+                                end: l.end,
+                                text: edit::fold(&line, eol),
+                            });
+                        }
+                        None => splices.push(Splice {
+                            start: insert_at,
+                            end: insert_at,
+                            text: edit::fold(&line, eol),
+                        }),
+                    }
+                }
+                if end_changes {
+                    if let Some(i) = doc.prop(span, "DTEND") {
+                        let l = &doc.lines[i];
+                        let like = match &t.end {
+                            EndSpec::At(wh) => wh.clone(),
+                            _ => t.start.clone(),
+                        };
+                        let line = format!("{}:{}", l.head(), tz::format_like(&like, new_end, tz));
+                        splices.push(Splice {
+                            start: l.start,
+                            end: l.end,
+                            text: edit::fold(&line, eol),
+                        });
+                    } else if let Some(i) = doc.prop(span, "DURATION") {
+                        let l = &doc.lines[i];
+                        let line = format!("{}:{}", l.head(), format_duration(new_end - cur_start));
+                        splices.push(Splice {
+                            start: l.start,
+                            end: l.end,
+                            text: edit::fold(&line, eol),
+                        });
+                    } else {
+                        let i = doc
+                            .prop(span, "DTSTART")
+                            .ok_or("the event has no DTSTART")?;
+                        let l = &doc.lines[i];
+                        let line = format!(
+                            "DTEND{}:{}",
+                            l.params(),
+                            tz::format_like(&t.start, new_end, tz)
+                        );
+                        splices.push(Splice {
+                            start: insert_at,
+                            end: insert_at,
+                            text: edit::fold(&line, eol),
+                        });
+                    }
+                }
+            }
+            None => {
+                let (Some(m), Some(orig)) = (master, original) else {
+                    return Err("the event no longer exists".into());
+                };
+                let span = span_of(m)?;
+                let at = doc.end_vcalendar().ok_or("the file has no END:VCALENDAR")?;
+                let block = new_override(&doc, span, m, orig, new_end, &new_desc, tz)?;
+                let pos = doc.lines[at].start;
+                splices.push(Splice {
+                    start: pos,
+                    end: pos,
+                    text: block,
+                });
+            }
+        }
+        Ok(Some(edit::apply(text, splices)))
+    }
+
+    /// Create a new series file `{root}/{sanitized uid}.ics`; `Unchanged` if an event with that
+    /// UID already exists anywhere in the vdir.
+    pub fn create_series(&self, s: &NewSeries) -> Result<WriteOutcome, ProviderError> {
+        let path = self.root.join(format!("{}.ics", sanitize(&s.uid)));
+        if self.uid_exists(&s.uid)? {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        if path.exists() {
+            return Err(ProviderError::Conflict {
+                what: path.display().to_string(),
+                reason: format!("the file exists but holds no event with UID {}", s.uid),
+            });
+        }
+        let text = series_text(s, stamp_now());
+        edit::write_atomically(&path, text.as_bytes(), None).map_err(|e| match e {
+            WriteError::Io(source) => ProviderError::Io {
+                what: path.display().to_string(),
+                source,
+            },
+            WriteError::Changed => ProviderError::Conflict {
+                what: path.display().to_string(),
+                reason: "the file appeared while it was being created".into(),
+            },
+        })?;
+        Ok(WriteOutcome::Written)
+    }
+
+    /// Does any file of the vdir hold an event with this UID? (Byte search, then a parse.)
+    fn uid_exists(&self, uid: &str) -> Result<bool, ProviderError> {
+        let mut ignored = Vec::new();
+        let paths = self.list_files(&mut ignored)?;
+        let needle = uid.as_bytes();
+        let found = parallel_map(&paths, |p| {
+            let Ok(bytes) = fs::read(p) else { return false };
+            if !bytes.windows(needle.len().max(1)).any(|w| w == needle) {
+                return false;
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            let doc = Doc::new(&text);
+            doc.vevents().iter().any(|v| {
+                doc.prop(v, "UID")
+                    .is_some_and(|i| doc.lines[i].value().trim() == uid)
+            })
+        });
+        Ok(found.into_iter().any(|b| b))
     }
 }
-pub struct LocalProvider;
-#[allow(unused)]
-impl LocalProvider {
-    pub fn new(
-        account: impl Into<String>,
-        root: impl Into<PathBuf>,
-        default_tz: chrono_tz::Tz,
-    ) -> Self {
-        todo!()
+
+/// Is `orig` an occurrence (not EXDATE'd) of this master?
+fn occurs(m: &Ev, orig: DateTime<Utc>, tz: Tz) -> bool {
+    if !expand::is_series(m) {
+        return false;
     }
-    pub fn fetch(&self, window: Window, cache: &mut FileCache) -> Result<Snapshot, ProviderError> {
-        todo!()
+    let (starts, _) = expand::occurrence_starts(m, tz, orig, orig + Duration::seconds(1));
+    if !starts.contains(&orig) {
+        return false;
     }
-    pub fn write_occurrence(&self, w: &OccurrenceWrite) -> Result<WriteOutcome, ProviderError> {
-        todo!()
+    let zone = m.start.zone(tz);
+    !m.exdates.iter().any(|x| match x {
+        tz::When::Date(d) => orig.with_timezone(&zone).date_naive() == *d,
+        other => other.instant(tz) == orig,
+    })
+}
+
+/// The lines of a new RECURRENCE-ID override copied from the master.
+fn new_override(
+    doc: &Doc<'_>,
+    span: &VeventSpan,
+    m: &Ev,
+    orig: DateTime<Utc>,
+    end: DateTime<Utc>,
+    desc: &str,
+    tz: Tz,
+) -> Result<String, String> {
+    const SKIP: [&str; 9] = [
+        "RRULE",
+        "RDATE",
+        "EXDATE",
+        "EXRULE",
+        "DTSTART",
+        "DTEND",
+        "DURATION",
+        "DESCRIPTION",
+        "RECURRENCE-ID",
+    ];
+    let eol = doc.eol;
+    let raw = |i: usize| &doc.text[doc.lines[i].start..doc.lines[i].end];
+    let with_eol = |s: &str| {
+        if s.ends_with('\n') {
+            s.to_string()
+        } else {
+            format!("{s}{eol}")
+        }
+    };
+    let dtstart = doc
+        .prop(span, "DTSTART")
+        .ok_or("the series has no DTSTART")?;
+    let start_params = doc.lines[dtstart].params().to_string();
+    let (end_params, end_like) = match (doc.prop(span, "DTEND"), &m.end) {
+        (Some(i), EndSpec::At(w)) => (doc.lines[i].params().to_string(), w.clone()),
+        _ => (start_params.clone(), m.start.clone()),
+    };
+    let mut out = String::new();
+    out.push_str(&with_eol(raw(span.begin)));
+    for &i in &span.props {
+        if !SKIP.contains(&doc.lines[i].name().as_str()) {
+            out.push_str(&with_eol(raw(i)));
+        }
     }
-    pub fn create_series(&self, s: &NewSeries) -> Result<WriteOutcome, ProviderError> {
-        todo!()
+    out.push_str(&edit::fold(
+        &format!(
+            "RECURRENCE-ID{start_params}:{}",
+            tz::format_like(&m.start, orig, tz)
+        ),
+        eol,
+    ));
+    out.push_str(&edit::fold(
+        &format!(
+            "DTSTART{start_params}:{}",
+            tz::format_like(&m.start, orig, tz)
+        ),
+        eol,
+    ));
+    out.push_str(&edit::fold(
+        &format!("DTEND{end_params}:{}", tz::format_like(&end_like, end, tz)),
+        eol,
+    ));
+    out.push_str(&edit::fold(
+        &format!("DESCRIPTION:{}", edit::escape_text(desc)),
+        eol,
+    ));
+    if let Some(first) = span.first_nested {
+        for i in first..span.end {
+            out.push_str(&with_eol(raw(i)));
+        }
+    }
+    out.push_str(&with_eol(raw(span.end)));
+    Ok(out)
+}
+
+fn format_duration(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let mut out = String::from("PT");
+    if h > 0 {
+        out.push_str(&format!("{h}H"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}M"));
+    }
+    if s > 0 || secs == 0 {
+        out.push_str(&format!("{s}S"));
+    }
+    out
+}
+
+/// A file name for a UID: letters, digits, `-`, `_`, `.`, `@` kept, the rest `_`, no leading dot.
+fn sanitize(uid: &str) -> String {
+    let mut s: String = uid
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(200)
+        .collect();
+    if s.starts_with('.') || s.is_empty() {
+        s.insert(0, '_');
+    }
+    s
+}
+
+/// DTSTAMP for a created event: the time of creation (this is the provider's I/O edge).
+#[allow(clippy::disallowed_methods)]
+fn stamp_now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// The complete VCALENDAR text of a new series (CRLF, folded).
+fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
+    let eol = "\r\n";
+    let tzid = s.first_start.timezone().name();
+    let start = s.first_start.naive_local();
+    let end = (s.first_start + s.duration).naive_local();
+    let esc = edit::escape_text;
+    let lines = [
+        "BEGIN:VCALENDAR".to_string(),
+        "VERSION:2.0".to_string(),
+        "PRODID:-//oneonone//EN".to_string(),
+        "BEGIN:VEVENT".to_string(),
+        format!("UID:{}", s.uid),
+        format!("DTSTAMP:{}", dtstamp.format("%Y%m%dT%H%M%SZ")),
+        format!("DTSTART;TZID={tzid}:{}", start.format("%Y%m%dT%H%M%S")),
+        format!("DTEND;TZID={tzid}:{}", end.format("%Y%m%dT%H%M%S")),
+        format!("RRULE:{}", s.rrule.trim().trim_start_matches("RRULE:")),
+        format!("SUMMARY:{}", esc(&s.title)),
+        format!("ORGANIZER:mailto:{}", s.organizer.to_lowercase()),
+        format!(
+            "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:{}",
+            s.organizer.to_lowercase()
+        ),
+        format!(
+            "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:{}",
+            s.attendee.to_lowercase()
+        ),
+        format!("DESCRIPTION:{}", esc(&s.description)),
+        "END:VEVENT".to_string(),
+        "END:VCALENDAR".to_string(),
+    ];
+    lines.iter().map(|l| edit::fold(l, eol)).collect()
+}
+
+fn scan_dir(rd: fs::ReadDir, out: &mut Vec<PathBuf>, mut dirs: Option<&mut Vec<PathBuf>>) {
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.ends_with('~') || name.starts_with('#') {
+            continue;
+        }
+        let Ok(ft) = entry.file_type() else { continue };
+        let path = entry.path();
+        let is_dir = ft.is_dir() || (ft.is_symlink() && path.is_dir());
+        if is_dir {
+            if let Some(d) = dirs.as_deref_mut() {
+                d.push(path);
+            }
+        } else if name.len() > 4 && name.as_bytes()[name.len() - 4..].eq_ignore_ascii_case(b".ics")
+        {
+            out.push(path);
+        }
+    }
+}
+
+/// Stat a file; read and parse it unless the cache entry still matches.
+fn examine(path: &Path, cached: Option<&Entry>) -> Outcome {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Failed(format!("cannot stat: {e}")),
+    };
+    let stamp = Stamp::of(&meta);
+    if cached.is_some_and(|c| c.stamp == stamp) {
+        return Outcome::Cached;
+    }
+    match fs::read(path) {
+        Ok(bytes) => Outcome::Read(Entry {
+            stamp,
+            parsed: parse::parse_bytes(&bytes, true),
+        }),
+        Err(e) => Outcome::Failed(format!("cannot read: {e}")),
+    }
+}
+
+/// Map `f` over `items` on `available_parallelism()` scoped threads, keeping the order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if workers <= 1 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| scope.spawn(move || c.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            match h.join() {
+                Ok(mut v) => out.append(&mut v),
+                Err(p) => std::panic::resume_unwind(p),
+            }
+        }
+        out
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitizes_uids_into_file_names() {
+        assert_eq!(sanitize("a/b\\c:d@x.org"), "a_b_c_d@x.org");
+        assert_eq!(sanitize(".hidden"), "_.hidden");
+        assert_eq!(sanitize(""), "_");
+    }
+
+    #[test]
+    fn durations_format() {
+        assert_eq!(format_duration(Duration::minutes(90)), "PT1H30M");
+        assert_eq!(format_duration(Duration::zero()), "PT0S");
+    }
+
+    #[test]
+    fn parallel_map_keeps_order() {
+        let v: Vec<u32> = (0..1000).collect();
+        assert_eq!(
+            parallel_map(&v, |x| x * 2),
+            v.iter().map(|x| x * 2).collect::<Vec<_>>()
+        );
     }
 }

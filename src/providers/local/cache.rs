@@ -1,0 +1,165 @@
+//! The per-file parse cache of the local provider: for each `.ics` file its (len, mtime, inode)
+//! and what parsing it produced (candidate events, problems, whether it needed recovery). Expanded
+//! instances are not cached (they depend on the window). The caller persists the cache between
+//! runs as opaque bytes; bytes of another version, or garbage, give an empty cache.
+use super::parse::ParsedFile;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+const VERSION: u32 = 1;
+
+/// What identifies an unchanged file: size, modification time (ns) and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stamp {
+    pub len: u64,
+    pub mtime_s: i64,
+    pub mtime_ns: u32,
+    pub inode: u64,
+}
+
+impl Stamp {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Stamp {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Stamp {
+                len: meta.len(),
+                mtime_s: meta.mtime(),
+                mtime_ns: u32::try_from(meta.mtime_nsec()).unwrap_or(0),
+                inode: meta.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let (s, ns) = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| {
+                    (
+                        i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+                        d.subsec_nanos(),
+                    )
+                })
+                .unwrap_or((0, 0));
+            Stamp {
+                len: meta.len(),
+                mtime_s: s,
+                mtime_ns: ns,
+                inode: 0,
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub stamp: Stamp,
+    pub parsed: ParsedFile,
+}
+
+/// Per-file parse cache; persisted by the caller between runs as opaque bytes.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    pub(crate) files: HashMap<PathBuf, Entry>,
+    /// Files actually read (opened and parsed) by the last fetch.
+    pub(crate) last_reads: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Persisted {
+    version: u32,
+    files: Vec<(PathBuf, Entry)>,
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: u32,
+}
+
+impl FileCache {
+    /// Serialize the cache (versioned).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut files: Vec<(PathBuf, Entry)> = self
+            .files
+            .iter()
+            .map(|(p, e)| (p.clone(), e.clone()))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        serde_json::to_vec(&Persisted {
+            version: VERSION,
+            files,
+        })
+        .unwrap_or_default()
+    }
+
+    /// Read bytes from `to_bytes`; garbage or another version gives an empty cache.
+    pub fn from_bytes(b: &[u8]) -> FileCache {
+        match serde_json::from_slice::<VersionOnly>(b) {
+            Ok(v) if v.version == VERSION => {}
+            _ => return FileCache::default(),
+        }
+        match serde_json::from_slice::<Persisted>(b) {
+            Ok(p) => FileCache {
+                files: p.files.into_iter().collect(),
+                last_reads: 0,
+            },
+            Err(_) => FileCache::default(),
+        }
+    }
+
+    /// Number of files the last `fetch` had to read (the others were served from the cache).
+    pub fn last_fetch_reads(&self) -> usize {
+        self.last_reads
+    }
+
+    /// Number of files in the cache.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the cache holds no file.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::local::parse::parse_text;
+
+    #[test]
+    fn round_trips_and_rejects_garbage_and_other_versions() {
+        let mut c = FileCache::default();
+        let parsed = parse_text(
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nDTSTART:20260101T100000Z\nORGANIZER:mailto:a@x\nATTENDEE:mailto:b@x\nEND:VEVENT\nEND:VCALENDAR\n",
+        );
+        assert_eq!(parsed.events.len(), 1);
+        let stamp = Stamp {
+            len: 1,
+            mtime_s: 2,
+            mtime_ns: 3,
+            inode: 4,
+        };
+        c.files.insert(
+            PathBuf::from("/x/a.ics"),
+            Entry {
+                stamp,
+                parsed: parsed.clone(),
+            },
+        );
+        let back = FileCache::from_bytes(&c.to_bytes());
+        assert_eq!(back.len(), 1);
+        let e = &back.files[&PathBuf::from("/x/a.ics")];
+        assert_eq!(e.stamp, stamp);
+        assert_eq!(e.parsed, parsed);
+        assert!(FileCache::from_bytes(b"garbage").is_empty());
+        let other =
+            String::from_utf8(c.to_bytes())
+                .unwrap()
+                .replacen("\"version\":1", "\"version\":99", 1);
+        assert!(FileCache::from_bytes(other.as_bytes()).is_empty());
+    }
+}

@@ -1,0 +1,559 @@
+//! Integration tests of `providers::local` on temporary vdirs.
+//!
+//! Fixture cases are data: `tests/fixtures/ics/NAME.ics` is fetched alone over 2026 (default zone
+//! Europe/Berlin) and the summary is compared with `NAME.expected` (regenerate with
+//! `UPDATE_EXPECT=1`, then review the diff).
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+use oneonone::domain::{Instance, Rhythm};
+use oneonone::providers::local::{FileCache, LocalProvider};
+use oneonone::providers::{
+    NewSeries, OccurrenceWrite, ProviderError, Snapshot, Window, WriteOutcome,
+};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+fn utc(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .unwrap()
+}
+
+fn year_2026() -> Window {
+    Window {
+        start: utc("2026-01-01T00:00:00Z"),
+        end: utc("2027-01-01T00:00:00Z"),
+    }
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ics")
+}
+
+fn fetch(root: &Path, window: Window) -> Snapshot {
+    let p = LocalProvider::new("local", root, Tz::Europe__Berlin);
+    let mut cache = FileCache::default();
+    p.fetch(window, &mut cache).unwrap()
+}
+
+fn summary(snap: &Snapshot, root: &Path) -> String {
+    let mut out = String::new();
+    let mut inst: Vec<&Instance> = snap.instances.iter().collect();
+    inst.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+    for i in inst {
+        let atts: Vec<String> = i
+            .attendees
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}:{:?}:{:?}{}",
+                    a.email,
+                    a.kind,
+                    a.response,
+                    if a.optional { ":optional" } else { "" }
+                )
+            })
+            .collect();
+        out.push_str(&format!(
+            "{} series={:?} orig={:?}\n  {} .. {} title={:?} cancelled={} rhythm={:?}\n  organizer={:?} attendees=[{}]\n  description={:?}\n",
+            i.id,
+            i.series_id,
+            i.original_start.map(|t| t.to_rfc3339()),
+            i.start.to_rfc3339(),
+            i.end.to_rfc3339(),
+            i.title,
+            i.cancelled,
+            i.rhythm,
+            i.organizer,
+            atts.join(", "),
+            i.description,
+        ));
+    }
+    let prefix = format!("{}/", root.display());
+    for p in &snap.problems {
+        out.push_str(&format!(
+            "PROBLEM {}: {}\n",
+            p.source.replace(&prefix, ""),
+            p.message
+        ));
+    }
+    out
+}
+
+/// The data-driven check: fetch one fixture alone and compare with its `.expected` summary.
+fn check(name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        fixtures().join(format!("{name}.ics")),
+        dir.path().join(format!("{name}.ics")),
+    )
+    .unwrap();
+    let got = summary(&fetch(dir.path(), year_2026()), dir.path());
+    let expected_path = fixtures().join(format!("{name}.expected"));
+    if std::env::var_os("UPDATE_EXPECT").is_some() {
+        fs::write(&expected_path, &got).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&expected_path).unwrap_or_default();
+    assert_eq!(
+        got,
+        expected,
+        "fixture {name} differs from {}",
+        expected_path.display()
+    );
+}
+
+#[test]
+fn fixtures_match_their_expected_summaries() {
+    let mut names: Vec<String> = fs::read_dir(fixtures())
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            if p.extension()? != "ics" {
+                return None;
+            }
+            Some(p.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 13, "fixtures missing: {names:?}");
+    for n in names {
+        check(&n);
+    }
+}
+
+const PEOPLE: &str = "ORGANIZER:mailto:ann@example.com\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:ann@example.com\r\nATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.com\r\n";
+
+fn weekly(uid: &str, tzid: &str, start: &str, end: &str, extra: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Test//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART;TZID={tzid}:{start}\r\nDTEND;TZID={tzid}:{end}\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:Ann / Bob\r\n{PEOPLE}DESCRIPTION:Notes\\, first\r\nX-CUSTOM;X-PARAM=\"a:b\":keep me\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nTRIGGER:-PT10M\r\nEND:VALARM\r\nEND:VEVENT\r\n{extra}END:VCALENDAR\r\n"
+    )
+}
+
+#[test]
+fn weekly_meetings_keep_local_time_across_dst() {
+    for (tz, tzid) in [
+        (Tz::Europe__London, "Europe/London"),
+        (Tz::America__New_York, "America/New_York"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("s.ics"),
+            weekly("dst", tzid, "20260202T100000", "20260202T103000", ""),
+        )
+        .unwrap();
+        let snap = fetch(
+            dir.path(),
+            Window {
+                start: utc("2026-02-01T00:00:00Z"),
+                end: utc("2026-05-01T00:00:00Z"),
+            },
+        );
+        assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+        assert_eq!(snap.instances.len(), 13, "{tzid}");
+        let offsets: std::collections::BTreeSet<i64> = snap
+            .instances
+            .iter()
+            .map(|i| i.start.hour() as i64)
+            .collect();
+        assert_eq!(
+            offsets.len(),
+            2,
+            "{tzid}: the UTC hour must change at DST: {offsets:?}"
+        );
+        for i in &snap.instances {
+            let local = i.start.with_timezone(&tz);
+            assert_eq!(
+                local.time(),
+                NaiveTime::from_hms_opt(10, 0, 0).unwrap(),
+                "{tzid} {}",
+                i.id
+            );
+            assert_eq!(i.duration(), Duration::minutes(30));
+            assert_eq!(i.rhythm, Some(Rhythm::Weeks(1)));
+            assert_eq!(i.id, format!("dst_{}", i.start.format("%Y%m%dT%H%M%SZ")));
+        }
+    }
+}
+
+fn setup_series() -> (tempfile::TempDir, LocalProvider, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("series.ics");
+    fs::write(
+        &path,
+        weekly(
+            "ser",
+            "Europe/London",
+            "20260302T100000",
+            "20260302T103000",
+            "",
+        ),
+    )
+    .unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::Europe__London);
+    (dir, p, path)
+}
+
+fn instance_at(p: &LocalProvider, start: &str) -> Instance {
+    let mut cache = FileCache::default();
+    let snap = p.fetch(year_2026(), &mut cache).unwrap();
+    snap.instances
+        .into_iter()
+        .find(|i| i.start == utc(start))
+        .unwrap()
+}
+
+#[test]
+fn write_creates_an_override_then_is_unchanged_and_keeps_other_bytes() {
+    let (_dir, p, path) = setup_series();
+    let before = fs::read_to_string(&path).unwrap();
+    let target = instance_at(&p, "2026-03-16T10:00:00Z");
+    assert_eq!(target.description, "Notes, first");
+    let w = OccurrenceWrite {
+        target: target.clone(),
+        description: Some(
+            "Notes, first\n-- oneonone agenda --\nhttps://x/a;b\n-- end oneonone agenda --".into(),
+        ),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap();
+    // Every original line is kept byte-for-byte: the new text is the old one with one block inserted.
+    let pos = before.rfind("END:VCALENDAR").unwrap();
+    assert!(after.starts_with(&before[..pos]), "prefix changed");
+    assert!(after.ends_with(&before[pos..]), "suffix changed");
+    let inserted = &after[pos..after.len() - (before.len() - pos)];
+    assert!(
+        inserted.starts_with("BEGIN:VEVENT\r\n") && inserted.ends_with("END:VEVENT\r\n"),
+        "{inserted}"
+    );
+    assert!(
+        inserted.contains("RECURRENCE-ID;TZID=Europe/London:20260316T100000\r\n"),
+        "{inserted}"
+    );
+    assert!(inserted.contains("DTSTART;TZID=Europe/London:20260316T100000\r\n"));
+    assert!(inserted.contains("DTEND;TZID=Europe/London:20260316T103000\r\n"));
+    assert!(inserted.contains("X-CUSTOM;X-PARAM=\"a:b\":keep me\r\n"));
+    assert!(inserted.contains("BEGIN:VALARM\r\n"));
+    assert!(!inserted.contains("RRULE"));
+    assert!(inserted.lines().all(|l| l.len() <= 76), "{inserted}");
+    assert!(
+        !after.replace("\r\n", "").contains('\n'),
+        "line endings must stay CRLF"
+    );
+
+    // The fetched instance now carries the new description; its id is unchanged.
+    let again = instance_at(&p, "2026-03-16T10:00:00Z");
+    assert_eq!(again.id, target.id);
+    assert_eq!(Some(&again.description), w.description.as_ref());
+    // The neighbours are untouched.
+    assert_eq!(
+        instance_at(&p, "2026-03-23T10:00:00Z").description,
+        "Notes, first"
+    );
+
+    // Writing the same content again: Unchanged, bytes and mtime untouched.
+    let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+    let w2 = OccurrenceWrite {
+        target: again,
+        description: w.description.clone(),
+        end: None,
+    };
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    assert_eq!(p.write_occurrence(&w2).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(fs::read_to_string(&path).unwrap(), after);
+    assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
+
+    // Updating the override replaces only its DESCRIPTION line.
+    let cur = instance_at(&p, "2026-03-16T10:00:00Z");
+    let w3 = OccurrenceWrite {
+        target: cur,
+        description: Some("short".into()),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w3).unwrap(), WriteOutcome::Written);
+    let third = fs::read_to_string(&path).unwrap();
+    let removed: Vec<&str> = after
+        .split_inclusive("\r\n")
+        .filter(|l| !third.contains(*l))
+        .collect();
+    assert!(
+        removed
+            .iter()
+            .all(|l| l.starts_with("DESCRIPTION:Notes\\, first\\n") || l.starts_with(' ')),
+        "{removed:?}"
+    );
+    assert!(third.contains("\r\nDESCRIPTION:short\r\n"));
+    assert_eq!(
+        third.matches("BEGIN:VEVENT").count(),
+        2,
+        "no duplicate override"
+    );
+}
+
+#[test]
+fn write_of_a_single_event_replaces_its_description_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one.ics");
+    let text = format!(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:single\nDTSTART:20260310T090000Z\nDTEND:20260310T093000Z\n{}SUMMARY:x\nEND:VEVENT\nEND:VCALENDAR\n",
+        PEOPLE.replace("\r\n", "\n")
+    );
+    fs::write(&path, &text).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let target = instance_at(&p, "2026-03-10T09:00:00Z");
+    assert_eq!(target.description, "");
+    let w = OccurrenceWrite {
+        target,
+        description: Some("é".repeat(60)),
+        end: Some(utc("2026-03-10T10:00:00Z")),
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap();
+    assert!(!after.contains('\r'), "LF file stays LF");
+    assert!(after.contains("DTEND:20260310T100000Z\n"));
+    assert!(after.lines().all(|l| l.len() <= 75));
+    let again = instance_at(&p, "2026-03-10T09:00:00Z");
+    assert_eq!(again.description, "é".repeat(60));
+    assert_eq!(again.end, utc("2026-03-10T10:00:00Z"));
+    assert_eq!(again.series_id, None);
+}
+
+#[test]
+fn end_write_touches_only_the_occurrence() {
+    let (_dir, p, path) = setup_series();
+    let target = instance_at(&p, "2026-03-09T10:00:00Z");
+    let w = OccurrenceWrite {
+        target: target.clone(),
+        description: None,
+        end: Some(target.start + Duration::minutes(45)),
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    assert_eq!(
+        instance_at(&p, "2026-03-09T10:00:00Z").duration(),
+        Duration::minutes(45)
+    );
+    assert_eq!(
+        instance_at(&p, "2026-03-16T10:00:00Z").duration(),
+        Duration::minutes(30)
+    );
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(
+        text.contains("DTEND;TZID=Europe/London:20260302T103000\r\n"),
+        "master untouched"
+    );
+    assert!(text.contains("DTEND;TZID=Europe/London:20260309T104500\r\n"));
+}
+
+#[test]
+fn conflict_when_the_description_changed_since_read() {
+    let (_dir, p, path) = setup_series();
+    let target = instance_at(&p, "2026-03-16T10:00:00Z");
+    let edited = fs::read_to_string(&path)
+        .unwrap()
+        .replace("DESCRIPTION:Notes\\, first", "DESCRIPTION:User edit");
+    fs::write(&path, &edited).unwrap();
+    let w = OccurrenceWrite {
+        target,
+        description: Some("agenda".into()),
+        end: None,
+    };
+    assert!(matches!(
+        p.write_occurrence(&w),
+        Err(ProviderError::Conflict { .. })
+    ));
+    assert_eq!(fs::read_to_string(&path).unwrap(), edited);
+}
+
+#[test]
+fn conflict_when_the_occurrence_is_gone() {
+    let (_dir, p, path) = setup_series();
+    let target = instance_at(&p, "2026-03-16T10:00:00Z");
+    let text = fs::read_to_string(&path).unwrap().replace(
+        "RRULE:FREQ=WEEKLY\r\n",
+        "RRULE:FREQ=WEEKLY\r\nEXDATE;TZID=Europe/London:20260316T100000\r\n",
+    );
+    fs::write(&path, &text).unwrap();
+    let w = OccurrenceWrite {
+        target,
+        description: Some("agenda".into()),
+        end: None,
+    };
+    assert!(matches!(
+        p.write_occurrence(&w),
+        Err(ProviderError::Conflict { .. })
+    ));
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn recovered_files_are_never_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["broken_fold.ics", "missing_end.ics"] {
+        fs::copy(fixtures().join(name), dir.path().join(name)).unwrap();
+    }
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let mut cache = FileCache::default();
+    let snap = p.fetch(year_2026(), &mut cache).unwrap();
+    assert_eq!(snap.instances.len(), 3);
+    for target in snap.instances {
+        let before = fs::read(&target.source).unwrap();
+        let w = OccurrenceWrite {
+            target: target.clone(),
+            description: Some("agenda".into()),
+            end: None,
+        };
+        match p.write_occurrence(&w) {
+            Err(ProviderError::Conflict { reason, .. }) => {
+                assert!(reason.contains("never rewritten"), "{reason}")
+            }
+            other => panic!("{}: expected Conflict, got {other:?}", target.id),
+        }
+        assert_eq!(fs::read(&target.source).unwrap(), before);
+    }
+}
+
+#[test]
+fn cache_serves_unchanged_files_without_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["google_export.ics", "complex_series.ics", "declined.ics"] {
+        fs::copy(fixtures().join(name), dir.path().join(name)).unwrap();
+    }
+    fs::create_dir(dir.path().join("work")).unwrap();
+    fs::copy(
+        fixtures().join("apple_calendar.ics"),
+        dir.path().join("work/apple.ics"),
+    )
+    .unwrap();
+    fs::write(dir.path().join(".hidden.ics"), "garbage").unwrap();
+    fs::write(dir.path().join("notes.txt"), "garbage").unwrap();
+    fs::create_dir(dir.path().join(".git")).unwrap();
+    fs::write(dir.path().join(".git/x.ics"), "garbage").unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let mut cache = FileCache::default();
+    let first = p.fetch(year_2026(), &mut cache).unwrap();
+    assert_eq!(cache.last_fetch_reads(), 4);
+    assert!(first.problems.is_empty(), "{:?}", first.problems);
+    // Persist and restore, as the daemon does between runs.
+    let mut cache = FileCache::from_bytes(&cache.to_bytes());
+    let second = p.fetch(year_2026(), &mut cache).unwrap();
+    assert_eq!(cache.last_fetch_reads(), 0);
+    assert_eq!(first.instances, second.instances);
+    // A changed file is read again; a removed one leaves the cache.
+    let f = dir.path().join("declined.ics");
+    let t = fs::read_to_string(&f)
+        .unwrap()
+        .replace("SUMMARY:Yan / Zoe", "SUMMARY:Yan & Zoe");
+    fs::write(&f, t).unwrap();
+    fs::remove_file(dir.path().join("complex_series.ics")).unwrap();
+    let third = p.fetch(year_2026(), &mut cache).unwrap();
+    assert_eq!(cache.last_fetch_reads(), 1);
+    assert_eq!(cache.len(), 3);
+    assert!(third.instances.iter().any(|i| i.title == "Yan & Zoe"));
+}
+
+#[test]
+fn fetch_fails_only_when_the_root_is_unreadable() {
+    let p = LocalProvider::new("local", "/nonexistent/oneonone-vdir", Tz::UTC);
+    assert!(matches!(
+        p.fetch(year_2026(), &mut FileCache::default()),
+        Err(ProviderError::Unavailable { .. })
+    ));
+}
+
+#[test]
+fn create_series_writes_a_complete_calendar_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let s = NewSeries {
+        uid: "oneonone-ann~bob@example.com".into(),
+        title: "Ann / Bob 1:1".into(),
+        organizer: "Ann@example.com".into(),
+        attendee: "bob@example.com".into(),
+        first_start: Tz::Europe__London
+            .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
+            .unwrap(),
+        duration: Duration::minutes(30),
+        rrule: "FREQ=WEEKLY;INTERVAL=2".into(),
+        description: "-- oneonone agenda --\nhttps://example/agenda\n-- end oneonone agenda --"
+            .into(),
+    };
+    assert_eq!(p.create_series(&s).unwrap(), WriteOutcome::Written);
+    let path = dir.path().join("oneonone-ann_bob@example.com.ics");
+    let text = fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//oneonone//EN\r\n"));
+    assert!(text.contains("DTSTART;TZID=Europe/London:20260302T100000\r\n"));
+    assert!(text.contains("DTEND;TZID=Europe/London:20260302T103000\r\n"));
+    assert_eq!(p.create_series(&s).unwrap(), WriteOutcome::Unchanged);
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+    let first = snap.instances.iter().min_by_key(|i| i.start).unwrap();
+    assert_eq!(first.start, utc("2026-03-02T10:00:00Z"));
+    assert_eq!(first.rhythm, Some(Rhythm::Weeks(2)));
+    assert_eq!(first.description, s.description);
+    assert_eq!(first.organizer.as_deref(), Some("ann@example.com"));
+    // The same UID in another file also counts as existing.
+    let s2 = NewSeries {
+        uid: "ser".into(),
+        ..s.clone()
+    };
+    fs::write(
+        dir.path().join("other.ics"),
+        weekly(
+            "ser",
+            "Europe/London",
+            "20260302T100000",
+            "20260302T103000",
+            "",
+        ),
+    )
+    .unwrap();
+    assert_eq!(p.create_series(&s2).unwrap(), WriteOutcome::Unchanged);
+    assert!(!dir.path().join("ser.ics").exists());
+}
+
+mod wall_time {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        #[test]
+        fn weekly_series_keep_wall_time_in_every_zone(
+            zone in 0usize..3,
+            day in 0i64..365,
+            hour in 0u32..24,
+            minute in proptest::sample::select(vec![0u32, 15, 30, 45]),
+            interval in 1u32..4,
+        ) {
+            let (tz, tzid) = [
+                (Tz::Europe__London, "Europe/London"),
+                (Tz::America__New_York, "America/New_York"),
+                (Tz::Australia__Lord_Howe, "Australia/Lord_Howe"),
+            ][zone];
+            let date = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + Duration::days(day);
+            let start = date.and_hms_opt(hour, minute, 0).unwrap();
+            let end = start + Duration::minutes(30);
+            let text = weekly("p", tzid, &start.format("%Y%m%dT%H%M%S").to_string(), &end.format("%Y%m%dT%H%M%S").to_string(), "")
+                .replace("RRULE:FREQ=WEEKLY", &format!("RRULE:FREQ=WEEKLY;INTERVAL={interval}"));
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("p.ics"), text).unwrap();
+            let snap = fetch(dir.path(), Window { start: utc("2026-01-01T00:00:00Z"), end: utc("2028-01-01T00:00:00Z") });
+            prop_assert!(snap.problems.is_empty());
+            prop_assert!(snap.instances.len() > 10);
+            let mut starts: Vec<DateTime<Utc>> = snap.instances.iter().map(|i| i.start).collect();
+            starts.sort();
+            for (k, s) in starts.iter().enumerate() {
+                let local = s.with_timezone(&tz).naive_local();
+                let want = start + Duration::weeks(i64::from(interval) * k as i64);
+                // A wall time that does not exist that day (inside a DST gap) is shifted forward.
+                if tz.from_local_datetime(&want).single().is_some() {
+                    prop_assert_eq!(local, want);
+                } else {
+                    prop_assert!(local > want && local - want <= Duration::hours(1));
+                }
+            }
+        }
+    }
+}
