@@ -110,6 +110,16 @@ fn open_failure_names_the_path() {
 }
 
 #[test]
+fn a_second_open_of_a_locked_store_fails_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked-db");
+    let _first = Store::open(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked-db"), "{err}");
+}
+
+#[test]
 fn open_refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");

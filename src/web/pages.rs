@@ -100,17 +100,6 @@ fn section_title(s: Section, v: &DocView<'_>) -> String {
     }
 }
 
-fn section_label(s: Section) -> &'static str {
-    match s {
-        Section::CheckIn => "Check-in",
-        Section::ReportTopics => "Report’s topics",
-        Section::ManagerTopics => "Manager’s topics",
-        Section::Growth => "Growth and career",
-        Section::Feedback => "Feedback",
-        Section::ActionItems => "Action items",
-    }
-}
-
 fn section_prompt(s: Section) -> &'static str {
     match s {
         Section::CheckIn => {
@@ -184,7 +173,7 @@ pub(super) fn doc(v: &DocView<'_>) -> Markup {
                 select id="tp-section" name="section" {
                     @for s in SECTIONS {
                         @if s != Section::ActionItems {
-                            option value=(section_value(s)) selected[s == Section::ReportTopics] { (section_label(s)) }
+                            option value=(section_value(s)) selected[s == Section::ReportTopics] { (section_title(s, v)) }
                         }
                     }
                 }
