@@ -1,17 +1,397 @@
-//! STUB (replaced by the store branch).
-use crate::store::{AgendaItemRecord, OccurrenceRecord};
+//! Agenda carry-over: which items of a pair's ledger the doc of one occurrence shows, and how.
+//!
+//! Items live in a per-pair ledger (`AgendaItemRecord`). An item belongs to the occurrence it was
+//! added for (`origin_instance`/`origin_start`) and shows in the doc of every occurrence from then
+//! on until it is ticked done; the doc in which it was ticked shows it done, later docs no longer
+//! show it. Docs of occurrences *before* the one where it was ticked still show it open, because it
+//! was open then.
+//!
+//! Architecture Invariant: pure. No I/O, no clock; the store's record types are read, never
+//! written, and odd data (an item done in an unknown occurrence) simply hides the item.
+use crate::store::{AgendaItemRecord, OccurrenceRecord, OccurrenceStatus};
 use chrono::{DateTime, Utc};
+
+/// One item as it appears in the doc of one occurrence.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DocItem<'a> {
     pub item: &'a AgendaItemRecord,
+    /// It originated in an earlier occurrence.
     pub carried_over: bool,
+    /// How many held occurrences started in `[origin_start, doc_start)`: meetings in which it
+    /// stayed open. Cancelled meetings carry items forward without counting. 0 unless carried over.
     pub times_carried: u32,
+    /// It was ticked done in this very doc.
     pub done_here: bool,
 }
-pub fn carried_into<'a>(
-    _items: &'a [AgendaItemRecord],
-    _history: &[OccurrenceRecord],
-    _doc_instance: &str,
-    _doc_start: DateTime<Utc>,
+
+/// Items of the doc for the occurrence starting at `doc_start` (instance `doc_instance`): every
+/// item with `origin_start <= doc_start` (an item whose `origin_instance` is `doc_instance` always
+/// counts as here) that is open, or was done in this doc (`done_in == doc_instance`), or was done in
+/// a later occurrence (`done_start > doc_start`: it was still open then).
+///
+/// `history` is the pair's occurrence history (records of other pairs are ignored). Order: section,
+/// then origin start, then creation time, then id.
+pub fn doc_items<'a>(
+    items: &'a [AgendaItemRecord],
+    history: &[OccurrenceRecord],
+    doc_instance: &str,
+    doc_start: DateTime<Utc>,
 ) -> Vec<DocItem<'a>> {
-    todo!()
+    let mut out: Vec<DocItem<'a>> = items
+        .iter()
+        .filter_map(|item| {
+            let here = item.origin_instance == doc_instance;
+            if !here && item.origin_start > doc_start {
+                return None; // added for a later occurrence
+            }
+            let done_here = item.done_in.as_deref() == Some(doc_instance);
+            let is_done = item.done_in.is_some() || item.done_at.is_some();
+            let visible =
+                !is_done || done_here || item.done_start.is_some_and(|done| done > doc_start);
+            if !visible {
+                return None;
+            }
+            let carried_over = !here && item.origin_start < doc_start;
+            let times_carried = if carried_over {
+                held_between(
+                    history,
+                    &item.pair_id,
+                    doc_instance,
+                    item.origin_start,
+                    doc_start,
+                )
+            } else {
+                0
+            };
+            Some(DocItem {
+                item,
+                carried_over,
+                times_carried,
+                done_here,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.item
+            .section
+            .cmp(&b.item.section)
+            .then_with(|| a.item.origin_start.cmp(&b.item.origin_start))
+            .then_with(|| a.item.created_at.cmp(&b.item.created_at))
+            .then_with(|| a.item.id.cmp(&b.item.id))
+    });
+    out
+}
+
+/// The open carried-over items for the block written into the calendar event: the doc's items that
+/// are carried over and not done anywhere (an item ticked in a later doc is no longer open, so it is
+/// not written into an earlier invite either).
+pub fn carried_into<'a>(
+    items: &'a [AgendaItemRecord],
+    history: &[OccurrenceRecord],
+    doc_instance: &str,
+    doc_start: DateTime<Utc>,
+) -> Vec<DocItem<'a>> {
+    doc_items(items, history, doc_instance, doc_start)
+        .into_iter()
+        .filter(|d| d.carried_over && d.item.done_in.is_none() && d.item.done_at.is_none())
+        .collect()
+}
+
+/// Held occurrences of `pair_id` (other than the doc's own) that started in `[from, to)`, each
+/// instance counted once.
+fn held_between(
+    history: &[OccurrenceRecord],
+    pair_id: &str,
+    doc_instance: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> u32 {
+    let mut seen: Vec<&str> = history
+        .iter()
+        .filter(|o| {
+            o.pair_id == pair_id
+                && o.status == OccurrenceStatus::Held
+                && o.instance_id != doc_instance
+                && o.start >= from
+                && o.start < to
+        })
+        .map(|o| o.instance_id.as_str())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    u32::try_from(seen.len()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ItemKind, Section};
+    use chrono::{Duration, TimeZone};
+
+    const PAIR: &str = "m@x~r@x";
+
+    /// Occurrence `n` of a weekly series: instance "w{n}", start 2 Nov 2026 10:00 + n weeks.
+    fn start(n: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 2, 10, 0, 0)
+            .single()
+            .unwrap_or_default()
+            + Duration::weeks(n)
+    }
+
+    fn inst(n: i64) -> String {
+        format!("w{n}")
+    }
+
+    /// History: occurrences 0..=6, held except where listed as cancelled; 5 and 6 are scheduled.
+    fn history(cancelled: &[i64]) -> Vec<OccurrenceRecord> {
+        (0..=6)
+            .map(|n| OccurrenceRecord {
+                pair_id: PAIR.into(),
+                account: "a".into(),
+                instance_id: inst(n),
+                series_id: Some("s".into()),
+                title: "1:1".into(),
+                start: start(n),
+                end: start(n) + Duration::minutes(30),
+                status: if cancelled.contains(&n) {
+                    OccurrenceStatus::Cancelled
+                } else if n >= 5 {
+                    OccurrenceStatus::Scheduled
+                } else {
+                    OccurrenceStatus::Held
+                },
+                cancel_reason: None,
+                last_seen: start(n),
+                one_on_one: true,
+            })
+            .collect()
+    }
+
+    /// An item added for occurrence `origin`, done in `done` (if any).
+    fn item(id: &str, section: Section, origin: i64, done: Option<i64>) -> AgendaItemRecord {
+        AgendaItemRecord {
+            id: id.into(),
+            pair_id: PAIR.into(),
+            kind: if section == Section::ActionItems {
+                ItemKind::ActionItem
+            } else {
+                ItemKind::TalkingPoint
+            },
+            section,
+            text: format!("item {id}"),
+            owner: None,
+            author: None,
+            origin_instance: inst(origin),
+            origin_start: start(origin),
+            done_in: done.map(inst),
+            done_start: done.map(start),
+            done_at: done.map(|d| start(d) + Duration::minutes(10)),
+            created_at: start(origin) - Duration::days(1),
+        }
+    }
+
+    /// (id, carried_over, times_carried, done_here) of each doc item, in order.
+    type Row = (&'static str, bool, u32, bool);
+
+    fn view(items: &[AgendaItemRecord], hist: &[OccurrenceRecord], doc: i64) -> Vec<Row> {
+        doc_items(items, hist, &inst(doc), start(doc))
+            .into_iter()
+            .map(|d| {
+                let id: &'static str = match d.item.id.as_str() {
+                    "a" => "a",
+                    "b" => "b",
+                    "c" => "c",
+                    "d" => "d",
+                    _ => "?",
+                };
+                (id, d.carried_over, d.times_carried, d.done_here)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn carry_over_table() {
+        use Section::*;
+        struct Case {
+            name: &'static str,
+            items: Vec<AgendaItemRecord>,
+            cancelled: Vec<i64>,
+            doc: i64,
+            want: Vec<Row>,
+        }
+        let cases = [
+            Case {
+                name: "added in its own doc: shown, not carried",
+                items: vec![item("a", ReportTopics, 1, None)],
+                cancelled: vec![],
+                doc: 1,
+                want: vec![("a", false, 0, false)],
+            },
+            Case {
+                name: "added in a held meeting, left open: carried once in the next doc",
+                items: vec![item("a", ReportTopics, 1, None)],
+                cancelled: vec![],
+                doc: 2,
+                want: vec![("a", true, 1, false)],
+            },
+            Case {
+                name: "left open for three held meetings",
+                items: vec![item("a", ActionItems, 1, None)],
+                cancelled: vec![],
+                doc: 4,
+                want: vec![("a", true, 3, false)],
+            },
+            Case {
+                name: "done in the next doc: shown done there",
+                items: vec![item("a", ReportTopics, 1, Some(2))],
+                cancelled: vec![],
+                doc: 2,
+                want: vec![("a", true, 1, true)],
+            },
+            Case {
+                name: "done in the next doc: absent after",
+                items: vec![item("a", ReportTopics, 1, Some(2))],
+                cancelled: vec![],
+                doc: 3,
+                want: vec![],
+            },
+            Case {
+                name: "done later: still open in the doc before",
+                items: vec![item("a", ReportTopics, 1, Some(3))],
+                cancelled: vec![],
+                doc: 2,
+                want: vec![("a", true, 1, false)],
+            },
+            Case {
+                name: "done in its own doc",
+                items: vec![item("a", ManagerTopics, 1, Some(1))],
+                cancelled: vec![],
+                doc: 1,
+                want: vec![("a", false, 0, true)],
+            },
+            Case {
+                name: "cancelled meeting between: carried count unchanged",
+                items: vec![item("a", ReportTopics, 1, None)],
+                cancelled: vec![2],
+                doc: 3,
+                want: vec![("a", true, 1, false)],
+            },
+            Case {
+                name: "added for a meeting that was then cancelled: carried, never counted",
+                items: vec![item("a", Growth, 2, None)],
+                cancelled: vec![2],
+                doc: 3,
+                want: vec![("a", true, 0, false)],
+            },
+            Case {
+                name: "item of a future doc does not show in an earlier doc",
+                items: vec![item("a", ReportTopics, 3, None)],
+                cancelled: vec![],
+                doc: 2,
+                want: vec![],
+            },
+            Case {
+                name: "scheduled (not yet held) meetings do not count",
+                items: vec![item("a", Feedback, 4, None)],
+                cancelled: vec![],
+                doc: 6,
+                want: vec![("a", true, 1, false)],
+            },
+            Case {
+                name: "order: section, then origin, then creation",
+                items: vec![
+                    item("a", ActionItems, 1, None),
+                    item("b", ReportTopics, 2, None),
+                    item("c", ReportTopics, 1, None),
+                    item("d", CheckIn, 3, None),
+                ],
+                cancelled: vec![],
+                doc: 3,
+                want: vec![
+                    ("d", false, 0, false),
+                    ("c", true, 2, false),
+                    ("b", true, 1, false),
+                    ("a", true, 2, false),
+                ],
+            },
+        ];
+        for case in cases {
+            let hist = history(&case.cancelled);
+            assert_eq!(
+                view(&case.items, &hist, case.doc),
+                case.want,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn creation_time_breaks_ties_within_section_and_origin() {
+        let mut late = item("a", Section::ReportTopics, 1, None);
+        late.created_at = start(1);
+        let early = item("b", Section::ReportTopics, 1, None);
+        let items = [late, early];
+        assert_eq!(
+            view(&items, &history(&[]), 1),
+            vec![("b", false, 0, false), ("a", false, 0, false)]
+        );
+    }
+
+    #[test]
+    fn origin_instance_counts_as_here_even_if_the_occurrence_moved() {
+        // Added while the occurrence was at start(3); it then moved earlier, to start(2) + 1 day.
+        let mut moved = item("a", Section::ReportTopics, 3, None);
+        moved.origin_start = start(3);
+        let doc_start = start(2) + Duration::days(1);
+        let items = [moved];
+        let got = doc_items(&items, &history(&[]), &inst(3), doc_start);
+        assert_eq!(got.len(), 1);
+        assert!(got.iter().all(|d| !d.carried_over && d.times_carried == 0));
+    }
+
+    #[test]
+    fn history_of_other_pairs_and_duplicates_are_ignored() {
+        let mut hist = history(&[]);
+        let mut foreign = hist.first().cloned().unwrap_or_else(|| unreachable!());
+        foreign.pair_id = "other~pair".into();
+        foreign.instance_id = "x".into();
+        foreign.start = start(1) + Duration::hours(1);
+        hist.push(foreign);
+        if let Some(dup) = hist.get(1).cloned() {
+            hist.push(dup);
+        }
+        let items = [item("a", Section::ReportTopics, 1, None)];
+        assert_eq!(view(&items, &hist, 2), vec![("a", true, 1, false)]);
+    }
+
+    #[test]
+    fn done_without_a_known_occurrence_is_hidden() {
+        let mut odd = item("a", Section::ReportTopics, 1, None);
+        odd.done_at = Some(start(1));
+        let items = [odd];
+        assert!(view(&items, &history(&[]), 2).is_empty());
+    }
+
+    #[test]
+    fn carried_into_keeps_only_open_carried_items() {
+        use Section::*;
+        let items = [
+            item("a", ReportTopics, 1, None),     // carried, open
+            item("b", ReportTopics, 3, None),     // added here
+            item("c", ActionItems, 1, Some(3)),   // carried, done here
+            item("d", ManagerTopics, 2, Some(4)), // carried, done in a later doc
+        ];
+        let hist = history(&[]);
+        let got: Vec<&str> = carried_into(&items, &hist, &inst(3), start(3))
+            .iter()
+            .map(|d| d.item.id.as_str())
+            .collect();
+        assert_eq!(got, ["a"]);
+        let doc: Vec<&str> = doc_items(&items, &hist, &inst(3), start(3))
+            .iter()
+            .map(|d| d.item.id.as_str())
+            .collect();
+        assert_eq!(doc, ["a", "b", "d", "c"]);
+    }
 }

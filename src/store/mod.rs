@@ -1,77 +1,689 @@
-//! STUB (replaced by the store branch).
+//! The daemon's memory: sled 0.34 behind a narrow, typed, versioned API.
+//!
+//! What it keeps: opaque per-account sync state (provider caches, sync tokens), the occurrence
+//! history of every pair, the active (notified) findings, the agenda documents and the per-pair
+//! agenda-item ledger, and the journal of external writes.
+//!
+//! Invariants:
+//! - No sled type crosses this module's boundary; callers see [`Store`], the record types of
+//!   [`records`] and [`StoreError`]. Changing the engine touches this module only.
+//! - Every value is stored as one schema-version byte followed by its payload (JSON for records,
+//!   the raw bytes for sync state). Decoding checks the version; older versions go through
+//!   [`migrate`], newer ones are refused with an error naming the tree and key.
+//! - Keys are `part\0part`: ids may not contain `\0` (checked, never silently mangled), so a prefix
+//!   scan over `pair\0` sees exactly one pair's records.
+//! - Multi-key updates (`update_occurrences`, `set_findings`, `ensure_agenda_doc`) are single sled
+//!   transactions, so a crash leaves either the old or the new state.
+//! - Nothing is durable until [`Store::flush`] returns; callers flush at the end of every sync round
+//!   and before and after every external write.
+//! - Agenda tokens are capabilities: they never appear in an error message (they are shortened).
+//! - The directory is created `0700` and the database files are made owner-only.
 pub mod records;
-use chrono::{DateTime, Utc};
 pub use records::*;
-use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The schema version written in front of every value by this build.
+pub const SCHEMA_VERSION: u8 = 1;
+
+const T_META: &str = "meta";
+const T_SYNC: &str = "sync_state";
+const T_OCC: &str = "occurrences";
+const T_FINDINGS: &str = "findings";
+const T_DOCS: &str = "agenda_docs";
+const T_DOC_INDEX: &str = "agenda_doc_index";
+const T_ITEMS: &str = "agenda_items";
+const T_WRITES: &str = "writes";
+
+const META_SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// What went wrong in the store, named for what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
-#[error("store")]
-pub struct StoreError;
+pub enum StoreError {
+    /// The database could not be opened (missing permissions, locked by another process, corrupt).
+    #[error("cannot open the store at {}: {reason}", path.display())]
+    Open { path: PathBuf, reason: String },
+    /// The database was written by a newer build with a schema this one does not know.
+    #[error(
+        "the store at {} has schema version {found}, this build reads up to {SCHEMA_VERSION}; upgrade oneonone",
+        path.display()
+    )]
+    NewerSchema { path: PathBuf, found: u8 },
+    /// Reading or writing failed underneath (disk full, I/O error).
+    #[error("store {operation} failed: {source}")]
+    Io {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored value could not be decoded.
+    #[error("cannot decode {tree} record {key}: {reason}")]
+    Decode {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+    /// An id or record given by the caller cannot be stored (empty, contains `\0`, wrong pair).
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidInput {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// The operating system gave no random bytes for a new token.
+    #[error("no random bytes for a new agenda token: {0}")]
+    Random(String),
+}
+
+impl StoreError {
+    fn io(operation: &'static str, e: sled::Error) -> StoreError {
+        StoreError::Io {
+            operation,
+            source: Box::new(e),
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// A handle on the open database. Cheap to clone (an `Arc` inside); `Send + Sync`.
 #[derive(Clone)]
-pub struct Store;
-#[allow(unused)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    path: PathBuf,
+    sync: sled::Tree,
+    occ: sled::Tree,
+    findings: sled::Tree,
+    docs: sled::Tree,
+    doc_index: sled::Tree,
+    items: sled::Tree,
+    writes: sled::Tree,
+    /// Serialises `set_findings`, which scans the pair's keys before its transaction.
+    findings_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Store {
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        todo!()
+    /// Open (or create) the database in `dir`. The directory is created with mode 0700 (an existing
+    /// one loses its group/other permissions) and the database files are made owner-only.
+    pub fn open(dir: &Path) -> Result<Store> {
+        let open_err = |reason: String| StoreError::Open {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        create_private_dir(dir).map_err(|e| open_err(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| open_err(e.to_string()))?;
+        restrict_files(dir).map_err(|e| open_err(format!("cannot restrict permissions: {e}")))?;
+        let tree = |name: &str| {
+            db.open_tree(name)
+                .map_err(|e| open_err(format!("cannot open tree {name}: {e}")))
+        };
+        let meta = tree(T_META)?;
+        match meta
+            .get(META_SCHEMA_KEY)
+            .map_err(|e| open_err(e.to_string()))?
+        {
+            None => {
+                meta.insert(META_SCHEMA_KEY, &[SCHEMA_VERSION])
+                    .map_err(|e| open_err(e.to_string()))?;
+            }
+            Some(v) => {
+                let found = v.first().copied().unwrap_or(0);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: dir.to_path_buf(),
+                        found,
+                    });
+                }
+                // Older schemas: values are migrated lazily on read by `migrate`; nothing to do
+                // eagerly yet (there is only version 1).
+            }
+        }
+        let inner = Inner {
+            sync: tree(T_SYNC)?,
+            occ: tree(T_OCC)?,
+            findings: tree(T_FINDINGS)?,
+            docs: tree(T_DOCS)?,
+            doc_index: tree(T_DOC_INDEX)?,
+            items: tree(T_ITEMS)?,
+            writes: tree(T_WRITES)?,
+            db,
+            path: dir.to_path_buf(),
+            findings_lock: Mutex::new(()),
+        };
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
     }
-    pub fn flush(&self) -> Result<(), StoreError> {
-        todo!()
+
+    /// The directory the database lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
     }
-    pub fn sync_state(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        todo!()
+
+    /// Make everything written so far durable. Blocks on disk I/O.
+    pub fn flush(&self) -> Result<()> {
+        self.inner
+            .db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| StoreError::io("flush", e))
     }
-    pub fn set_sync_state(&self, account: &str, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        todo!()
+
+    // ---- sync state -------------------------------------------------------------------------
+
+    /// The opaque sync state stored under (`account`, `key`), if any.
+    pub fn sync_state(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        let k = key2("account", account, "sync state key", key)?;
+        match get(&self.inner.sync, T_SYNC, &k)? {
+            None => Ok(None),
+            Some(raw) => {
+                let payload = split_version(T_SYNC, &k, &raw)?;
+                Ok(Some(payload.into_owned()))
+            }
+        }
     }
-    pub fn occurrences(&self, pair_id: &str) -> Result<Vec<OccurrenceRecord>, StoreError> {
-        todo!()
+
+    /// Store the opaque sync state for (`account`, `key`), replacing any previous value.
+    pub fn set_sync_state(&self, account: &str, key: &str, value: &[u8]) -> Result<()> {
+        let k = key2("account", account, "sync state key", key)?;
+        let mut v = Vec::with_capacity(value.len() + 1);
+        v.push(SCHEMA_VERSION);
+        v.extend_from_slice(value);
+        self.inner
+            .sync
+            .insert(k, v)
+            .map(|_| ())
+            .map_err(|e| StoreError::io("write of sync state", e))
     }
+
+    // ---- occurrences ------------------------------------------------------------------------
+
+    /// The remembered occurrences of a pair, sorted by start (then instance id).
+    pub fn occurrences(&self, pair_id: &str) -> Result<Vec<OccurrenceRecord>> {
+        let mut out: Vec<OccurrenceRecord> = scan_pair(&self.inner.occ, T_OCC, pair_id)?;
+        out.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then_with(|| a.instance_id.cmp(&b.instance_id))
+        });
+        Ok(out)
+    }
+
+    /// Upsert these records and delete the pair's records whose instance_id is in `remove`, in one
+    /// transaction. Removals are applied first, so an id both removed and upserted ends up upserted.
+    /// Every upserted record must belong to `pair_id`.
     pub fn update_occurrences(
         &self,
         pair_id: &str,
         upsert: &[OccurrenceRecord],
         remove: &[String],
-    ) -> Result<(), StoreError> {
-        todo!()
+    ) -> Result<()> {
+        let mut puts = Vec::with_capacity(upsert.len());
+        for rec in upsert {
+            same_pair(pair_id, &rec.pair_id)?;
+            let k = key2("pair id", pair_id, "instance id", &rec.instance_id)?;
+            puts.push((k, encode(rec)?));
+        }
+        let mut dels = Vec::with_capacity(remove.len());
+        for id in remove {
+            dels.push(key2("pair id", pair_id, "instance id", id)?);
+        }
+        let res: std::result::Result<(), TransactionError<StoreError>> =
+            self.inner.occ.transaction(|tx| {
+                for k in &dels {
+                    tx.remove(k.as_slice())?;
+                }
+                for (k, v) in &puts {
+                    tx.insert(k.as_slice(), v.as_slice())?;
+                }
+                Ok(())
+            });
+        tx_result("update of occurrences", res)
     }
-    pub fn findings(&self, pair_id: &str) -> Result<Vec<FindingRecord>, StoreError> {
-        todo!()
+
+    /// The ids of every pair that has at least one remembered occurrence, sorted.
+    pub fn pair_ids_with_history(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let next = self.inner.occ.range(from.as_slice()..).next();
+            let Some(entry) = next else { break };
+            let (k, _) = entry.map_err(|e| StoreError::io("scan of occurrences", e))?;
+            let pair = k.split(|b| *b == 0).next().unwrap_or(&[]);
+            let pair_str = std::str::from_utf8(pair).map_err(|e| StoreError::Decode {
+                tree: T_OCC,
+                key: String::from_utf8_lossy(&k).replace('\0', "/"),
+                reason: format!("key is not UTF-8: {e}"),
+            })?;
+            out.push(pair_str.to_string());
+            // Skip the rest of this pair: the next key after every `pair\0…` is `pair\x01`.
+            from = pair.to_vec();
+            from.push(1);
+        }
+        Ok(out)
     }
-    pub fn set_findings(&self, pair_id: &str, active: &[FindingRecord]) -> Result<(), StoreError> {
-        todo!()
+
+    // ---- findings ---------------------------------------------------------------------------
+
+    /// The pair's active (notified) findings, ordered by first sight, then key.
+    pub fn findings(&self, pair_id: &str) -> Result<Vec<FindingRecord>> {
+        let mut out: Vec<FindingRecord> = scan_pair(&self.inner.findings, T_FINDINGS, pair_id)?;
+        out.sort_by(|a, b| {
+            a.first_seen
+                .cmp(&b.first_seen)
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        Ok(out)
     }
-    pub fn agenda_doc(&self, token: &str) -> Result<Option<AgendaDocRecord>, StoreError> {
-        todo!()
+
+    /// Replace the pair's active findings with exactly `active`, in one transaction. Records must
+    /// belong to `pair_id`; of two records with the same key the last one wins.
+    pub fn set_findings(&self, pair_id: &str, active: &[FindingRecord]) -> Result<()> {
+        let mut puts = Vec::with_capacity(active.len());
+        let mut keep = BTreeSet::new();
+        for rec in active {
+            same_pair(pair_id, &rec.pair_id)?;
+            let k = key2("pair id", pair_id, "finding key", &rec.key)?;
+            keep.insert(k.clone());
+            puts.push((k, encode(rec)?));
+        }
+        // The scan and the transaction must not interleave with another set_findings.
+        let _guard = self
+            .inner
+            .findings_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let prefix = prefix1("pair id", pair_id)?;
+        let mut dels = Vec::new();
+        for entry in self.inner.findings.scan_prefix(&prefix) {
+            let (k, _) = entry.map_err(|e| StoreError::io("scan of findings", e))?;
+            if !keep.contains(k.as_ref()) {
+                dels.push(k.to_vec());
+            }
+        }
+        let res: std::result::Result<(), TransactionError<StoreError>> =
+            self.inner.findings.transaction(|tx| {
+                for k in &dels {
+                    tx.remove(k.as_slice())?;
+                }
+                for (k, v) in &puts {
+                    tx.insert(k.as_slice(), v.as_slice())?;
+                }
+                Ok(())
+            });
+        tx_result("update of findings", res)
     }
+
+    // ---- agenda docs ------------------------------------------------------------------------
+
+    /// The agenda doc with this token, if any. A malformed token is simply not found.
+    pub fn agenda_doc(&self, token: &str) -> Result<Option<AgendaDocRecord>> {
+        if token.is_empty() || token.contains('\0') {
+            return Ok(None);
+        }
+        match get(&self.inner.docs, T_DOCS, token.as_bytes())? {
+            None => Ok(None),
+            Some(raw) => decode(T_DOCS, token.as_bytes(), &raw).map(Some),
+        }
+    }
+
+    /// The agenda doc of one occurrence of a pair, if one was made.
     pub fn agenda_doc_for(
         &self,
         pair_id: &str,
         instance_id: &str,
-    ) -> Result<Option<AgendaDocRecord>, StoreError> {
-        todo!()
+    ) -> Result<Option<AgendaDocRecord>> {
+        let k = key2("pair id", pair_id, "instance id", instance_id)?;
+        let Some(token) = get(&self.inner.doc_index, T_DOC_INDEX, &k)? else {
+            return Ok(None);
+        };
+        match get(&self.inner.docs, T_DOCS, &token)? {
+            Some(raw) => decode(T_DOCS, &token, &raw).map(Some),
+            None => Err(StoreError::Decode {
+                tree: T_DOC_INDEX,
+                key: display_key(T_DOC_INDEX, &k),
+                reason: "points to a missing agenda doc".into(),
+            }),
+        }
     }
+
+    /// Idempotent: returns the existing doc for (pair, instance) if there is one, else stores a new
+    /// doc with a fresh 128-bit random token (32 lower-case hex chars) and returns it. Keeps `start`
+    /// up to date if the occurrence moved.
     pub fn ensure_agenda_doc(
         &self,
         pair_id: &str,
         instance_id: &str,
         start: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<AgendaDocRecord, StoreError> {
-        todo!()
+    ) -> Result<AgendaDocRecord> {
+        let idx_key = key2("pair id", pair_id, "instance id", instance_id)?;
+        let fresh = AgendaDocRecord {
+            token: random_hex(16)?,
+            pair_id: pair_id.to_string(),
+            instance_id: instance_id.to_string(),
+            start,
+            created_at: now,
+        };
+        let fresh_bytes = encode(&fresh)?;
+        let res: std::result::Result<AgendaDocRecord, TransactionError<StoreError>> =
+            (&self.inner.docs, &self.inner.doc_index).transaction(|(docs, index)| {
+                if let Some(token) = index.get(idx_key.as_slice())? {
+                    let Some(raw) = docs.get(&token)? else {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Decode {
+                            tree: T_DOC_INDEX,
+                            key: display_key(T_DOC_INDEX, &idx_key),
+                            reason: "points to a missing agenda doc".into(),
+                        }));
+                    };
+                    let mut doc: AgendaDocRecord = decode(T_DOCS, &token, &raw)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    if doc.start != start {
+                        doc.start = start;
+                        let bytes = encode(&doc).map_err(ConflictableTransactionError::Abort)?;
+                        docs.insert(&token, bytes)?;
+                    }
+                    return Ok(doc);
+                }
+                if docs.get(fresh.token.as_bytes())?.is_some() {
+                    // 2^-128: refuse rather than hand out someone else's capability.
+                    return Err(ConflictableTransactionError::Abort(StoreError::Random(
+                        "fresh token collides with an existing one".into(),
+                    )));
+                }
+                docs.insert(fresh.token.as_bytes(), fresh_bytes.as_slice())?;
+                index.insert(idx_key.as_slice(), fresh.token.as_bytes())?;
+                Ok(fresh.clone())
+            });
+        tx_result("creation of an agenda doc", res)
     }
-    pub fn agenda_items(&self, pair_id: &str) -> Result<Vec<AgendaItemRecord>, StoreError> {
-        todo!()
+
+    // ---- agenda items -----------------------------------------------------------------------
+
+    /// The pair's agenda-item ledger, sorted by creation time (then id).
+    pub fn agenda_items(&self, pair_id: &str) -> Result<Vec<AgendaItemRecord>> {
+        let mut out: Vec<AgendaItemRecord> = scan_pair(&self.inner.items, T_ITEMS, pair_id)?;
+        out.sort_by(|a, b| {
+            a.created_at
+                .cmp(&b.created_at)
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        Ok(out)
     }
-    pub fn put_agenda_item(&self, item: &AgendaItemRecord) -> Result<(), StoreError> {
-        todo!()
+
+    /// The item `item_id` of the pair's ledger, if it exists.
+    pub fn agenda_item(&self, pair_id: &str, item_id: &str) -> Result<Option<AgendaItemRecord>> {
+        let k = key2("pair id", pair_id, "item id", item_id)?;
+        match get(&self.inner.items, T_ITEMS, &k)? {
+            None => Ok(None),
+            Some(raw) => decode(T_ITEMS, &k, &raw).map(Some),
+        }
     }
-    pub fn write_record(
-        &self,
-        account: &str,
-        instance_id: &str,
-    ) -> Result<Option<WriteRecord>, StoreError> {
-        todo!()
+
+    /// Insert or replace an agenda item (keyed by its pair and id).
+    pub fn put_agenda_item(&self, item: &AgendaItemRecord) -> Result<()> {
+        let k = key2("pair id", &item.pair_id, "item id", &item.id)?;
+        let v = encode(item)?;
+        self.inner
+            .items
+            .insert(k, v)
+            .map(|_| ())
+            .map_err(|e| StoreError::io("write of an agenda item", e))
     }
-    pub fn put_write_record(&self, rec: &WriteRecord) -> Result<(), StoreError> {
-        todo!()
+
+    // ---- external-write journal -------------------------------------------------------------
+
+    /// The journal entry of the last external write to (`account`, `instance_id`), if any.
+    pub fn write_record(&self, account: &str, instance_id: &str) -> Result<Option<WriteRecord>> {
+        let k = key2("account", account, "instance id", instance_id)?;
+        match get(&self.inner.writes, T_WRITES, &k)? {
+            None => Ok(None),
+            Some(raw) => decode(T_WRITES, &k, &raw).map(Some),
+        }
+    }
+
+    /// Record (replace) the journal entry of an external write.
+    pub fn put_write_record(&self, rec: &WriteRecord) -> Result<()> {
+        let k = key2("account", &rec.account, "instance id", &rec.instance_id)?;
+        let v = encode(rec)?;
+        self.inner
+            .writes
+            .insert(k, v)
+            .map(|_| ())
+            .map_err(|e| StoreError::io("write of a write record", e))
     }
 }
+
+/// A fresh random id of `bytes` random bytes, as lower-case hex (URL-safe). Used for agenda
+/// tokens (16 bytes) and agenda item ids.
+pub fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| StoreError::Random(e.to_string()))?;
+    let mut s = String::with_capacity(bytes * 2);
+    for b in buf {
+        s.push_str(&format!("{b:02x}"));
+    }
+    Ok(s)
+}
+
+/// The migration hook: turns the payload of a value written with schema `from` (< current) into
+/// the current payload format of `tree`. There is only schema 1 so far, so every older version is
+/// unknown. When a record changes shape, bump [`SCHEMA_VERSION`] and convert here.
+fn migrate(tree: &'static str, from: u8, _payload: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    Err(format!(
+        "unknown schema version {from} for {tree} (this build reads 1 to {SCHEMA_VERSION})"
+    ))
+}
+
+// ---- encoding ---------------------------------------------------------------------------------
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut out = vec![SCHEMA_VERSION];
+    serde_json::to_writer(&mut out, value).map_err(|e| StoreError::Io {
+        operation: "encoding of a record",
+        source: Box::new(e),
+    })?;
+    Ok(out)
+}
+
+/// Check the version byte and return the payload in the current format.
+fn split_version<'a>(
+    tree: &'static str,
+    key: &[u8],
+    raw: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>> {
+    let decode_err = |reason: String| StoreError::Decode {
+        tree,
+        key: display_key(tree, key),
+        reason,
+    };
+    let Some((&version, payload)) = raw.split_first() else {
+        return Err(decode_err("empty value".into()));
+    };
+    if version == SCHEMA_VERSION {
+        Ok(std::borrow::Cow::Borrowed(payload))
+    } else if version > SCHEMA_VERSION {
+        Err(decode_err(format!(
+            "schema version {version} is newer than this build ({SCHEMA_VERSION})"
+        )))
+    } else {
+        migrate(tree, version, payload)
+            .map(std::borrow::Cow::Owned)
+            .map_err(decode_err)
+    }
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], raw: &[u8]) -> Result<T> {
+    let payload = split_version(tree, key, raw)?;
+    serde_json::from_slice(&payload).map_err(|e| StoreError::Decode {
+        tree,
+        key: display_key(tree, key),
+        reason: e.to_string(),
+    })
+}
+
+/// A key for messages: parts joined by `/`; agenda tokens shortened (they are capabilities).
+fn display_key(tree: &'static str, key: &[u8]) -> String {
+    let s = String::from_utf8_lossy(key);
+    if tree == T_DOCS {
+        let short: String = s.chars().take(4).collect();
+        return format!("{short}…");
+    }
+    s.replace('\0', "/")
+}
+
+// ---- keys -------------------------------------------------------------------------------------
+
+fn check_part(what: &'static str, value: &str) -> Result<()> {
+    if value.is_empty() {
+        return Err(StoreError::InvalidInput {
+            what,
+            value: String::new(),
+            reason: "is empty".into(),
+        });
+    }
+    if value.contains('\0') {
+        return Err(StoreError::InvalidInput {
+            what,
+            value: value.to_string(),
+            reason: "contains a NUL character".into(),
+        });
+    }
+    Ok(())
+}
+
+fn prefix1(what: &'static str, a: &str) -> Result<Vec<u8>> {
+    check_part(what, a)?;
+    let mut k = a.as_bytes().to_vec();
+    k.push(0);
+    Ok(k)
+}
+
+fn key2(what_a: &'static str, a: &str, what_b: &'static str, b: &str) -> Result<Vec<u8>> {
+    let mut k = prefix1(what_a, a)?;
+    check_part(what_b, b)?;
+    k.extend_from_slice(b.as_bytes());
+    Ok(k)
+}
+
+fn same_pair(expected: &str, got: &str) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidInput {
+            what: "record pair id",
+            value: got.to_string(),
+            reason: format!("the update is for pair {expected:?}"),
+        })
+    }
+}
+
+fn get(tree: &sled::Tree, name: &'static str, key: &[u8]) -> Result<Option<sled::IVec>> {
+    tree.get(key).map_err(|e| StoreError::Io {
+        operation: match name {
+            T_SYNC => "read of sync state",
+            T_OCC => "read of occurrences",
+            T_DOCS | T_DOC_INDEX => "read of agenda docs",
+            T_ITEMS => "read of agenda items",
+            T_WRITES => "read of the write journal",
+            _ => "read",
+        },
+        source: Box::new(e),
+    })
+}
+
+fn scan_pair<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    pair_id: &str,
+) -> Result<Vec<T>> {
+    let prefix = prefix1("pair id", pair_id)?;
+    let mut out = Vec::new();
+    for entry in tree.scan_prefix(&prefix) {
+        let (k, v) = entry.map_err(|e| StoreError::io("scan", e))?;
+        out.push(decode(name, &k, &v)?);
+    }
+    Ok(out)
+}
+
+fn tx_result<T>(
+    operation: &'static str,
+    res: std::result::Result<T, TransactionError<StoreError>>,
+) -> Result<T> {
+    match res {
+        Ok(v) => Ok(v),
+        Err(TransactionError::Abort(e)) => Err(e),
+        Err(TransactionError::Storage(e)) => Err(StoreError::io(operation, e)),
+    }
+}
+
+// ---- permissions ------------------------------------------------------------------------------
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let meta = std::fs::metadata(dir)?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+/// Remove group/other permissions from every file and directory under `dir`.
+#[cfg(unix)]
+fn restrict_files(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+        if meta.is_dir() {
+            restrict_files(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict_files(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,418 @@
+//! Unit tests of the store: every operation against a temporary directory.
+use super::*;
+use chrono::TimeZone;
+
+fn t(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, day, hour, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db")).unwrap();
+    (dir, store)
+}
+
+fn occ(pair: &str, instance: &str, start: DateTime<Utc>) -> OccurrenceRecord {
+    OccurrenceRecord {
+        pair_id: pair.into(),
+        account: "acct".into(),
+        instance_id: instance.into(),
+        series_id: Some("series".into()),
+        title: format!("1:1 {instance}"),
+        start,
+        end: start + chrono::Duration::minutes(30),
+        status: OccurrenceStatus::Scheduled,
+        cancel_reason: None,
+        last_seen: start,
+        one_on_one: true,
+    }
+}
+
+fn finding(pair: &str, key: &str, first_seen: DateTime<Utc>) -> FindingRecord {
+    FindingRecord {
+        pair_id: pair.into(),
+        key: key.into(),
+        kind: "cadence".into(),
+        severity: "warning".into(),
+        message: format!("finding {key}"),
+        occurrence: None,
+        first_seen,
+        notified_at: Some(first_seen),
+    }
+}
+
+fn item(pair: &str, id: &str, created: DateTime<Utc>) -> AgendaItemRecord {
+    AgendaItemRecord {
+        id: id.into(),
+        pair_id: pair.into(),
+        kind: ItemKind::TalkingPoint,
+        section: Section::ReportTopics,
+        text: format!("text {id}"),
+        owner: None,
+        author: Some("ann".into()),
+        origin_instance: "i1".into(),
+        origin_start: t(2, 10),
+        done_in: None,
+        done_start: None,
+        done_at: None,
+        created_at: created,
+    }
+}
+
+#[test]
+fn open_creates_private_dir_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested").join("db");
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.path(), path.as_path());
+    store.set_sync_state("a", "k", b"v").unwrap();
+    store.flush().unwrap();
+    drop(store);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "dir mode {mode:o}");
+        for entry in std::fs::read_dir(&path).unwrap() {
+            let entry = entry.unwrap();
+            let mode = entry.metadata().unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{} is {mode:o}", entry.path().display());
+        }
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.sync_state("a", "k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[cfg(unix)]
+#[test]
+fn open_tightens_an_existing_open_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _store = Store::open(&path).unwrap();
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
+#[test]
+fn open_failure_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file.join("db")).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(msg.contains("not-a-dir"), "{msg}");
+}
+
+#[test]
+fn a_second_open_of_a_locked_store_fails_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked-db");
+    let _first = Store::open(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(err.to_string().contains("locked-db"), "{err}");
+}
+
+#[test]
+fn open_refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    {
+        let db = sled::open(&path).unwrap();
+        let meta = db.open_tree(T_META).unwrap();
+        meta.insert(META_SCHEMA_KEY, &[SCHEMA_VERSION + 1]).unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+    assert!(err.to_string().contains("db"));
+}
+
+#[test]
+fn sync_state_roundtrip_and_isolation() {
+    let (_d, s) = open();
+    assert_eq!(s.sync_state("a", "token").unwrap(), None);
+    s.set_sync_state("a", "token", b"abc").unwrap();
+    s.set_sync_state("b", "token", b"").unwrap();
+    assert_eq!(s.sync_state("a", "token").unwrap(), Some(b"abc".to_vec()));
+    assert_eq!(s.sync_state("b", "token").unwrap(), Some(Vec::new()));
+    s.set_sync_state("a", "token", b"xyz").unwrap();
+    assert_eq!(s.sync_state("a", "token").unwrap(), Some(b"xyz".to_vec()));
+    assert_eq!(s.sync_state("a", "other").unwrap(), None);
+}
+
+#[test]
+fn ids_with_nul_or_empty_are_rejected() {
+    let (_d, s) = open();
+    let err = s.set_sync_state("a\0b", "k", b"v").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidInput {
+                what: "account",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(s.sync_state("", "k").is_err());
+    assert!(s.occurrences("p\0").is_err());
+    assert_eq!(s.agenda_doc("").unwrap(), None);
+    assert_eq!(s.agenda_doc("a\0b").unwrap(), None);
+}
+
+#[test]
+fn occurrences_sorted_upsert_and_remove() {
+    let (_d, s) = open();
+    let pair = "m@x~r@x";
+    s.update_occurrences(
+        pair,
+        &[
+            occ(pair, "i3", t(16, 10)),
+            occ(pair, "i1", t(2, 10)),
+            occ(pair, "i2", t(9, 10)),
+        ],
+        &[],
+    )
+    .unwrap();
+    // A prefix-sharing pair id must not leak into the scan.
+    s.update_occurrences("m@x~r@x2", &[occ("m@x~r@x2", "i9", t(1, 9))], &[])
+        .unwrap();
+    let got: Vec<_> = s
+        .occurrences(pair)
+        .unwrap()
+        .into_iter()
+        .map(|o| o.instance_id)
+        .collect();
+    assert_eq!(got, ["i1", "i2", "i3"]);
+
+    let mut held = occ(pair, "i1", t(2, 10));
+    held.status = OccurrenceStatus::Held;
+    s.update_occurrences(
+        pair,
+        &[held.clone()],
+        &["i2".to_string(), "nope".to_string()],
+    )
+    .unwrap();
+    let got = s.occurrences(pair).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got.first(), Some(&held));
+    assert_eq!(got.get(1).map(|o| o.instance_id.as_str()), Some("i3"));
+
+    // Removed and upserted in the same call: upsert wins.
+    s.update_occurrences(pair, &[occ(pair, "i3", t(17, 10))], &["i3".to_string()])
+        .unwrap();
+    assert_eq!(
+        s.occurrences(pair).unwrap().get(1).map(|o| o.start),
+        Some(t(17, 10))
+    );
+}
+
+#[test]
+fn update_occurrences_rejects_foreign_records_atomically() {
+    let (_d, s) = open();
+    let err = s
+        .update_occurrences(
+            "p",
+            &[occ("p", "i1", t(2, 10)), occ("q", "i2", t(3, 10))],
+            &[],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err:?}");
+    assert!(s.occurrences("p").unwrap().is_empty());
+    assert!(s.occurrences("q").unwrap().is_empty());
+}
+
+#[test]
+fn pair_ids_with_history_lists_each_pair_once() {
+    let (_d, s) = open();
+    assert!(s.pair_ids_with_history().unwrap().is_empty());
+    for (pair, n) in [("b~c", 3), ("a~b", 2), ("a~b2", 1)] {
+        let recs: Vec<_> = (0..n)
+            .map(|i| occ(pair, &format!("i{i}"), t(2 + i, 10)))
+            .collect();
+        s.update_occurrences(pair, &recs, &[]).unwrap();
+    }
+    assert_eq!(s.pair_ids_with_history().unwrap(), ["a~b", "a~b2", "b~c"]);
+    s.update_occurrences("a~b2", &[], &["i0".to_string()])
+        .unwrap();
+    assert_eq!(s.pair_ids_with_history().unwrap(), ["a~b", "b~c"]);
+}
+
+#[test]
+fn set_findings_replaces_exactly() {
+    let (_d, s) = open();
+    let p = "m~r";
+    s.set_findings(p, &[finding(p, "b", t(3, 1)), finding(p, "a", t(4, 1))])
+        .unwrap();
+    s.set_findings("m~r2", &[finding("m~r2", "z", t(1, 1))])
+        .unwrap();
+    let keys: Vec<_> = s.findings(p).unwrap().into_iter().map(|f| f.key).collect();
+    assert_eq!(keys, ["b", "a"], "ordered by first_seen");
+
+    let mut a2 = finding(p, "a", t(4, 1));
+    a2.message = "updated".into();
+    s.set_findings(p, &[a2.clone(), finding(p, "c", t(5, 1))])
+        .unwrap();
+    let got = s.findings(p).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got.first(), Some(&a2));
+    assert_eq!(got.get(1).map(|f| f.key.as_str()), Some("c"));
+
+    s.set_findings(p, &[]).unwrap();
+    assert!(s.findings(p).unwrap().is_empty());
+    assert_eq!(s.findings("m~r2").unwrap().len(), 1, "other pair untouched");
+    assert!(
+        s.set_findings(p, &[finding("other", "x", t(1, 1))])
+            .is_err()
+    );
+}
+
+#[test]
+fn ensure_agenda_doc_is_idempotent_and_tracks_start() {
+    let (_d, s) = open();
+    assert_eq!(s.agenda_doc_for("p", "i1").unwrap(), None);
+    let doc = s.ensure_agenda_doc("p", "i1", t(2, 10), t(1, 0)).unwrap();
+    assert_eq!(doc.token.len(), 32);
+    assert!(
+        doc.token
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    );
+    assert_eq!(doc.created_at, t(1, 0));
+    let again = s.ensure_agenda_doc("p", "i1", t(2, 10), t(1, 5)).unwrap();
+    assert_eq!(again, doc);
+    let moved = s.ensure_agenda_doc("p", "i1", t(3, 11), t(1, 6)).unwrap();
+    assert_eq!(moved.token, doc.token);
+    assert_eq!(moved.start, t(3, 11));
+    assert_eq!(moved.created_at, t(1, 0));
+    assert_eq!(s.agenda_doc(&doc.token).unwrap(), Some(moved.clone()));
+    assert_eq!(s.agenda_doc_for("p", "i1").unwrap(), Some(moved));
+
+    let other = s.ensure_agenda_doc("p", "i2", t(9, 10), t(1, 0)).unwrap();
+    assert_ne!(other.token, doc.token);
+    assert_eq!(
+        s.agenda_doc("0123456789abcdef0123456789abcdef").unwrap(),
+        None
+    );
+}
+
+#[test]
+fn agenda_items_sorted_and_replaced() {
+    let (_d, s) = open();
+    s.put_agenda_item(&item("p", "b", t(3, 0))).unwrap();
+    s.put_agenda_item(&item("p", "a", t(4, 0))).unwrap();
+    s.put_agenda_item(&item("p2", "c", t(1, 0))).unwrap();
+    let ids: Vec<_> = s
+        .agenda_items("p")
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, ["b", "a"]);
+    let mut done = item("p", "b", t(3, 0));
+    done.done_in = Some("i2".into());
+    done.done_at = Some(t(9, 10));
+    s.put_agenda_item(&done).unwrap();
+    assert_eq!(s.agenda_items("p").unwrap().first(), Some(&done));
+    assert_eq!(s.agenda_item("p", "b").unwrap(), Some(done));
+    assert_eq!(s.agenda_item("p2", "b").unwrap(), None);
+    assert!(s.put_agenda_item(&item("p", "", t(1, 0))).is_err());
+}
+
+#[test]
+fn write_records_roundtrip() {
+    let (_d, s) = open();
+    assert_eq!(s.write_record("acct", "i1").unwrap(), None);
+    let mut rec = WriteRecord {
+        account: "acct".into(),
+        instance_id: "i1".into(),
+        content_hash: "h1".into(),
+        state: WriteState::Intent,
+        at: t(2, 9),
+    };
+    s.put_write_record(&rec).unwrap();
+    assert_eq!(s.write_record("acct", "i1").unwrap(), Some(rec.clone()));
+    rec.state = WriteState::Done;
+    s.put_write_record(&rec).unwrap();
+    assert_eq!(s.write_record("acct", "i1").unwrap(), Some(rec));
+    assert_eq!(s.write_record("acct2", "i1").unwrap(), None);
+}
+
+#[test]
+fn decode_checks_version_and_names_tree_and_key() {
+    let (_d, s) = open();
+    s.put_write_record(&WriteRecord {
+        account: "acct".into(),
+        instance_id: "i1".into(),
+        content_hash: "h".into(),
+        state: WriteState::Done,
+        at: t(2, 9),
+    })
+    .unwrap();
+    // Corrupt the value behind the API: a future version, then garbage, then an unknown old one.
+    let k = key2("account", "acct", "instance id", "i1").unwrap();
+    for (raw, needle) in [
+        (vec![SCHEMA_VERSION + 1, b'{', b'}'], "newer"),
+        (vec![SCHEMA_VERSION, b'{'], "EOF"),
+        (vec![0, b'{', b'}'], "unknown schema version 0"),
+        (vec![], "empty"),
+    ] {
+        s.inner.writes.insert(&k, raw).unwrap();
+        let err = s.write_record("acct", "i1").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("writes") && msg.contains("acct/i1"), "{msg}");
+        assert!(msg.contains(needle), "{msg} lacks {needle}");
+    }
+}
+
+#[test]
+fn decode_errors_never_show_a_whole_token() {
+    let (_d, s) = open();
+    let doc = s.ensure_agenda_doc("p", "i1", t(2, 10), t(1, 0)).unwrap();
+    s.inner
+        .docs
+        .insert(doc.token.as_bytes(), &[SCHEMA_VERSION, b'x'][..])
+        .unwrap();
+    let msg = s.agenda_doc(&doc.token).unwrap_err().to_string();
+    assert!(msg.contains("agenda_docs"), "{msg}");
+    assert!(!msg.contains(&doc.token), "{msg}");
+    let msg = s.agenda_doc_for("p", "i1").unwrap_err().to_string();
+    assert!(!msg.contains(&doc.token), "{msg}");
+}
+
+#[test]
+fn store_is_send_sync_clone_and_shared() {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+    assert_send_sync::<Store>();
+    let (_d, s) = open();
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    s.put_agenda_item(&item("p", &format!("{n}-{i}"), t(1, 0)))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(s.agenda_items("p").unwrap().len(), 80);
+}
+
+#[test]
+fn random_hex_is_random() {
+    let a = random_hex(16).unwrap();
+    let b = random_hex(16).unwrap();
+    assert_eq!(a.len(), 32);
+    assert_ne!(a, b);
+}
