@@ -393,7 +393,7 @@ pub fn discover(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<Strin
         let crate::config::ProviderSettings::Local { path, .. } = &account.provider;
         let provider =
             LocalProvider::new(account.name.clone(), path.clone(), settings.daemon.timezone);
-        match provider.fetch(window, &mut FileCache) {
+        match provider.fetch(window, &mut FileCache::default()) {
             Ok(s) => {
                 for p in &s.problems {
                     let _ = writeln!(out, "# skipped {p}");

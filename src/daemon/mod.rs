@@ -2,6 +2,7 @@
 //! the only clock (`clock::now`). One cycle at a time runs on a blocking thread; SIGTERM/SIGINT let
 //! the running cycle finish (so in-flight writes complete), flush the store and exit; SIGHUP reloads
 //! the configuration (a bad new config is reported and the old one kept).
+pub mod api;
 pub mod clock;
 pub mod engine;
 pub mod notify;
@@ -73,9 +74,23 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
         .with_context(|| format!("listening on {}", settings.daemon.listen))?;
     info!(listen = %settings.daemon.listen, public_url = %settings.daemon.public_url, "web server listening");
     let (stop_web_tx, stop_web_rx) = tokio::sync::oneshot::channel::<()>();
-    let web = tokio::spawn(crate::web::serve(listener, web_state, async move {
-        let _ = stop_web_rx.await;
-    }));
+    let shared_settings = Arc::new(RwLock::new(Arc::new(settings.clone())));
+    let app = crate::web::router(web_state)
+        .merge(api::router(api::ApiState {
+            store: store.clone(),
+            settings: shared_settings.clone(),
+        }))
+        .layer(axum::middleware::from_fn(api::loopback_only_for_admin));
+    let web = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_web_rx.await;
+        })
+        .await
+    });
 
     let mut poll = settings.daemon.poll_interval;
     let mut engine = Arc::new(Engine::new(settings, store.clone(), dry_run));
@@ -141,6 +156,9 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
                             *p = new.pairs.clone();
                         }
                         info!(pairs = new.pairs.len(), accounts = new.accounts.len(), "configuration reloaded");
+                        if let Ok(mut s) = shared_settings.write() {
+                            *s = Arc::new(new.clone());
+                        }
                         engine = Arc::new(Engine::new(new, store.clone(), dry_run));
                         next_cycle = tokio::time::Instant::now();
                     }
