@@ -593,3 +593,37 @@ async fn items_of_another_pair_cannot_be_ticked() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn serve_stops_on_shutdown() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("db")).expect("store");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let state = WebState::new(
+        store,
+        Arc::new(RwLock::new(Vec::new())),
+        chrono_tz::UTC,
+        format!("http://{addr}"),
+        Arc::new(now),
+    );
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    let body = reqwest::get(format!("http://{addr}/"))
+        .await
+        .expect("GET /")
+        .text()
+        .await
+        .expect("body");
+    assert!(body.contains("No pairs are configured."));
+    tx.send(()).expect("signal shutdown");
+    let finished = tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .expect("serve returns after shutdown")
+        .expect("serve task");
+    assert!(finished.is_ok(), "{finished:?}");
+}

@@ -9,7 +9,7 @@
 //!   [`records`] and [`StoreError`]. Changing the engine touches this module only.
 //! - Every value is stored as one schema-version byte followed by its payload (JSON for records,
 //!   the raw bytes for sync state). Decoding checks the version; older versions go through
-//!   [`migrate`], newer ones are refused with an error naming the tree and key.
+//!   `migrate`, newer ones are refused with an error naming the tree and key.
 //! - Keys are `part\0part`: ids may not contain `\0` (checked, never silently mangled), so a prefix
 //!   scan over `pair\0` sees exactly one pair's records.
 //! - Multi-key updates (`update_occurrences`, `set_findings`, `ensure_agenda_doc`) are single sled
