@@ -27,6 +27,9 @@ pub struct Cli {
     /// Plan and log every write, perform none.
     #[arg(long, global = true)]
     pub dry_run: bool,
+    /// Evaluate as if it were this time (RFC 3339), for what-if checks and tests. Not for `run`.
+    #[arg(long, global = true, value_name = "TIME")]
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -94,16 +97,18 @@ fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 /// Dispatch a parsed command line.
 pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let now = cli.now.unwrap_or_else(clock::now);
     match cli.command {
+        Command::Run(_) if cli.now.is_some() => Err(anyhow!("--now is not supported with `run`")),
         Command::Run(c) => {
             crate::daemon::run(c.config, cli.dry_run).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check(c) => Ok(check(&c.config)),
-        Command::Sync { config, .. } => sync_once(&config.config, cli.dry_run).await,
+        Command::Sync { config, .. } => sync_once(&config.config, cli.dry_run, now).await,
         Command::Status { config, json } => {
             let settings = load_settings(&config.config)?;
-            let view = views::status(&settings, clock::now()).await?;
+            let view = views::status(&settings, now).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
@@ -135,7 +140,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Discover(c) => {
             let settings = load_settings(&c.config)?;
-            print!("{}", views::discover(&settings, clock::now())?);
+            print!("{}", views::discover(&settings, now)?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -164,12 +169,16 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-async fn sync_once(path: &std::path::Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+async fn sync_once(
+    path: &std::path::Path,
+    dry_run: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ExitCode> {
     let settings = load_settings(path)?;
-    crate::daemon::prepare(&settings)?;
+    crate::daemon::prepare(&settings, now)?;
     let store = open_store(&settings)?;
     let engine = std::sync::Arc::new(Engine::new(settings, store, dry_run));
-    let report = crate::daemon::run_cycle(engine.clone())
+    let report = crate::daemon::run_cycle(engine.clone(), now)
         .await
         .context("running the sync cycle")?;
     engine.store.flush().context("flushing the store")?;

@@ -18,11 +18,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
 
 /// Prepare what a cycle needs before the first run: the example organisation, if configured.
-pub fn prepare(settings: &Settings) -> anyhow::Result<()> {
+pub fn prepare(settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
     for account in &settings.accounts {
         let crate::config::ProviderSettings::Local { path, example } = &account.provider;
         if *example {
-            let today = clock::now()
+            let today = now
                 .with_timezone(&settings.daemon.timezone)
                 .date_naive();
             if crate::example::ensure(path, today, settings.daemon.timezone).with_context(|| {
@@ -42,9 +42,12 @@ fn sd_notify(state: &[sd_notify::NotifyState<'_>]) {
 }
 
 /// Run one cycle on a blocking thread (so the runtime keeps serving the web pages).
-pub async fn run_cycle(engine: Arc<Engine>) -> anyhow::Result<engine::CycleReport> {
+pub async fn run_cycle(
+    engine: Arc<Engine>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<engine::CycleReport> {
     let rt = tokio::runtime::Handle::current();
-    let report = tokio::task::spawn_blocking(move || engine.cycle(clock::now(), &rt))
+    let report = tokio::task::spawn_blocking(move || engine.cycle(now, &rt))
         .await
         .context("the sync cycle panicked")?;
     Ok(report)
@@ -53,7 +56,7 @@ pub async fn run_cycle(engine: Arc<Engine>) -> anyhow::Result<engine::CycleRepor
 /// `oneonone run`: serve until SIGTERM/SIGINT.
 pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Result<()> {
     let settings = crate::config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    prepare(&settings)?;
+    prepare(&settings, clock::now())?;
     let store = Store::open(&settings.daemon.state_dir).with_context(|| {
         format!(
             "opening the store in {}",
@@ -111,7 +114,7 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next_cycle) => {
-                let cycle = run_cycle(engine.clone());
+                let cycle = run_cycle(engine.clone(), clock::now());
                 tokio::pin!(cycle);
                 // Keep the watchdog fed while a long cycle runs; a stop signal waits for it to finish.
                 let mut stop_requested = false;
@@ -148,7 +151,7 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
                         {
                             warn!("state_dir and listen changes take effect after a restart");
                         }
-                        if let Err(e) = prepare(&new) {
+                        if let Err(e) = prepare(&new, clock::now()) {
                             error!(error = %e, "reload: cannot prepare the example calendars");
                         }
                         poll = new.daemon.poll_interval;
