@@ -48,7 +48,12 @@ fn error(e: anyhow::Error) -> Response {
 
 async fn status(State(state): State<ApiState>) -> Response {
     let settings = state.settings();
-    match status_from_store(&settings, &settings.pairs, &state.store, super::clock::now()) {
+    match status_from_store(
+        &settings,
+        &settings.pairs,
+        &state.store,
+        super::clock::now(),
+    ) {
         Ok(v) => Json(v).into_response(),
         Err(e) => error(e),
     }

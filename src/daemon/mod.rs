@@ -22,9 +22,7 @@ pub fn prepare(settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> anyho
     for account in &settings.accounts {
         let crate::config::ProviderSettings::Local { path, example } = &account.provider;
         if *example {
-            let today = now
-                .with_timezone(&settings.daemon.timezone)
-                .date_naive();
+            let today = now.with_timezone(&settings.daemon.timezone).date_naive();
             if crate::example::ensure(path, today, settings.daemon.timezone).with_context(|| {
                 format!("generating the example calendars in {}", path.display())
             })? {
