@@ -148,22 +148,32 @@ fn main() {
     let other = env_usize("BENCH_OTHER", 100_000);
     let now = Utc::now();
     let today = now.date_naive();
-    let dir = tempfile::tempdir().expect("tempdir");
+    // BENCH_DIR keeps the generated data (for profiling); otherwise a temporary directory.
+    let temp = tempfile::tempdir().expect("tempdir");
+    let dir = match std::env::var_os("BENCH_DIR") {
+        Some(d) => {
+            let d = std::path::PathBuf::from(d);
+            let _ = std::fs::remove_dir_all(&d);
+            d
+        }
+        None => temp.path().to_path_buf(),
+    };
+    let dir = dir.as_path();
     let t = Instant::now();
-    generate(dir.path(), series, other, today);
+    generate(dir, series, other, today);
     println!("generated {series} series + {other} other events in {:.1} s", t.elapsed().as_secs_f64());
     let now_s = now.to_rfc3339();
 
-    let (cold, rss_cold, out) = sync_once(dir.path(), &now_s);
+    let (cold, rss_cold, out) = sync_once(dir, &now_s);
     println!("sync --once cold: {cold:.2} s, peak RSS {rss_cold:.0} MB  [{out}]");
-    let (warm, rss_warm, out) = sync_once(dir.path(), &now_s);
+    let (warm, rss_warm, out) = sync_once(dir, &now_s);
     println!("sync --once warm (nothing changed): {warm:.2} s, peak RSS so far {rss_warm:.0} MB  [{out}]");
-    let (warm2, _, _) = sync_once(dir.path(), &now_s);
+    let (warm2, _, _) = sync_once(dir, &now_s);
     println!("sync --once warm again: {warm2:.2} s");
 
     // Pure evaluation of all pairs over the fetched snapshot.
     let tz = chrono_tz::Europe::London;
-    let provider = LocalProvider::new("local", dir.path().join("cal"), tz);
+    let provider = LocalProvider::new("local", dir.join("cal"), tz);
     let window = Window { start: now - Duration::weeks(26), end: now + Duration::weeks(8) };
     let snapshot = provider.fetch(window, &mut FileCache::default()).expect("fetch");
     let pairs: Vec<Pair> = (0..series)

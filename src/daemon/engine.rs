@@ -147,14 +147,19 @@ pub struct Engine {
     pub dry_run: bool,
 }
 
-/// FNV-1a over a string: identifies written content in the write journal.
-fn content_hash(s: &str) -> String {
+/// FNV-1a over a string.
+fn content_hash_u64(s: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in s.as_bytes() {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
-    format!("{h:016x}")
+    h
+}
+
+/// Identifies written content in the write journal.
+fn content_hash(s: &str) -> String {
+    format!("{:016x}", content_hash_u64(s))
 }
 
 impl Engine {
@@ -218,7 +223,9 @@ impl Engine {
             ..CycleReport::default()
         };
         let window = self.window(now);
+        let started = std::time::Instant::now();
         let fetched = self.fetch_all(now);
+        debug!(ms = started.elapsed().as_millis() as u64, "phase: fetch");
         let mut snapshots: Vec<(String, Snapshot, bool)> = Vec::new();
         for (name, result) in fetched {
             match result {
@@ -259,6 +266,7 @@ impl Engine {
                 }
             }
         }
+        debug!(ms = started.elapsed().as_millis() as u64, "phase: history loaded");
         let updates = reconcile(
             now,
             pairs,
@@ -268,6 +276,8 @@ impl Engine {
             self.settings.daemon.lookback,
         );
 
+        debug!(ms = started.elapsed().as_millis() as u64, "phase: reconciled");
+        let mut planned: Vec<PlannedWrite> = Vec::new();
         for update in &updates {
             let Some(pair) = pairs.get(update.pair_index) else {
                 continue;
@@ -302,13 +312,17 @@ impl Engine {
             } else {
                 Vec::new()
             };
-            self.handle_agenda(pair, update, &fixes, now, &mut report);
-            self.handle_fixes(pair, update, fixes, now, &mut report);
+            planned.extend(self.handle_agenda(pair, update, &fixes, now, &mut report));
+            planned.extend(self.handle_fixes(pair, update, fixes, &mut report));
         }
+        debug!(ms = started.elapsed().as_millis() as u64, "phase: planned");
+        self.execute_writes(planned, now, &mut report);
+        debug!(ms = started.elapsed().as_millis() as u64, "phase: written");
         if let Err(e) = self.store.flush() {
             report.store_errors += 1;
             error!(error = %e, "cannot flush the store");
         }
+        debug!(ms = started.elapsed().as_millis() as u64, "phase: flushed");
         report
     }
 
@@ -372,71 +386,109 @@ impl Engine {
             .map(|(_, s)| s)
     }
 
-    /// Journal + perform one external write. Returns false on failure.
-    #[allow(clippy::too_many_arguments)]
-    fn journaled<F>(
-        &self,
-        account: &str,
-        key: &str,
-        content: &str,
-        now: DateTime<Utc>,
-        what: &str,
-        report: &mut CycleReport,
-        write: F,
-    ) -> bool
-    where
-        F: FnOnce() -> Result<WriteOutcome, ProviderError>,
-    {
-        let hash = content_hash(content);
-        let mut rec = WriteRecord {
-            account: account.to_string(),
-            instance_id: key.to_string(),
-            content_hash: hash,
-            state: WriteState::Intent,
-            at: now,
-        };
-        let persist = |rec: &WriteRecord| -> Result<(), StoreError> {
-            self.store.put_write_record(rec)?;
+    /// Carry out the planned writes: journal every intent and flush once, perform the writes (in
+    /// parallel across files), then journal every result and flush once. A crash in between leaves
+    /// intents without results; the next cycle re-reads the calendar and re-plans from what is
+    /// actually there, so nothing is written twice and nothing is lost.
+    fn execute_writes(&self, planned: Vec<PlannedWrite>, now: DateTime<Utc>, report: &mut CycleReport) {
+        if planned.is_empty() {
+            return;
+        }
+        let mut records: Vec<WriteRecord> = planned
+            .iter()
+            .map(|p| WriteRecord {
+                account: p.account.clone(),
+                instance_id: p.key.clone(),
+                content_hash: content_hash(&p.content),
+                state: WriteState::Intent,
+                at: now,
+            })
+            .collect();
+        let journal = |records: &[WriteRecord]| -> Result<(), StoreError> {
+            for r in records {
+                self.store.put_write_record(r)?;
+            }
             self.store.flush()
         };
-        if let Err(e) = persist(&rec) {
+        if let Err(e) = journal(&records) {
             report.store_errors += 1;
-            error!(account, what, error = %e, "cannot journal the write; not writing");
-            return false;
+            error!(error = %e, "cannot journal the planned writes; writing nothing this cycle");
+            return;
         }
-        let result = write();
-        let ok = match &result {
-            Ok(WriteOutcome::Written) => {
-                report.writes += 1;
-                info!(account, what, "written");
-                true
+        // Writes to the same file go to the same worker, in order; different files in parallel.
+        let workers = planned.len().clamp(1, WRITE_WORKERS);
+        let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); workers];
+        for (i, p) in planned.iter().enumerate() {
+            buckets[(content_hash_u64(p.op.file()) % workers as u64) as usize].push(i);
+        }
+        let mut results: Vec<Option<Result<WriteOutcome, ProviderError>>> =
+            (0..planned.len()).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = buckets
+                .iter()
+                .map(|bucket| {
+                    let planned = &planned;
+                    scope.spawn(move || {
+                        bucket
+                            .iter()
+                            .map(|&i| {
+                                let p = &planned[i];
+                                let r = match self.source(&p.account) {
+                                    Some(source) => p.op.run(source),
+                                    None => Err(ProviderError::NotFound(format!("account {}", p.account))),
+                                };
+                                (i, r)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for h in handles {
+                if let Ok(done) = h.join() {
+                    for (i, r) in done {
+                        results[i] = Some(r);
+                    }
+                }
             }
-            Ok(WriteOutcome::Unchanged) => {
-                report.writes_unchanged += 1;
-                debug!(account, what, "already up to date");
-                true
-            }
-            Err(ProviderError::Conflict { .. }) => {
-                warn!(account, what, error = %result.as_ref().err().map(|e| e.to_string()).unwrap_or_default(), "not written; will re-read and retry next cycle");
-                report.write_failures += 1;
-                false
-            }
-            Err(e) => {
-                error!(account, what, error = %e, "write failed");
-                report.write_failures += 1;
-                false
-            }
-        };
-        rec.state = if ok {
-            WriteState::Done
-        } else {
-            WriteState::Failed
-        };
-        if let Err(e) = persist(&rec) {
+        });
+        let results = results.into_iter().map(|r| {
+            r.unwrap_or_else(|| {
+                Err(ProviderError::Unavailable {
+                    what: "a calendar write".into(),
+                    reason: "the writer thread panicked".into(),
+                })
+            })
+        });
+        for ((p, rec), result) in planned.iter().zip(records.iter_mut()).zip(results) {
+            let (account, what) = (&p.account, &p.what);
+            let ok = match result {
+                Ok(WriteOutcome::Written) => {
+                    report.writes += 1;
+                    info!(%account, %what, "written");
+                    true
+                }
+                Ok(WriteOutcome::Unchanged) => {
+                    report.writes_unchanged += 1;
+                    debug!(%account, %what, "already up to date");
+                    true
+                }
+                Err(e @ ProviderError::Conflict { .. }) => {
+                    report.write_failures += 1;
+                    warn!(%account, %what, error = %e, "not written; will re-read and retry next cycle");
+                    false
+                }
+                Err(e) => {
+                    report.write_failures += 1;
+                    error!(%account, %what, error = %e, "write failed");
+                    false
+                }
+            };
+            rec.state = if ok { WriteState::Done } else { WriteState::Failed };
+        }
+        if let Err(e) = journal(&records) {
             report.store_errors += 1;
-            error!(account, what, error = %e, "cannot journal the write result");
+            error!(error = %e, "cannot journal the write results");
         }
-        ok
     }
 
     fn handle_agenda(
@@ -446,10 +498,8 @@ impl Engine {
         fixes: &[FixAction],
         now: DateTime<Utc>,
         report: &mut CycleReport,
-    ) {
-        let Some(target) = &update.next_instance else {
-            return;
-        };
+    ) -> Option<PlannedWrite> {
+        let target = update.next_instance.as_ref()?;
         let doc = match self
             .store
             .ensure_agenda_doc(&pair.id, &target.id, target.start, now)
@@ -458,7 +508,7 @@ impl Engine {
             Err(e) => {
                 report.store_errors += 1;
                 error!(pair = %pair.id, error = %e, "cannot create the agenda doc");
-                return;
+                return None;
             }
         };
         let items = match self.store.agenda_items(&pair.id) {
@@ -466,7 +516,7 @@ impl Engine {
             Err(e) => {
                 report.store_errors += 1;
                 error!(pair = %pair.id, error = %e, "cannot read agenda items");
-                return;
+                return None;
             }
         };
         let carried: Vec<BlockItem> =
@@ -487,11 +537,11 @@ impl Engine {
             &carried,
             self.settings.daemon.timezone,
         ) {
-            AgendaWrite::UpToDate => return,
+            AgendaWrite::UpToDate => return None,
             AgendaWrite::Damaged(reason) => {
                 warn!(pair = %pair.id, event = %target.id, source = %target.source, reason = %reason,
                       "the agenda block in this event's description is damaged; leaving it alone (remove the marker lines to let oneonone rewrite it)");
-                return;
+                return None;
             }
             AgendaWrite::Write(d) => d,
         };
@@ -509,25 +559,19 @@ impl Engine {
         if self.dry_run {
             report.writes_planned_dry_run += 1;
             info!(pair = %pair.id, what = %what, "dry run: would write");
-            return;
+            return None;
         }
-        let Some(source) = self.source(&target.account) else {
-            return;
-        };
-        let w = OccurrenceWrite {
-            target: target.clone(),
-            description: Some(description.clone()),
-            end,
-        };
-        self.journaled(
-            &target.account,
-            &target.id,
-            &description,
-            now,
-            &what,
-            report,
-            || source.write_occurrence(&w),
-        );
+        Some(PlannedWrite {
+            account: target.account.clone(),
+            key: target.id.clone(),
+            content: description.clone(),
+            what,
+            op: WriteOp::Occurrence(OccurrenceWrite {
+                target: target.clone(),
+                description: Some(description),
+                end,
+            }),
+        })
     }
 
     fn handle_fixes(
@@ -535,12 +579,9 @@ impl Engine {
         pair: &Pair,
         update: &crate::sync::PairUpdate,
         fixes: Vec<FixAction>,
-        now: DateTime<Utc>,
         report: &mut CycleReport,
-    ) {
-        let Some(source) = self.source(&pair.account) else {
-            return;
-        };
+    ) -> Vec<PlannedWrite> {
+        let mut planned = Vec::new();
         for fix in fixes {
             match fix {
                 FixAction::SetEnd { target, end } => {
@@ -562,20 +603,17 @@ impl Engine {
                         info!(pair = %pair.id, what = %what, "dry run: would fix");
                         continue;
                     }
-                    let w = OccurrenceWrite {
-                        target: target.clone(),
-                        description: None,
-                        end: Some(end),
-                    };
-                    self.journaled(
-                        &target.account,
-                        &format!("{}#end", target.id),
-                        &end.to_rfc3339(),
-                        now,
-                        &what,
-                        report,
-                        || source.write_occurrence(&w),
-                    );
+                    planned.push(PlannedWrite {
+                        account: target.account.clone(),
+                        key: format!("{}#end", target.id),
+                        content: end.to_rfc3339(),
+                        what,
+                        op: WriteOp::Occurrence(OccurrenceWrite {
+                            target,
+                            description: None,
+                            end: Some(end),
+                        }),
+                    });
                 }
                 FixAction::CreateSeries(series) => {
                     let key = format!("create:{}", pair.id);
@@ -603,11 +641,53 @@ impl Engine {
                         info!(pair = %pair.id, what = %what, "dry run: would create");
                         continue;
                     }
-                    self.journaled(&pair.account, &key, &series.uid, now, &what, report, || {
-                        source.create_series(&series)
+                    planned.push(PlannedWrite {
+                        account: pair.account.clone(),
+                        key,
+                        content: series.uid.clone(),
+                        what,
+                        op: WriteOp::Create(series),
                     });
                 }
             }
+        }
+        planned
+    }
+}
+
+/// How many files are written at once (writes are fsync-bound, not CPU-bound).
+const WRITE_WORKERS: usize = 8;
+
+/// One external write the cycle decided on.
+pub struct PlannedWrite {
+    account: String,
+    /// Journal key: the instance id (or `create:PAIR`, `INSTANCE#end`).
+    key: String,
+    /// What is written, hashed into the journal.
+    content: String,
+    /// For logs.
+    what: String,
+    op: WriteOp,
+}
+
+enum WriteOp {
+    Occurrence(OccurrenceWrite),
+    Create(NewSeries),
+}
+
+impl WriteOp {
+    /// The file (or other unit) the write touches: writes to one file are never concurrent.
+    fn file(&self) -> &str {
+        match self {
+            WriteOp::Occurrence(w) => &w.target.source,
+            WriteOp::Create(s) => &s.uid,
+        }
+    }
+
+    fn run(&self, source: &Source) -> Result<WriteOutcome, ProviderError> {
+        match self {
+            WriteOp::Occurrence(w) => source.write_occurrence(w),
+            WriteOp::Create(s) => source.create_series(s),
         }
     }
 }

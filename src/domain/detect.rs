@@ -88,39 +88,64 @@ impl PairIndex {
         idx
     }
 
-    /// Classify one instance. All-day events are never meetings.
+    /// Classify one instance. All-day events are never meetings. Emails are lower-case already
+    /// (providers normalise them), so this allocates only for the rare multi-person match.
     pub fn classify(&self, instance: &Instance) -> Classification {
         if instance.all_day {
             return Classification::Unrelated;
         }
-        let people = people(instance);
-        if people.emails.len() == 2 && !people.has_group {
-            let mut it = people.emails.iter();
-            if let (Some(a), Some(b)) = (it.next(), it.next()) {
-                return match self.by_people.get(&ordered(a, b)) {
-                    Some(&i) => Classification::OneOnOne(i),
-                    None => Classification::UnconfiguredTwo(a.clone(), b.clone()),
-                };
+        let mut emails: Vec<&str> = Vec::with_capacity(instance.attendees.len() + 1);
+        let mut has_group = false;
+        if let Some(org) = instance.organizer.as_deref().filter(|o| !o.is_empty()) {
+            let is_resource = instance
+                .attendees
+                .iter()
+                .any(|a| a.email == org && a.kind == ParticipantKind::Resource);
+            if !is_resource {
+                emails.push(org);
             }
         }
-        if people.emails.len() > 2 {
-            // Find a configured pair with both members present.
-            for email in &people.emails {
-                for &i in self.by_member.get(email).into_iter().flatten() {
-                    let (m, r) = &self.members[i];
-                    if people.emails.contains(m) && people.emails.contains(r) {
-                        let others = people
-                            .emails
-                            .iter()
-                            .filter(|e| *e != m && *e != r)
-                            .cloned()
-                            .collect();
-                        return Classification::WithOthers { pair: i, others };
-                    }
+        for a in &instance.attendees {
+            match a.kind {
+                ParticipantKind::Resource => {}
+                ParticipantKind::Group => {
+                    has_group = true;
+                    emails.push(&a.email);
+                }
+                ParticipantKind::Person if !a.email.is_empty() => emails.push(&a.email),
+                ParticipantKind::Person => {}
+            }
+        }
+        emails.sort_unstable();
+        emails.dedup();
+        match emails.as_slice() {
+            [a, b] if !has_group => {
+                let key = ((*a).to_string(), (*b).to_string());
+                match self.by_people.get(&key) {
+                    Some(&i) => Classification::OneOnOne(i),
+                    None => Classification::UnconfiguredTwo(key.0, key.1),
                 }
             }
+            many if many.len() > 2 => {
+                for email in many {
+                    for &i in self.by_member.get(*email).into_iter().flatten() {
+                        let (m, r) = &self.members[i];
+                        if many.binary_search(&m.as_str()).is_ok()
+                            && many.binary_search(&r.as_str()).is_ok()
+                        {
+                            let others = many
+                                .iter()
+                                .filter(|e| **e != m && **e != r)
+                                .map(|e| (*e).to_string())
+                                .collect();
+                            return Classification::WithOthers { pair: i, others };
+                        }
+                    }
+                }
+                Classification::Unrelated
+            }
+            _ => Classification::Unrelated,
         }
-        Classification::Unrelated
     }
 }
 

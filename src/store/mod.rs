@@ -131,6 +131,8 @@ impl Store {
         create_private_dir(dir).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new()
             .path(dir)
+            // sled's default page cache is 1 GB; our data set is small and the daemon long-lived.
+            .cache_capacity(32 * 1024 * 1024)
             .open()
             .map_err(|e| open_err(e.to_string()))?;
         restrict_files(dir).map_err(|e| open_err(format!("cannot restrict permissions: {e}")))?;
