@@ -1,0 +1,971 @@
+//! The Graph data model: mailboxes and their events (single instances, series masters, exceptions),
+//! how occurrences are derived from masters, how events render as Graph JSON, and how PATCH bodies
+//! and scenario descriptions apply to them.
+//!
+//! Invariants: times are stored as UTC instants (all-day events as UTC midnights, rendered floating);
+//! every change to an event goes through `Mailbox::touch`, which gives it a new `version` (the
+//! mailbox's change sequence), a new `changeKey` and a new `lastModifiedDateTime`; occurrence ids
+//! are `{masterId}_{unix seconds of the original start}` and exceptions keep their occurrence's id.
+use super::recur::Recurrence;
+use super::tz;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Deterministic splitmix64, for ids and the scenario generator.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next pseudo-random number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in `0..n` (0 when `n == 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+    /// Uniform in [0, 1).
+    pub fn f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// `n` characters from `[A-Za-z0-9]`.
+    pub fn id(&mut self, n: usize) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut s = String::with_capacity(n);
+        let mut bits = 0u64;
+        let mut left = 0;
+        for _ in 0..n {
+            if left == 0 {
+                bits = self.next_u64();
+                left = 10;
+            }
+            s.push(A[(bits % 62) as usize] as char);
+            bits /= 62;
+            left -= 1;
+        }
+        s
+    }
+}
+
+/// `emailAddress`.
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub name: Arc<str>,
+    pub address: Arc<str>,
+}
+
+impl Email {
+    fn to_json(&self) -> Value {
+        json!({"name": &*self.name, "address": &*self.address})
+    }
+    /// Parse `{name?, address}` (or `{"emailAddress": {...}}`).
+    pub fn parse(v: &Value, what: &str) -> Result<Email, String> {
+        let v = v.get("emailAddress").unwrap_or(v);
+        let address = v
+            .get("address")
+            .and_then(Value::as_str)
+            .filter(|a| a.contains('@'))
+            .ok_or_else(|| format!("{what}: missing or invalid emailAddress.address"))?;
+        let name = v.get("name").and_then(Value::as_str).unwrap_or(address);
+        Ok(Email {
+            name: name.into(),
+            address: address.into(),
+        })
+    }
+}
+
+/// `attendeeType` values.
+pub const ATTENDEE_TYPES: &[&str] = &["required", "optional", "resource"];
+/// `responseType` values.
+pub const RESPONSES: &[&str] = &[
+    "none",
+    "organizer",
+    "tentativelyAccepted",
+    "accepted",
+    "declined",
+    "notResponded",
+];
+/// `freeBusyStatus` values.
+pub const SHOW_AS: &[&str] = &[
+    "unknown",
+    "free",
+    "tentative",
+    "busy",
+    "oof",
+    "workingElsewhere",
+];
+/// `sensitivity` values.
+pub const SENSITIVITY: &[&str] = &["normal", "personal", "private", "confidential"];
+/// `importance` values.
+pub const IMPORTANCE: &[&str] = &["low", "normal", "high"];
+
+/// The `&'static` spelling of `s` among `allowed` (exact case), or an error naming `what`.
+pub fn pick(s: &str, allowed: &[&'static str], what: &str) -> Result<&'static str, String> {
+    allowed.iter().find(|a| **a == s).copied().ok_or_else(|| {
+        format!(
+            "{what}: invalid value {s:?} (expected one of {})",
+            allowed.join(", ")
+        )
+    })
+}
+
+/// One attendee.
+#[derive(Debug, Clone)]
+pub struct Attendee {
+    pub email: Email,
+    pub kind: &'static str,
+    pub response: &'static str,
+    pub time: Option<DateTime<Utc>>,
+}
+
+impl Attendee {
+    /// Parse Graph's attendee JSON, or the scenario shorthand `{address, name?, type?, response?}`.
+    pub fn parse(v: &Value, what: &str) -> Result<Attendee, String> {
+        let email = Email::parse(v, what)?;
+        let kind = pick(
+            v.get("type").and_then(Value::as_str).unwrap_or("required"),
+            ATTENDEE_TYPES,
+            &format!("{what}.type"),
+        )?;
+        let resp = v
+            .get("status")
+            .and_then(|s| s.get("response"))
+            .or_else(|| v.get("response"))
+            .and_then(Value::as_str)
+            .unwrap_or("none");
+        let response = pick(resp, RESPONSES, &format!("{what}.status.response"))?;
+        Ok(Attendee {
+            email,
+            kind,
+            response,
+            time: None,
+        })
+    }
+}
+
+/// What kind of stored event this is. Occurrences are never stored; they derive from masters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Single,
+    Master,
+    Exception {
+        master: String,
+        original_start: DateTime<Utc>,
+    },
+}
+
+/// One stored event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub id: String,
+    pub ical_uid: String,
+    pub change_key: String,
+    /// The mailbox change sequence number of the last change.
+    pub version: u64,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+    pub subject: Arc<str>,
+    /// Body content; `body_html` says whether it is HTML (the default) or text.
+    pub body: Arc<str>,
+    pub body_html: bool,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub start_tz: Arc<str>,
+    pub end_tz: Arc<str>,
+    pub all_day: bool,
+    pub cancelled: bool,
+    pub organizer: Email,
+    pub attendees: Vec<Attendee>,
+    pub show_as: &'static str,
+    pub sensitivity: &'static str,
+    pub importance: &'static str,
+    pub location: Option<Arc<str>>,
+    pub categories: Vec<String>,
+    pub recurrence: Option<Box<Recurrence>>,
+    pub kind: Kind,
+    pub transaction_id: Option<String>,
+    /// Single-value extended properties `(id, value)`.
+    pub ext: Vec<(String, String)>,
+    /// On masters: original starts of deleted occurrences.
+    pub deleted_occurrences: Vec<DateTime<Utc>>,
+}
+
+/// The 7-digit-fraction form Graph uses in `dateTimeTimeZone.dateTime`.
+pub fn fmt7(t: NaiveDateTime) -> String {
+    format!(
+        "{}.{:07}",
+        t.format("%Y-%m-%dT%H:%M:%S"),
+        t.nanosecond() / 100
+    )
+}
+
+/// `Edm.DateTimeOffset` in UTC with a 7-digit fraction and `Z`.
+pub fn fmt_offset(t: DateTime<Utc>) -> String {
+    format!("{}Z", fmt7(t.naive_utc()))
+}
+
+/// The occurrence id for `master` at `original_start`.
+pub fn occurrence_id(master: &str, original_start: DateTime<Utc>) -> String {
+    format!("{master}_{}", original_start.timestamp())
+}
+
+/// Split an occurrence id into master id and original start.
+pub fn parse_occurrence_id(id: &str) -> Option<(&str, DateTime<Utc>)> {
+    let (master, secs) = id.rsplit_once('_')?;
+    let t = DateTime::from_timestamp(secs.parse().ok()?, 0)?;
+    Some((master, t))
+}
+
+/// How to render events for one request.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// `Prefer: outlook.timezone` (as given); `None` = UTC.
+    pub tz_name: Option<String>,
+    /// `Prefer: outlook.body-content-type="text"`.
+    pub body_text: bool,
+    /// The mailbox whose copy this is (for `isOrganizer` and `responseStatus`).
+    pub owner: Arc<str>,
+    /// `$expand=singleValueExtendedProperties(...)`: `Some(ids)` to include those (empty = all).
+    pub expand_ext: Option<Vec<String>>,
+}
+
+impl View {
+    /// A `dateTimeTimeZone` for an instant in the requested zone.
+    pub fn dtz(&self, t: DateTime<Utc>, all_day: bool) -> Value {
+        match (&self.tz_name, all_day) {
+            (Some(name), false) => {
+                let zone = tz::resolve_or_utc(name);
+                json!({"dateTime": fmt7(tz::utc_to_local(zone, t)), "timeZone": name})
+            }
+            (Some(name), true) => json!({"dateTime": fmt7(t.naive_utc()), "timeZone": name}),
+            (None, _) => json!({"dateTime": fmt7(t.naive_utc()), "timeZone": "UTC"}),
+        }
+    }
+}
+
+/// Plain text from HTML: tags dropped, common entities decoded, whitespace collapsed.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            _ if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    let out = out
+        .replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl Event {
+    /// `W/"<changeKey>"`.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.change_key)
+    }
+
+    /// Graph's `type`.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Single => "singleInstance",
+            Kind::Master => "seriesMaster",
+            Kind::Exception { .. } => "exception",
+        }
+    }
+
+    /// True when `[start, end)` touches the window (zero-length events count at their start).
+    pub fn overlaps(
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        ws: DateTime<Utc>,
+        we: DateTime<Utc>,
+    ) -> bool {
+        start < we && (end > ws || (start == end && start >= ws))
+    }
+
+    /// Original starts of this master's occurrences (deleted ones excluded) that overlap the window.
+    pub fn occurrences_in(&self, ws: DateTime<Utc>, we: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let Some(rec) = &self.recurrence else {
+            return Vec::new();
+        };
+        let zone = tz::resolve_or_utc(&rec.time_zone);
+        let dur = self.end - self.start;
+        let (time, floating) = if self.all_day {
+            (NaiveTime::MIN, true)
+        } else {
+            (tz::utc_to_local(zone, self.start).time(), false)
+        };
+        let until = tz::utc_to_local(zone, we).date() + Duration::days(1);
+        let mut out = Vec::new();
+        for d in rec.dates_until(until, 20_000) {
+            let local = d.and_time(time);
+            let s = if floating {
+                local.and_utc()
+            } else {
+                tz::local_to_utc(zone, local)
+            };
+            if Self::overlaps(s, s + dur, ws, we) && !self.deleted_occurrences.contains(&s) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// True when this master has an occurrence (deleted or not) starting at `t`.
+    pub fn has_occurrence_at(&self, t: DateTime<Utc>) -> bool {
+        let lo = t - Duration::days(1);
+        let hi = t + Duration::days(1);
+        let saved = self.deleted_occurrences.contains(&t);
+        saved || self.occurrences_in(lo, hi).contains(&t)
+    }
+
+    fn response_for(&self, owner: &str) -> &'static str {
+        if self.organizer.address.eq_ignore_ascii_case(owner) {
+            return "organizer";
+        }
+        match self
+            .attendees
+            .iter()
+            .find(|a| a.email.address.eq_ignore_ascii_case(owner))
+        {
+            Some(a) if a.response == "none" => "notResponded",
+            Some(a) => a.response,
+            None => "none",
+        }
+    }
+
+    /// The full Graph JSON of this stored event (or, with `occurrence`, of one of its occurrences).
+    pub fn to_json(&self, view: &View, occurrence: Option<DateTime<Utc>>) -> Value {
+        let mut m = Map::with_capacity(48);
+        let (id, start, end, type_name) = match occurrence {
+            Some(os) => (
+                occurrence_id(&self.id, os),
+                os,
+                os + (self.end - self.start),
+                "occurrence",
+            ),
+            None => (self.id.clone(), self.start, self.end, self.type_name()),
+        };
+        m.insert("@odata.etag".into(), self.etag().into());
+        m.insert("id".into(), id.into());
+        m.insert("createdDateTime".into(), fmt_offset(self.created).into());
+        m.insert(
+            "lastModifiedDateTime".into(),
+            fmt_offset(self.modified).into(),
+        );
+        m.insert("changeKey".into(), self.change_key.clone().into());
+        m.insert("categories".into(), json!(self.categories));
+        m.insert("transactionId".into(), json!(self.transaction_id));
+        m.insert("originalStartTimeZone".into(), (*self.start_tz).into());
+        m.insert("originalEndTimeZone".into(), (*self.end_tz).into());
+        m.insert("iCalUId".into(), self.ical_uid.clone().into());
+        m.insert("reminderMinutesBeforeStart".into(), 15.into());
+        m.insert("isReminderOn".into(), true.into());
+        m.insert("hasAttachments".into(), false.into());
+        m.insert("subject".into(), (*self.subject).into());
+        let text = html_to_text(&self.body);
+        m.insert(
+            "bodyPreview".into(),
+            text.chars().take(255).collect::<String>().into(),
+        );
+        m.insert("importance".into(), self.importance.into());
+        m.insert("sensitivity".into(), self.sensitivity.into());
+        m.insert("isAllDay".into(), self.all_day.into());
+        m.insert("isCancelled".into(), self.cancelled.into());
+        let is_org = self.organizer.address.eq_ignore_ascii_case(&view.owner);
+        m.insert("isOrganizer".into(), is_org.into());
+        m.insert("responseRequested".into(), true.into());
+        let master_id = match (&self.kind, occurrence) {
+            (_, Some(_)) => Value::String(self.id.clone()),
+            (Kind::Exception { master, .. }, None) => Value::String(master.clone()),
+            _ => Value::Null,
+        };
+        m.insert("seriesMasterId".into(), master_id);
+        m.insert("showAs".into(), self.show_as.into());
+        m.insert("type".into(), type_name.into());
+        m.insert(
+            "webLink".into(),
+            format!(
+                "https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item",
+                m_id(&m)
+            )
+            .into(),
+        );
+        m.insert("onlineMeetingUrl".into(), Value::Null);
+        m.insert("isOnlineMeeting".into(), false.into());
+        m.insert("onlineMeetingProvider".into(), "unknown".into());
+        m.insert("allowNewTimeProposals".into(), true.into());
+        m.insert("isDraft".into(), false.into());
+        m.insert("hideAttendees".into(), false.into());
+        match (&self.kind, occurrence) {
+            (_, Some(os)) => {
+                m.insert("originalStart".into(), fmt_offset(os).into());
+            }
+            (Kind::Exception { original_start, .. }, None) => {
+                m.insert("originalStart".into(), fmt_offset(*original_start).into());
+            }
+            _ => {}
+        }
+        m.insert(
+            "responseStatus".into(),
+            json!({"response": self.response_for(&view.owner), "time": "0001-01-01T00:00:00Z"}),
+        );
+        let body = if view.body_text {
+            json!({"contentType": "text", "content": text})
+        } else if self.body_html {
+            json!({"contentType": "html", "content": &*self.body})
+        } else {
+            json!({"contentType": "text", "content": &*self.body})
+        };
+        m.insert("body".into(), body);
+        m.insert("start".into(), view.dtz(start, self.all_day));
+        m.insert("end".into(), view.dtz(end, self.all_day));
+        let loc = self.location.as_deref().unwrap_or("");
+        let location = json!({"displayName": loc, "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}});
+        let locations = if loc.is_empty() {
+            json!([])
+        } else {
+            json!([{"displayName": loc, "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}}])
+        };
+        m.insert("location".into(), location);
+        m.insert("locations".into(), locations);
+        let recurrence = match (&self.recurrence, occurrence) {
+            (Some(r), None) => r.to_json(),
+            _ => Value::Null,
+        };
+        m.insert("recurrence".into(), recurrence);
+        let attendees: Vec<Value> = self
+            .attendees
+            .iter()
+            .map(|a| {
+                let time = a.time.map(fmt_offset).unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+                json!({"type": a.kind, "status": {"response": a.response, "time": time}, "emailAddress": a.email.to_json()})
+            })
+            .collect();
+        m.insert("attendees".into(), attendees.into());
+        m.insert(
+            "organizer".into(),
+            json!({"emailAddress": self.organizer.to_json()}),
+        );
+        m.insert("onlineMeeting".into(), Value::Null);
+        if let Some(ids) = &view.expand_ext {
+            let props: Vec<Value> = self
+                .ext
+                .iter()
+                .filter(|(id, _)| ids.is_empty() || ids.iter().any(|w| w.eq_ignore_ascii_case(id)))
+                .map(|(id, value)| json!({"id": id, "value": value}))
+                .collect();
+            if !props.is_empty() {
+                m.insert("singleValueExtendedProperties".into(), props.into());
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The delta skeleton of one occurrence of this master.
+    pub fn skeleton_json(&self, view: &View, original_start: DateTime<Utc>) -> Value {
+        json!({
+            "@odata.type": "#microsoft.graph.event",
+            "@odata.etag": self.etag(),
+            "id": occurrence_id(&self.id, original_start),
+            "seriesMasterId": self.id,
+            "type": "occurrence",
+            "start": view.dtz(original_start, self.all_day),
+            "end": view.dtz(original_start + (self.end - self.start), self.all_day),
+        })
+    }
+
+    /// True when this event or occurrence's extended properties match a `$filter=…/Any(…)`.
+    pub fn matches_ext(&self, id: &str, value: Option<&str>) -> bool {
+        self.ext
+            .iter()
+            .any(|(i, v)| i.eq_ignore_ascii_case(id) && value.is_none_or(|want| want == v))
+    }
+}
+
+fn m_id(m: &Map<String, Value>) -> String {
+    m.get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .replace('_', "%5F")
+}
+
+/// A `@removed` entry.
+pub fn removed_json(id: &str) -> Value {
+    json!({"@odata.type": "#microsoft.graph.event", "id": id, "@removed": {"reason": "deleted"}})
+}
+
+/// Parse a `dateTimeTimeZone` (`{"dateTime","timeZone"}`), or the scenario's relative forms
+/// `{"days": n, "time": "HH:MM", "timeZone"?}` (local date of `now` + n days) and `{"minutes": n}`
+/// (now + n minutes). Returns the instant and the zone name to record.
+pub fn parse_dtz(
+    v: &Value,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Result<(DateTime<Utc>, Arc<str>), String> {
+    let zone_name = v.get("timeZone").and_then(Value::as_str).unwrap_or("UTC");
+    let zone = tz::resolve_or_utc(zone_name);
+    if let Some(mins) = v.get("minutes").and_then(Value::as_i64) {
+        return Ok((now + Duration::minutes(mins), zone_name.into()));
+    }
+    if let Some(days) = v.get("days").and_then(Value::as_i64) {
+        let time = v.get("time").and_then(Value::as_str).unwrap_or("00:00");
+        let time = NaiveTime::parse_from_str(time, "%H:%M")
+            .or_else(|_| NaiveTime::parse_from_str(time, "%H:%M:%S"))
+            .map_err(|e| format!("{what}.time: {e}"))?;
+        let date = tz::utc_to_local(zone, now).date() + Duration::days(days);
+        return Ok((
+            tz::local_to_utc(zone, date.and_time(time)),
+            zone_name.into(),
+        ));
+    }
+    let s = v
+        .get("dateTime")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{what}: expected {{dateTime, timeZone}} or {{days, time}}"))?;
+    Ok((
+        parse_local_or_offset(s, zone).map_err(|e| format!("{what}.dateTime: {e}"))?,
+        zone_name.into(),
+    ))
+}
+
+/// An ISO 8601 date-time: with an offset or `Z` it is absolute, else local in `zone`.
+pub fn parse_local_or_offset(s: &str, zone: chrono_tz::Tz) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(tz::local_to_utc(zone, t));
+        }
+        if f == "%Y-%m-%d"
+            && let Ok(d) = NaiveDate::parse_from_str(s, f)
+        {
+            return Ok(tz::local_to_utc(zone, d.and_time(NaiveTime::MIN)));
+        }
+    }
+    Err(format!("invalid date-time {s:?}"))
+}
+
+/// What a PATCH changed, for the notification log.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PatchEffect {
+    /// Subject, body, times, location, attendees or recurrence changed (attendees get mail).
+    pub notifying: bool,
+    /// Anything at all (including extended properties only).
+    pub changed: bool,
+}
+
+/// Apply a Graph PATCH body to `ev`, changing only the supplied properties.
+pub fn apply_patch(
+    ev: &mut Event,
+    patch: &Value,
+    now: DateTime<Utc>,
+) -> Result<PatchEffect, String> {
+    let obj = patch
+        .as_object()
+        .ok_or("request body must be a JSON object")?;
+    let mut fx = PatchEffect::default();
+    // Validate everything first, so a bad property leaves the event untouched.
+    let mut next = ev.clone();
+    for (k, v) in obj {
+        match k.as_str() {
+            "subject" => {
+                next.subject = v.as_str().ok_or("subject: expected a string")?.into();
+                fx.notifying = true;
+            }
+            "body" => {
+                let content = v
+                    .get("content")
+                    .and_then(Value::as_str)
+                    .ok_or("body.content: expected a string")?;
+                let ct = v
+                    .get("contentType")
+                    .and_then(Value::as_str)
+                    .unwrap_or("html");
+                next.body_html = match ct {
+                    "html" => true,
+                    "text" => false,
+                    other => return Err(format!("body.contentType: invalid value {other:?}")),
+                };
+                next.body = content.into();
+                fx.notifying = true;
+            }
+            "start" | "end" => {
+                let (t, z) = parse_dtz(v, now, k)?;
+                if k == "start" {
+                    next.start = t;
+                    next.start_tz = z;
+                } else {
+                    next.end = t;
+                    next.end_tz = z;
+                }
+                fx.notifying = true;
+            }
+            "isAllDay" => next.all_day = v.as_bool().ok_or("isAllDay: expected a boolean")?,
+            "location" => {
+                next.location = v
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+                    .map(Into::into);
+                fx.notifying = true;
+            }
+            "attendees" => {
+                let arr = v.as_array().ok_or("attendees: expected an array")?;
+                if arr.len() > 500 {
+                    return Err("attendees: at most 500".into());
+                }
+                next.attendees = arr
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| Attendee::parse(a, &format!("attendees[{i}]")))
+                    .collect::<Result<_, _>>()?;
+                fx.notifying = true;
+            }
+            "showAs" => next.show_as = pick(v.as_str().unwrap_or(""), SHOW_AS, "showAs")?,
+            "sensitivity" => {
+                next.sensitivity = pick(v.as_str().unwrap_or(""), SENSITIVITY, "sensitivity")?
+            }
+            "importance" => {
+                next.importance = pick(v.as_str().unwrap_or(""), IMPORTANCE, "importance")?
+            }
+            "categories" => {
+                next.categories = v
+                    .as_array()
+                    .ok_or("categories: expected an array")?
+                    .iter()
+                    .map(|c| {
+                        c.as_str()
+                            .map(String::from)
+                            .ok_or("categories: expected strings")
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "recurrence" => {
+                if ev.kind != Kind::Master {
+                    return Err("recurrence: only a series master has a recurrence".into());
+                }
+                let zone = tz::resolve_or_utc(&next.start_tz);
+                let start_date = tz::utc_to_local(zone, next.start).date();
+                next.recurrence = Some(Box::new(Recurrence::parse(v, start_date, &next.start_tz)?));
+                fx.notifying = true;
+            }
+            "singleValueExtendedProperties" => {
+                for (i, p) in v
+                    .as_array()
+                    .ok_or("singleValueExtendedProperties: expected an array")?
+                    .iter()
+                    .enumerate()
+                {
+                    let id = p.get("id").and_then(Value::as_str).ok_or_else(|| {
+                        format!("singleValueExtendedProperties[{i}].id: expected a string")
+                    })?;
+                    let value = p.get("value").and_then(Value::as_str).ok_or_else(|| {
+                        format!("singleValueExtendedProperties[{i}].value: expected a string")
+                    })?;
+                    match next
+                        .ext
+                        .iter_mut()
+                        .find(|(e, _)| e.eq_ignore_ascii_case(id))
+                    {
+                        Some(slot) => slot.1 = value.to_string(),
+                        None => next.ext.push((id.to_string(), value.to_string())),
+                    }
+                }
+            }
+            "transactionId" if ev.transaction_id.as_deref() != v.as_str() => {
+                return Err("transactionId: immutable once set".into());
+            }
+            // Read-only or unknown properties: tolerated (event is an open type), ignored.
+            _ => {}
+        }
+    }
+    if next.end < next.start {
+        return Err("end: must not be before start".into());
+    }
+    fx.changed = true;
+    *ev = next;
+    Ok(fx)
+}
+
+/// One mailbox (one user's primary calendar).
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    /// The user's object id (a GUID).
+    pub id: String,
+    pub address: Arc<str>,
+    pub name: Arc<str>,
+    /// `mailboxSettings.timeZone` (informational; used by getSchedule defaults).
+    pub time_zone: Arc<str>,
+    pub events: HashMap<String, Event>,
+    /// Change sequence; every change to an event takes the next number.
+    pub seq: u64,
+    /// Deleted event ids with the sequence number of their deletion.
+    pub tombstones: Vec<(String, u64)>,
+    /// transactionId → (event id, fingerprint of the creating request).
+    pub transactions: HashMap<String, (String, u64)>,
+}
+
+impl Mailbox {
+    /// An empty mailbox.
+    pub fn new(id: String, address: &str, name: &str, time_zone: &str) -> Self {
+        Mailbox {
+            id,
+            address: address.into(),
+            name: name.into(),
+            time_zone: time_zone.into(),
+            events: HashMap::new(),
+            seq: 0,
+            tombstones: Vec::new(),
+            transactions: HashMap::new(),
+        }
+    }
+
+    /// Record a change to `ev`: new version, changeKey and modification time.
+    pub fn touch(&mut self, ev: &mut Event, change_key: String, now: DateTime<Utc>) {
+        self.seq += 1;
+        ev.version = self.seq;
+        ev.change_key = change_key;
+        ev.modified = now;
+    }
+
+    /// Record the deletion of `id`.
+    pub fn tombstone(&mut self, id: String) {
+        self.seq += 1;
+        self.tombstones.push((id, self.seq));
+    }
+
+    /// Exceptions of master `id`, by original start.
+    pub fn exceptions_of(&self, id: &str) -> HashMap<DateTime<Utc>, &Event> {
+        self.events
+            .values()
+            .filter_map(|e| match &e.kind {
+                Kind::Exception {
+                    master,
+                    original_start,
+                } if master == id => Some((*original_start, e)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The owner as an email address.
+    pub fn email(&self) -> Email {
+        Email {
+            name: self.name.clone(),
+            address: self.address.clone(),
+        }
+    }
+}
+
+/// Build an event from a scenario description (or a POST body; both are Graph-shaped, the
+/// scenario also accepts relative times, `duration_minutes` and attendee shorthand).
+pub fn event_from_json(
+    v: &Value,
+    owner: &Mailbox,
+    now: DateTime<Utc>,
+    id: String,
+    ical_uid: String,
+    change_key: String,
+) -> Result<Event, String> {
+    let start_v = v.get("start").ok_or("start: required")?;
+    let (start, start_tz) = parse_dtz(start_v, now, "start")?;
+    let (end, end_tz) = match (
+        v.get("end"),
+        v.get("duration_minutes").and_then(Value::as_i64),
+    ) {
+        (Some(e), _) => parse_dtz(e, now, "end")?,
+        (None, Some(m)) => (start + Duration::minutes(m), start_tz.clone()),
+        (None, None) => return Err("end: required (or duration_minutes)".into()),
+    };
+    if end < start {
+        return Err("end: must not be before start".into());
+    }
+    let all_day = v.get("isAllDay").and_then(Value::as_bool).unwrap_or(false);
+    let (start, end) = if all_day {
+        // Store all-day events as floating UTC midnights of their local dates.
+        let zone = tz::resolve_or_utc(&start_tz);
+        let sd = tz::utc_to_local(zone, start).date();
+        let ed = tz::utc_to_local(zone, end)
+            .date()
+            .max(sd + Duration::days(1));
+        (
+            sd.and_time(NaiveTime::MIN).and_utc(),
+            ed.and_time(NaiveTime::MIN).and_utc(),
+        )
+    } else {
+        (start, end)
+    };
+    let organizer = match v.get("organizer") {
+        Some(o) => Email::parse(o, "organizer")?,
+        None => owner.email(),
+    };
+    let attendees = match v.get("attendees") {
+        Some(Value::Array(a)) => {
+            if a.len() > 500 {
+                return Err("attendees: at most 500".into());
+            }
+            a.iter()
+                .enumerate()
+                .map(|(i, x)| Attendee::parse(x, &format!("attendees[{i}]")))
+                .collect::<Result<_, _>>()?
+        }
+        Some(_) => return Err("attendees: expected an array".into()),
+        None => Vec::new(),
+    };
+    let (body, body_html) = match v.get("body") {
+        Some(Value::String(s)) => (s.as_str().into(), true),
+        Some(b) => {
+            let ct = b
+                .get("contentType")
+                .and_then(Value::as_str)
+                .unwrap_or("html");
+            if ct != "html" && ct != "text" {
+                return Err(format!("body.contentType: invalid value {ct:?}"));
+            }
+            (
+                b.get("content")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .into(),
+                ct == "html",
+            )
+        }
+        None => ("".into(), true),
+    };
+    let location = match v.get("location") {
+        Some(Value::String(s)) => Some(s.as_str().into()),
+        Some(l) => l
+            .get("displayName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(Into::into),
+        None => None,
+    };
+    let recurrence = match v.get("recurrence") {
+        Some(Value::Null) | None => None,
+        Some(r) => {
+            let zone = tz::resolve_or_utc(&start_tz);
+            let date = tz::utc_to_local(zone, start).date();
+            Some(Box::new(Recurrence::parse(r, date, &start_tz)?))
+        }
+    };
+    let str_enum =
+        |key: &str, allowed: &[&'static str], dflt: &'static str| -> Result<&'static str, String> {
+            match v.get(key).and_then(Value::as_str) {
+                Some(s) => pick(s, allowed, key),
+                None => Ok(dflt),
+            }
+        };
+    let mut ext = Vec::new();
+    if let Some(props) = v
+        .get("singleValueExtendedProperties")
+        .and_then(Value::as_array)
+    {
+        for p in props {
+            if let (Some(i), Some(val)) = (
+                p.get("id").and_then(Value::as_str),
+                p.get("value").and_then(Value::as_str),
+            ) {
+                ext.push((i.to_string(), val.to_string()));
+            }
+        }
+    }
+    let categories = v
+        .get("categories")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Event {
+        id,
+        ical_uid,
+        change_key,
+        version: 0,
+        created: now,
+        modified: now,
+        subject: v
+            .get("subject")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .into(),
+        body,
+        body_html,
+        start,
+        end,
+        start_tz,
+        end_tz,
+        all_day,
+        cancelled: v
+            .get("isCancelled")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        organizer,
+        attendees,
+        show_as: str_enum("showAs", SHOW_AS, "busy")?,
+        sensitivity: str_enum("sensitivity", SENSITIVITY, "normal")?,
+        importance: str_enum("importance", IMPORTANCE, "normal")?,
+        location,
+        categories,
+        kind: if recurrence.is_some() {
+            Kind::Master
+        } else {
+            Kind::Single
+        },
+        recurrence,
+        transaction_id: v
+            .get("transactionId")
+            .and_then(Value::as_str)
+            .map(String::from),
+        ext,
+        deleted_occurrences: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seven_digit_fractions() {
+        let t = NaiveDate::from_ymd_opt(2016, 12, 9)
+            .and_then(|d| d.and_hms_milli_opt(20, 30, 0, 5))
+            .unwrap_or_default();
+        assert_eq!(fmt7(t), "2016-12-09T20:30:00.0050000");
+        assert_eq!(fmt_offset(t.and_utc()), "2016-12-09T20:30:00.0050000Z");
+    }
+
+    #[test]
+    fn occurrence_ids_round_trip() {
+        let t = DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default();
+        let id = occurrence_id("AAMkAGabc", t);
+        assert_eq!(parse_occurrence_id(&id), Some(("AAMkAGabc", t)));
+        assert_eq!(parse_occurrence_id("AAMkAGabc"), None);
+    }
+
+    #[test]
+    fn html_to_text_strips_tags() {
+        assert_eq!(
+            html_to_text("<html><body><p>Hi&nbsp;there</p><p>x &amp; y</p></body></html>"),
+            "Hi there x & y"
+        );
+    }
+}
