@@ -12,14 +12,13 @@
 //! Invariants: each page has exactly one of `@odata.nextLink`/`@odata.deltaLink`, both absolute
 //! and built from `Ctx::base_url`; a round pins the window and options of its first request;
 //! unknown or evicted tokens give the configured expired-token error.
-use super::model::{Event, Kind, Mailbox, View, occurrence_id, removed_json};
-use super::{Call, GraphState, Out, begin, finish, graph_error, ok_json, tz};
+use super::model::{Event, Kind, Mailbox, ODATA_EVENT, View, occurrence_id, removed};
+use super::{Call, GraphState, Out, begin, finish, graph_error, ok_bytes, tz};
 use crate::common::{Ctx, Fault};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -442,30 +441,45 @@ pub fn serve(ctx: &Ctx, call: &Call, op: &str, q: &HashMap<String, String>) -> O
         expand_ext: None,
     };
     let mb = st.mailboxes.get(&call.mailbox);
-    let mut value = Vec::with_capacity(page_size);
+    // Write the page straight to bytes: this is the hot path of every sync.
+    let mut buf: Vec<u8> = Vec::with_capacity(page_size * 2048 + 512);
+    buf.extend_from_slice(b"{\"@odata.context\":");
+    push_json(
+        &mut buf,
+        &format!("{}/v1.0/$metadata#Collection(event)", ctx.base_url()),
+    );
+    buf.extend_from_slice(b",\"value\":[");
+    let mut count = 0;
     let mut i = offset.min(round.items.len());
-    while i < round.items.len() && value.len() < page_size {
+    while i < round.items.len() && count < page_size {
         match round.items.get(i) {
             Some(Item::Break) => {
-                if value.is_empty() {
+                if count == 0 {
                     i += 1;
                 }
                 break;
             }
-            Some(item) => value.push(render(mb, item, &view)),
+            Some(item) => {
+                if count > 0 {
+                    buf.push(b',');
+                }
+                render(&mut buf, mb, item, &view);
+                count += 1;
+            }
             None => break,
         }
         i += 1;
     }
+    buf.extend_from_slice(b"],");
     let base = link_base(ctx, call, op);
-    let mut body =
-        json!({"@odata.context": format!("{}/v1.0/$metadata#Collection(event)", ctx.base_url())});
     if i < round.items.len() {
-        body["@odata.nextLink"] = json!(format!("{base}?$skiptoken={round_id}.{i}"));
+        buf.extend_from_slice(b"\"@odata.nextLink\":");
+        push_json(&mut buf, &format!("{base}?$skiptoken={round_id}.{i}"));
     } else {
-        body["@odata.deltaLink"] = json!(format!("{base}?$deltatoken={round_id}"));
+        buf.extend_from_slice(b"\"@odata.deltaLink\":");
+        push_json(&mut buf, &format!("{base}?$deltatoken={round_id}"));
     }
-    body["value"] = Value::Array(value);
+    buf.push(b'}');
     let tz_applied = tz_name.as_deref().filter(|t| tz::resolve(t).is_some());
     let mut applied = call.prefer.applied(Some(page_size), tz_applied);
     applied = if applied.is_empty() {
@@ -473,26 +487,33 @@ pub fn serve(ctx: &Ctx, call: &Call, op: &str, q: &HashMap<String, String>) -> O
     } else {
         format!("odata.track-changes, {applied}")
     };
-    Out::read(ok_json(StatusCode::OK, body, call, Some(applied)))
+    Out::read(ok_bytes(StatusCode::OK, buf, call, Some(applied)))
 }
 
-fn render(mb: Option<&Mailbox>, item: &Item, view: &View) -> Value {
+/// Serialize `v` onto `buf` (writing to a `Vec` cannot fail; our types always serialize).
+fn push_json<T: serde::Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+    if serde_json::to_writer(&mut *buf, v).is_err() {
+        buf.extend_from_slice(b"null");
+    }
+}
+
+fn render(buf: &mut Vec<u8>, mb: Option<&Mailbox>, item: &Item, view: &View) {
     match item {
         Item::Event(id) => match mb.and_then(|m| m.events.get(id)) {
             Some(e) => {
-                let mut v = e.to_json(view, None);
-                if let Some(o) = v.as_object_mut() {
-                    o.insert("@odata.type".into(), "#microsoft.graph.event".into());
-                }
-                v
+                let mut out = e.out(view, None);
+                out.odata_type = Some(ODATA_EVENT);
+                push_json(buf, &out);
             }
-            None => removed_json(id),
+            None => push_json(buf, &removed(id)),
         },
         Item::Occurrence(master, os) => match mb.and_then(|m| m.events.get(master)) {
-            Some(e) if !e.deleted_occurrences.contains(os) => e.skeleton_json(view, *os),
-            _ => removed_json(&occurrence_id(master, *os)),
+            Some(e) if !e.deleted_occurrences.contains(os) => {
+                push_json(buf, &e.skeleton(view, *os))
+            }
+            _ => push_json(buf, &removed(&occurrence_id(master, *os))),
         },
-        Item::Removed(id) => removed_json(id),
-        Item::Break => Value::Null,
+        Item::Removed(id) => push_json(buf, &removed(id)),
+        Item::Break => buf.extend_from_slice(b"null"),
     }
 }

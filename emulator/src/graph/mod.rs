@@ -314,6 +314,36 @@ pub fn ok_json(status: StatusCode, body: Value, call: &Call, applied: Option<Str
     resp
 }
 
+/// A pre-serialized JSON success response with OData headers.
+pub fn ok_bytes(
+    status: StatusCode,
+    body: Vec<u8>,
+    call: &Call,
+    applied: Option<String>,
+) -> Response {
+    let mut resp = (status, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; odata.metadata=minimal; charset=utf-8"),
+    );
+    h.insert("odata-version", HeaderValue::from_static("4.0"));
+    if let Some(crid) = call
+        .client_request_id
+        .as_deref()
+        .and_then(|c| HeaderValue::from_str(c).ok())
+    {
+        h.insert("client-request-id", crid);
+    }
+    if let Some(a) = applied
+        .filter(|a| !a.is_empty())
+        .and_then(|a| HeaderValue::from_str(&a).ok())
+    {
+        h.insert("preference-applied", a);
+    }
+    resp
+}
+
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)

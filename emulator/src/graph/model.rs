@@ -9,7 +9,9 @@
 use super::recur::Recurrence;
 use super::tz;
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -61,9 +63,6 @@ pub struct Email {
 }
 
 impl Email {
-    fn to_json(&self) -> Value {
-        json!({"name": &*self.name, "address": &*self.address})
-    }
     /// Parse `{name?, address}` (or `{"emailAddress": {...}}`).
     pub fn parse(v: &Value, what: &str) -> Result<Email, String> {
         let v = v.get("emailAddress").unwrap_or(v);
@@ -237,15 +236,29 @@ pub struct View {
 
 impl View {
     /// A `dateTimeTimeZone` for an instant in the requested zone.
-    pub fn dtz(&self, t: DateTime<Utc>, all_day: bool) -> Value {
+    pub fn dtz_out(&self, t: DateTime<Utc>, all_day: bool) -> DtzOut<'_> {
         match (&self.tz_name, all_day) {
             (Some(name), false) => {
                 let zone = tz::resolve_or_utc(name);
-                json!({"dateTime": fmt7(tz::utc_to_local(zone, t)), "timeZone": name})
+                DtzOut {
+                    date_time: fmt7(tz::utc_to_local(zone, t)),
+                    time_zone: name,
+                }
             }
-            (Some(name), true) => json!({"dateTime": fmt7(t.naive_utc()), "timeZone": name}),
-            (None, _) => json!({"dateTime": fmt7(t.naive_utc()), "timeZone": "UTC"}),
+            (Some(name), true) => DtzOut {
+                date_time: fmt7(t.naive_utc()),
+                time_zone: name,
+            },
+            (None, _) => DtzOut {
+                date_time: fmt7(t.naive_utc()),
+                time_zone: "UTC",
+            },
         }
+    }
+
+    /// A `dateTimeTimeZone` as a `Value`.
+    pub fn dtz(&self, t: DateTime<Utc>, all_day: bool) -> Value {
+        serde_json::to_value(self.dtz_out(t, all_day)).unwrap_or(Value::Null)
     }
 }
 
@@ -348,145 +361,166 @@ impl Event {
         }
     }
 
-    /// The full Graph JSON of this stored event (or, with `occurrence`, of one of its occurrences).
-    pub fn to_json(&self, view: &View, occurrence: Option<DateTime<Utc>>) -> Value {
-        let mut m = Map::with_capacity(48);
-        let (id, start, end, type_name) = match occurrence {
+    /// The full Graph shape of this stored event (or, with `occurrence`, of one of its occurrences),
+    /// borrowed and ready to serialize.
+    pub fn out<'a>(&'a self, view: &'a View, occurrence: Option<DateTime<Utc>>) -> EventOut<'a> {
+        let (id, start, end, type_name): (Cow<'a, str>, _, _, _) = match occurrence {
             Some(os) => (
-                occurrence_id(&self.id, os),
+                occurrence_id(&self.id, os).into(),
                 os,
                 os + (self.end - self.start),
                 "occurrence",
             ),
-            None => (self.id.clone(), self.start, self.end, self.type_name()),
+            None => (
+                self.id.as_str().into(),
+                self.start,
+                self.end,
+                self.type_name(),
+            ),
         };
-        m.insert("@odata.etag".into(), self.etag().into());
-        m.insert("id".into(), id.into());
-        m.insert("createdDateTime".into(), fmt_offset(self.created).into());
-        m.insert(
-            "lastModifiedDateTime".into(),
-            fmt_offset(self.modified).into(),
-        );
-        m.insert("changeKey".into(), self.change_key.clone().into());
-        m.insert("categories".into(), json!(self.categories));
-        m.insert("transactionId".into(), json!(self.transaction_id));
-        m.insert("originalStartTimeZone".into(), (*self.start_tz).into());
-        m.insert("originalEndTimeZone".into(), (*self.end_tz).into());
-        m.insert("iCalUId".into(), self.ical_uid.clone().into());
-        m.insert("reminderMinutesBeforeStart".into(), 15.into());
-        m.insert("isReminderOn".into(), true.into());
-        m.insert("hasAttachments".into(), false.into());
-        m.insert("subject".into(), (*self.subject).into());
+        let series_master_id = match (&self.kind, occurrence) {
+            (_, Some(_)) => Some(self.id.as_str()),
+            (Kind::Exception { master, .. }, None) => Some(master.as_str()),
+            _ => None,
+        };
+        let original_start = match (&self.kind, occurrence) {
+            (_, Some(os)) => Some(fmt_offset(os)),
+            (Kind::Exception { original_start, .. }, None) => Some(fmt_offset(*original_start)),
+            _ => None,
+        };
         let text = html_to_text(&self.body);
-        m.insert(
-            "bodyPreview".into(),
-            text.chars().take(255).collect::<String>().into(),
-        );
-        m.insert("importance".into(), self.importance.into());
-        m.insert("sensitivity".into(), self.sensitivity.into());
-        m.insert("isAllDay".into(), self.all_day.into());
-        m.insert("isCancelled".into(), self.cancelled.into());
-        let is_org = self.organizer.address.eq_ignore_ascii_case(&view.owner);
-        m.insert("isOrganizer".into(), is_org.into());
-        m.insert("responseRequested".into(), true.into());
-        let master_id = match (&self.kind, occurrence) {
-            (_, Some(_)) => Value::String(self.id.clone()),
-            (Kind::Exception { master, .. }, None) => Value::String(master.clone()),
-            _ => Value::Null,
-        };
-        m.insert("seriesMasterId".into(), master_id);
-        m.insert("showAs".into(), self.show_as.into());
-        m.insert("type".into(), type_name.into());
-        m.insert(
-            "webLink".into(),
-            format!(
-                "https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item",
-                m_id(&m)
-            )
-            .into(),
-        );
-        m.insert("onlineMeetingUrl".into(), Value::Null);
-        m.insert("isOnlineMeeting".into(), false.into());
-        m.insert("onlineMeetingProvider".into(), "unknown".into());
-        m.insert("allowNewTimeProposals".into(), true.into());
-        m.insert("isDraft".into(), false.into());
-        m.insert("hideAttendees".into(), false.into());
-        match (&self.kind, occurrence) {
-            (_, Some(os)) => {
-                m.insert("originalStart".into(), fmt_offset(os).into());
-            }
-            (Kind::Exception { original_start, .. }, None) => {
-                m.insert("originalStart".into(), fmt_offset(*original_start).into());
-            }
-            _ => {}
-        }
-        m.insert(
-            "responseStatus".into(),
-            json!({"response": self.response_for(&view.owner), "time": "0001-01-01T00:00:00Z"}),
-        );
+        let body_preview: String = text.chars().take(255).collect();
         let body = if view.body_text {
-            json!({"contentType": "text", "content": text})
-        } else if self.body_html {
-            json!({"contentType": "html", "content": &*self.body})
+            BodyOut {
+                content_type: "text",
+                content: Cow::Owned(text),
+            }
         } else {
-            json!({"contentType": "text", "content": &*self.body})
+            BodyOut {
+                content_type: if self.body_html { "html" } else { "text" },
+                content: Cow::Borrowed(&self.body),
+            }
         };
-        m.insert("body".into(), body);
-        m.insert("start".into(), view.dtz(start, self.all_day));
-        m.insert("end".into(), view.dtz(end, self.all_day));
         let loc = self.location.as_deref().unwrap_or("");
-        let location = json!({"displayName": loc, "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}});
-        let locations = if loc.is_empty() {
-            json!([])
-        } else {
-            json!([{"displayName": loc, "locationType": "default", "uniqueIdType": "unknown", "address": {}, "coordinates": {}}])
-        };
-        m.insert("location".into(), location);
-        m.insert("locations".into(), locations);
-        let recurrence = match (&self.recurrence, occurrence) {
-            (Some(r), None) => r.to_json(),
-            _ => Value::Null,
-        };
-        m.insert("recurrence".into(), recurrence);
-        let attendees: Vec<Value> = self
-            .attendees
-            .iter()
-            .map(|a| {
-                let time = a.time.map(fmt_offset).unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
-                json!({"type": a.kind, "status": {"response": a.response, "time": time}, "emailAddress": a.email.to_json()})
-            })
-            .collect();
-        m.insert("attendees".into(), attendees.into());
-        m.insert(
-            "organizer".into(),
-            json!({"emailAddress": self.organizer.to_json()}),
+        let web_link = format!(
+            "https://outlook.office365.com/owa/?itemid={}&exvsurl=1&path=/calendar/item",
+            id.replace('_', "%5F")
         );
-        m.insert("onlineMeeting".into(), Value::Null);
-        if let Some(ids) = &view.expand_ext {
-            let props: Vec<Value> = self
+        let single_value_extended_properties = view.expand_ext.as_ref().and_then(|ids| {
+            let props: Vec<ExtOut<'a>> = self
                 .ext
                 .iter()
                 .filter(|(id, _)| ids.is_empty() || ids.iter().any(|w| w.eq_ignore_ascii_case(id)))
-                .map(|(id, value)| json!({"id": id, "value": value}))
+                .map(|(id, value)| ExtOut { id, value })
                 .collect();
-            if !props.is_empty() {
-                m.insert("singleValueExtendedProperties".into(), props.into());
-            }
+            (!props.is_empty()).then_some(props)
+        });
+        EventOut {
+            odata_type: None,
+            etag: self.etag(),
+            id,
+            created_date_time: fmt_offset(self.created),
+            last_modified_date_time: fmt_offset(self.modified),
+            change_key: &self.change_key,
+            categories: &self.categories,
+            transaction_id: self.transaction_id.as_deref(),
+            original_start_time_zone: &self.start_tz,
+            original_end_time_zone: &self.end_tz,
+            ical_uid: &self.ical_uid,
+            reminder_minutes_before_start: 15,
+            is_reminder_on: true,
+            has_attachments: false,
+            subject: &self.subject,
+            body_preview,
+            importance: self.importance,
+            sensitivity: self.sensitivity,
+            is_all_day: self.all_day,
+            is_cancelled: self.cancelled,
+            is_organizer: self.organizer.address.eq_ignore_ascii_case(&view.owner),
+            response_requested: true,
+            series_master_id,
+            show_as: self.show_as,
+            type_name,
+            web_link,
+            online_meeting_url: None,
+            is_online_meeting: false,
+            online_meeting_provider: "unknown",
+            allow_new_time_proposals: true,
+            is_draft: false,
+            hide_attendees: false,
+            original_start,
+            response_status: StatusOut {
+                response: self.response_for(&view.owner),
+                time: NO_TIME.into(),
+            },
+            body,
+            start: view.dtz_out(start, self.all_day),
+            end: view.dtz_out(end, self.all_day),
+            location: LocationOut::new(loc),
+            locations: if loc.is_empty() {
+                Vec::new()
+            } else {
+                vec![LocationOut::new(loc)]
+            },
+            recurrence: match (&self.recurrence, occurrence) {
+                (Some(r), None) => Some(r.to_json()),
+                _ => None,
+            },
+            attendees: self
+                .attendees
+                .iter()
+                .map(|a| AttendeeOut {
+                    kind: a.kind,
+                    status: StatusOut {
+                        response: a.response,
+                        time: a
+                            .time
+                            .map(fmt_offset)
+                            .map(Cow::Owned)
+                            .unwrap_or(Cow::Borrowed(NO_TIME)),
+                    },
+                    email_address: EmailOut {
+                        name: &a.email.name,
+                        address: &a.email.address,
+                    },
+                })
+                .collect(),
+            organizer: RecipientOut {
+                email_address: EmailOut {
+                    name: &self.organizer.name,
+                    address: &self.organizer.address,
+                },
+            },
+            online_meeting: None,
+            single_value_extended_properties,
         }
-        Value::Object(m)
+    }
+
+    /// The full Graph JSON of this stored event (or of one of its occurrences), as a `Value`.
+    pub fn to_json(&self, view: &View, occurrence: Option<DateTime<Utc>>) -> Value {
+        serde_json::to_value(self.out(view, occurrence)).unwrap_or(Value::Null)
     }
 
     /// The delta skeleton of one occurrence of this master.
+    pub fn skeleton<'a>(
+        &'a self,
+        view: &'a View,
+        original_start: DateTime<Utc>,
+    ) -> SkeletonOut<'a> {
+        SkeletonOut {
+            odata_type: ODATA_EVENT,
+            etag: self.etag(),
+            id: occurrence_id(&self.id, original_start),
+            series_master_id: &self.id,
+            type_name: "occurrence",
+            start: view.dtz_out(original_start, self.all_day),
+            end: view.dtz_out(original_start + (self.end - self.start), self.all_day),
+        }
+    }
+
+    /// The delta skeleton of one occurrence of this master, as a `Value`.
     pub fn skeleton_json(&self, view: &View, original_start: DateTime<Utc>) -> Value {
-        json!({
-            "@odata.type": "#microsoft.graph.event",
-            "@odata.etag": self.etag(),
-            "id": occurrence_id(&self.id, original_start),
-            "seriesMasterId": self.id,
-            "type": "occurrence",
-            "start": view.dtz(original_start, self.all_day),
-            "end": view.dtz(original_start + (self.end - self.start), self.all_day),
-        })
+        serde_json::to_value(self.skeleton(view, original_start)).unwrap_or(Value::Null)
     }
 
     /// True when this event or occurrence's extended properties match a `$filter=…/Any(…)`.
@@ -497,16 +531,187 @@ impl Event {
     }
 }
 
-fn m_id(m: &Map<String, Value>) -> String {
-    m.get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .replace('_', "%5F")
-}
+/// `@odata.type` of events in delta responses.
+pub const ODATA_EVENT: &str = "#microsoft.graph.event";
+const NO_TIME: &str = "0001-01-01T00:00:00Z";
 
 /// A `@removed` entry.
+#[derive(Serialize)]
+pub struct RemovedOut<'a> {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: &'static str,
+    pub id: &'a str,
+    #[serde(rename = "@removed")]
+    pub removed: Reason,
+}
+
+/// `{"reason": "deleted"}`.
+#[derive(Serialize)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+/// The `@removed` entry for `id`.
+pub fn removed(id: &str) -> RemovedOut<'_> {
+    RemovedOut {
+        odata_type: ODATA_EVENT,
+        id,
+        removed: Reason { reason: "deleted" },
+    }
+}
+
+/// A `@removed` entry as a `Value`.
 pub fn removed_json(id: &str) -> Value {
-    json!({"@odata.type": "#microsoft.graph.event", "id": id, "@removed": {"reason": "deleted"}})
+    serde_json::to_value(removed(id)).unwrap_or(Value::Null)
+}
+
+/// `dateTimeTimeZone`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DtzOut<'a> {
+    pub date_time: String,
+    pub time_zone: &'a str,
+}
+
+/// `itemBody`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BodyOut<'a> {
+    pub content_type: &'static str,
+    pub content: Cow<'a, str>,
+}
+
+/// `emailAddress`.
+#[derive(Serialize)]
+pub struct EmailOut<'a> {
+    pub name: &'a str,
+    pub address: &'a str,
+}
+
+/// `recipient`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientOut<'a> {
+    pub email_address: EmailOut<'a>,
+}
+
+/// `responseStatus`.
+#[derive(Serialize)]
+pub struct StatusOut {
+    pub response: &'static str,
+    pub time: Cow<'static, str>,
+}
+
+/// `attendee`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttendeeOut<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub status: StatusOut,
+    pub email_address: EmailOut<'a>,
+}
+
+/// `location` (only `displayName` is modelled).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationOut<'a> {
+    pub display_name: &'a str,
+    pub location_type: &'static str,
+    pub unique_id_type: &'static str,
+    pub address: Map<String, Value>,
+    pub coordinates: Map<String, Value>,
+}
+
+impl<'a> LocationOut<'a> {
+    fn new(name: &'a str) -> Self {
+        LocationOut {
+            display_name: name,
+            location_type: "default",
+            unique_id_type: "unknown",
+            address: Map::new(),
+            coordinates: Map::new(),
+        }
+    }
+}
+
+/// `singleValueLegacyExtendedProperty`.
+#[derive(Serialize)]
+pub struct ExtOut<'a> {
+    pub id: &'a str,
+    pub value: &'a str,
+}
+
+/// An occurrence skeleton in delta.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SkeletonOut<'a> {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: &'static str,
+    #[serde(rename = "@odata.etag")]
+    pub etag: String,
+    pub id: String,
+    pub series_master_id: &'a str,
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    pub start: DtzOut<'a>,
+    pub end: DtzOut<'a>,
+}
+
+/// The full event, in Graph's property order.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOut<'a> {
+    #[serde(rename = "@odata.type", skip_serializing_if = "Option::is_none")]
+    pub odata_type: Option<&'static str>,
+    #[serde(rename = "@odata.etag")]
+    pub etag: String,
+    pub id: Cow<'a, str>,
+    pub created_date_time: String,
+    pub last_modified_date_time: String,
+    pub change_key: &'a str,
+    pub categories: &'a [String],
+    pub transaction_id: Option<&'a str>,
+    pub original_start_time_zone: &'a str,
+    pub original_end_time_zone: &'a str,
+    #[serde(rename = "iCalUId")]
+    pub ical_uid: &'a str,
+    pub reminder_minutes_before_start: i32,
+    pub is_reminder_on: bool,
+    pub has_attachments: bool,
+    pub subject: &'a str,
+    pub body_preview: String,
+    pub importance: &'static str,
+    pub sensitivity: &'static str,
+    pub is_all_day: bool,
+    pub is_cancelled: bool,
+    pub is_organizer: bool,
+    pub response_requested: bool,
+    pub series_master_id: Option<&'a str>,
+    pub show_as: &'static str,
+    #[serde(rename = "type")]
+    pub type_name: &'static str,
+    pub web_link: String,
+    pub online_meeting_url: Option<&'a str>,
+    pub is_online_meeting: bool,
+    pub online_meeting_provider: &'static str,
+    pub allow_new_time_proposals: bool,
+    pub is_draft: bool,
+    pub hide_attendees: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_start: Option<String>,
+    pub response_status: StatusOut,
+    pub body: BodyOut<'a>,
+    pub start: DtzOut<'a>,
+    pub end: DtzOut<'a>,
+    pub location: LocationOut<'a>,
+    pub locations: Vec<LocationOut<'a>>,
+    pub recurrence: Option<Value>,
+    pub attendees: Vec<AttendeeOut<'a>>,
+    pub organizer: RecipientOut<'a>,
+    pub online_meeting: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub single_value_extended_properties: Option<Vec<ExtOut<'a>>>,
 }
 
 /// Parse a `dateTimeTimeZone` (`{"dateTime","timeZone"}`), or the scenario's relative forms

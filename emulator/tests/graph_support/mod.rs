@@ -21,7 +21,10 @@ pub struct Resp {
 
 impl Resp {
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(String::from)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
     }
     pub fn code(&self) -> &str {
         self.json["error"]["code"].as_str().unwrap_or("")
@@ -30,7 +33,9 @@ impl Resp {
 
 pub async fn start() -> Emu {
     let ctx = Arc::new(Ctx::new(7, FaultConfig::default()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     ctx.set_base_url(format!("http://{addr}"));
     let app = oneonone_emulator::app(ctx.clone());
@@ -41,7 +46,11 @@ pub async fn start() -> Emu {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    Emu { base: format!("http://{addr}"), http, ctx }
+    Emu {
+        base: format!("http://{addr}"),
+        http,
+        ctx,
+    }
 }
 
 /// The scenario "now": Monday 2026-01-05 12:00 UTC.
@@ -87,11 +96,21 @@ pub fn standard_scenario() -> Value {
 
 impl Emu {
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http") { path.to_string() } else { format!("{}{}", self.base, path) }
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.base, path)
+        }
     }
 
     pub async fn admin(&self, path: &str, body: Value) -> Value {
-        let r = self.http.post(self.url(path)).json(&body).send().await.expect("admin request");
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin request");
         let status = r.status();
         let v: Value = r.json().await.unwrap_or(Value::Null);
         assert!(status.is_success(), "admin {path} failed: {status} {v}");
@@ -111,7 +130,9 @@ impl Emu {
     }
 
     pub async fn token(&self, user: &str, app_only: bool) -> String {
-        let v = self.admin("/_admin/token", json!({"user": user, "app_only": app_only})).await;
+        let v = self
+            .admin("/_admin/token", json!({"user": user, "app_only": app_only}))
+            .await;
         v["access_token"].as_str().expect("token").to_string()
     }
 
@@ -121,7 +142,11 @@ impl Emu {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, headers, json }
+        Resp {
+            status,
+            headers,
+            json,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str, prefer: &[&str]) -> Resp {
@@ -141,11 +166,18 @@ impl Emu {
             assert_eq!(r.status, 200, "delta page {url}: {}", r.json);
             let next = r.json["@odata.nextLink"].as_str().map(String::from);
             let delta = r.json["@odata.deltaLink"].as_str().map(String::from);
-            assert!(next.is_some() != delta.is_some(), "exactly one link per page: {}", r.json);
+            assert!(
+                next.is_some() != delta.is_some(),
+                "exactly one link per page: {}",
+                r.json
+            );
             pages.push(r.json);
             match (next, delta) {
                 (Some(n), _) => {
-                    assert!(n.starts_with(&self.base), "absolute nextLink from the base url: {n}");
+                    assert!(
+                        n.starts_with(&self.base),
+                        "absolute nextLink from the base url: {n}"
+                    );
                     url = n;
                 }
                 (_, Some(d)) => {
@@ -161,9 +193,15 @@ impl Emu {
 
 /// All items of a round's pages.
 pub fn items(pages: &[Value]) -> Vec<Value> {
-    pages.iter().flat_map(|p| p["value"].as_array().cloned().unwrap_or_default()).collect()
+    pages
+        .iter()
+        .flat_map(|p| p["value"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 pub fn ids(items: &[Value]) -> Vec<String> {
-    items.iter().filter_map(|i| i["id"].as_str().map(String::from)).collect()
+    items
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(String::from))
+        .collect()
 }
