@@ -8,7 +8,7 @@
 //! are `{masterId}_{unix seconds of the original start}` and exceptions keep their occurrence's id.
 use super::recur::Recurrence;
 use super::tz;
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
@@ -197,11 +197,37 @@ pub struct Event {
 
 /// The 7-digit-fraction form Graph uses in `dateTimeTimeZone.dateTime`.
 pub fn fmt7(t: NaiveDateTime) -> String {
-    format!(
-        "{}.{:07}",
-        t.format("%Y-%m-%dT%H:%M:%S"),
-        t.nanosecond() / 100
-    )
+    // Hand-rolled: this runs for every start/end of every rendered event.
+    fn push(out: &mut String, mut n: u32, width: usize) {
+        let mut digits = [b'0'; 10];
+        for slot in digits.iter_mut().take(width).rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        for d in digits.iter().take(width) {
+            out.push(char::from(*d));
+        }
+    }
+    let mut s = String::with_capacity(28);
+    let year = t.year();
+    if (0..=9999).contains(&year) {
+        push(&mut s, year as u32, 4);
+    } else {
+        s.push_str(&format!("{year:04}"));
+    }
+    for (sep, n) in [
+        ('-', t.month()),
+        ('-', t.day()),
+        ('T', t.hour()),
+        (':', t.minute()),
+        (':', t.second()),
+    ] {
+        s.push(sep);
+        push(&mut s, n, 2);
+    }
+    s.push('.');
+    push(&mut s, t.nanosecond() % 1_000_000_000 / 100, 7);
+    s
 }
 
 /// `Edm.DateTimeOffset` in UTC with a 7-digit fraction and `Z`.
@@ -266,23 +292,33 @@ impl View {
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut in_tag = false;
+    let mut pending_space = false;
     for c in html.chars() {
         match c {
             '<' => in_tag = true,
             '>' => {
                 in_tag = false;
-                out.push(' ');
+                pending_space = true;
             }
-            _ if !in_tag => out.push(c),
-            _ => {}
+            _ if in_tag => {}
+            c if c.is_whitespace() => pending_space = true,
+            c => {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push(c);
+            }
         }
     }
-    let out = out
-        .replace("&nbsp;", " ")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&");
-    out.split_whitespace().collect::<Vec<_>>().join(" ")
+    if out.contains('&') {
+        out = out
+            .replace("&nbsp;", " ")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&");
+    }
+    out
 }
 
 impl Event {
