@@ -458,10 +458,8 @@ impl Checker {
                 return true;
             }
             // Re-run the non-null branch to record why.
-            if record {
-                if let Some(s) = any.iter().find(|s| s.get("type") != Some(&json!("null"))) {
-                    self.check(s, v, path, true);
-                }
+            if record && let Some(s) = any.iter().find(|s| s.get("type") != Some(&json!("null"))) {
+                self.check(s, v, path, true);
             }
             return false;
         }
