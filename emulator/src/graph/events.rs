@@ -1,0 +1,1025 @@
+//! The calendar endpoints other than delta: GET/PATCH/DELETE one event (or occurrence), list
+//! events, calendarView, instances, POST (with `transactionId` idempotency), cancel and getSchedule.
+//!
+//! Invariants: a PATCH of an occurrence turns it into an exception with the same id; deleting an
+//! occurrence records it on the master (and changes the master); every write goes through
+//! `Mailbox::touch`/`Mailbox::tombstone` so delta sees it; `If-Match` is compared with the target's
+//! current `@odata.etag` (an occurrence's is its master's).
+use super::model::{
+    Event, Kind, Mailbox, View, apply_patch, event_from_json, parse_dtz, parse_occurrence_id,
+};
+use super::{Call, Out, begin, finish, graph_error, ok_json, tz};
+use crate::common::{Ctx, write};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+type Params = Path<HashMap<String, String>>;
+type Q = Query<HashMap<String, String>>;
+
+fn err(ctx: &Ctx, call: &Call, status: StatusCode, code: &str, msg: &str) -> Out {
+    Out::read(graph_error(
+        ctx,
+        status,
+        code,
+        msg,
+        call.client_request_id.as_deref(),
+    ))
+}
+
+fn not_found(ctx: &Ctx, call: &Call) -> Out {
+    err(
+        ctx,
+        call,
+        StatusCode::NOT_FOUND,
+        "ErrorItemNotFound",
+        "The specified object was not found in the store.",
+    )
+}
+
+fn malformed(id: &str) -> bool {
+    id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-=+/".contains(c))
+}
+
+fn qget<'a>(q: &'a HashMap<String, String>, k: &str) -> Option<&'a str> {
+    q.iter()
+        .find(|(qk, _)| qk.eq_ignore_ascii_case(k))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The quoted string following `needle` (case-insensitive) in `s`.
+fn quoted_after(s: &str, needle: &str) -> Option<String> {
+    let lower = s.to_ascii_lowercase();
+    let at = lower.find(&needle.to_ascii_lowercase())? + needle.len();
+    let rest = s.get(at..)?.trim_start();
+    let rest = rest.strip_prefix('\'')?;
+    let end = rest.find('\'')?;
+    rest.get(..end).map(String::from)
+}
+
+/// `$expand=singleValueExtendedProperties($filter=id eq '…')` → ids (empty = all).
+fn expand_ext(q: &HashMap<String, String>) -> Option<Vec<String>> {
+    let e = qget(q, "$expand")?;
+    if !e
+        .to_ascii_lowercase()
+        .contains("singlevalueextendedproperties")
+    {
+        return None;
+    }
+    let mut ids = Vec::new();
+    let mut rest = e;
+    while let Some(id) = quoted_after(rest, "id eq") {
+        let lower = rest.to_ascii_lowercase();
+        let Some(pos) = lower.find("id eq") else {
+            break;
+        };
+        rest = rest.get(pos + 5 + id.len() + 2..).unwrap_or("");
+        ids.push(id);
+    }
+    Some(ids)
+}
+
+/// `$filter=singleValueExtendedProperties/Any(ep: ep/id eq '…' and ep/value eq '…')`.
+fn ext_filter(q: &HashMap<String, String>) -> Result<Option<(String, Option<String>)>, String> {
+    let Some(f) = qget(q, "$filter") else {
+        return Ok(None);
+    };
+    if !f
+        .to_ascii_lowercase()
+        .contains("singlevalueextendedproperties/any(")
+    {
+        return Err(format!("Unsupported $filter: {f}"));
+    }
+    let id = quoted_after(f, "/id eq").ok_or_else(|| format!("Unsupported $filter: {f}"))?;
+    Ok(Some((id, quoted_after(f, "/value eq"))))
+}
+
+fn view_for(mb: &Mailbox, call: &Call, q: &HashMap<String, String>) -> View {
+    View {
+        tz_name: call.prefer.tz.clone(),
+        body_text: call.prefer.body_text,
+        owner: mb.address.clone(),
+        expand_ext: expand_ext(q),
+    }
+}
+
+fn applied(call: &Call) -> Option<String> {
+    let tz = call
+        .prefer
+        .tz
+        .as_deref()
+        .filter(|t| tz::resolve(t).is_some());
+    Some(call.prefer.applied(None, tz))
+}
+
+/// A stored event or an occurrence of a master.
+pub(crate) enum Target<'a> {
+    Stored(&'a Event),
+    Occurrence(&'a Event, DateTime<Utc>),
+}
+
+pub(crate) fn find<'a>(mb: &'a Mailbox, id: &str) -> Option<Target<'a>> {
+    if let Some(e) = mb.events.get(id) {
+        return Some(Target::Stored(e));
+    }
+    let (master, os) = parse_occurrence_id(id)?;
+    let m = mb.events.get(master)?;
+    (m.kind == Kind::Master && !m.deleted_occurrences.contains(&os) && m.has_occurrence_at(os))
+        .then_some(Target::Occurrence(m, os))
+}
+
+fn render(t: &Target, view: &View) -> Value {
+    match t {
+        Target::Stored(e) => e.to_json(view, None),
+        Target::Occurrence(m, os) => m.to_json(view, Some(*os)),
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~$".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A page of a list: `$top` (default the knob) and `$skip`, with an absolute nextLink.
+fn paged(
+    ctx: &Ctx,
+    call: &Call,
+    q: &HashMap<String, String>,
+    all: Vec<Value>,
+    default_top: usize,
+) -> Value {
+    let top = qget(q, "$top")
+        .and_then(|t| t.parse::<usize>().ok())
+        .or(call.prefer.max_page_size)
+        .unwrap_or(default_top)
+        .max(1);
+    let skip = qget(q, "$skip")
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or(0);
+    let total = all.len();
+    let page: Vec<Value> = all.into_iter().skip(skip).take(top).collect();
+    let mut body =
+        json!({"@odata.context": format!("{}/v1.0/$metadata#Collection(event)", ctx.base_url())});
+    if skip + top < total {
+        let mut pairs: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skip"))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        pairs.sort();
+        pairs.push(format!("$skip={}", skip + top));
+        body["@odata.nextLink"] = json!(format!(
+            "{}{}?{}",
+            ctx.base_url(),
+            call.path,
+            pairs.join("&")
+        ));
+    }
+    body["value"] = Value::Array(page);
+    body
+}
+
+/// Everything of `mb` in the window as targets, sorted by start (full occurrences, no masters).
+fn window_targets<'a>(
+    mb: &'a Mailbox,
+    ws: DateTime<Utc>,
+    we: DateTime<Utc>,
+    only_master: Option<&str>,
+) -> Vec<(DateTime<Utc>, Target<'a>)> {
+    let mut out = Vec::new();
+    for e in mb.events.values() {
+        match &e.kind {
+            Kind::Master => {
+                if only_master.is_some_and(|m| m != e.id) {
+                    continue;
+                }
+                let ex = mb.exceptions_of(&e.id);
+                for os in e.occurrences_in(ws, we) {
+                    if !ex.contains_key(&os) {
+                        out.push((os, Target::Occurrence(e, os)));
+                    }
+                }
+            }
+            Kind::Exception { master, .. } => {
+                if only_master.is_none_or(|m| m == master)
+                    && Event::overlaps(e.start, e.end, ws, we)
+                {
+                    out.push((e.start, Target::Stored(e)));
+                }
+            }
+            Kind::Single => {
+                if only_master.is_none() && Event::overlaps(e.start, e.end, ws, we) {
+                    out.push((e.start, Target::Stored(e)));
+                }
+            }
+        }
+    }
+    out.sort_by_key(|a| a.0);
+    out
+}
+
+fn target_matches(t: &Target, filter: &Option<(String, Option<String>)>) -> bool {
+    match (filter, t) {
+        (None, _) => true,
+        (Some((id, v)), Target::Stored(e)) | (Some((id, v)), Target::Occurrence(e, _)) => {
+            e.matches_ext(id, v.as_deref())
+        }
+    }
+}
+
+/// `GET …/calendarView?startDateTime=&endDateTime=`.
+pub async fn calendar_view(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    Query(q): Q,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "GET",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let out = (|| {
+        let (ws, we) = match super::delta::window(&q) {
+            Ok(w) => w,
+            Err(m) => {
+                return err(
+                    &ctx,
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidParameter",
+                    &m,
+                );
+            }
+        };
+        let filter = match ext_filter(&q) {
+            Ok(f) => f,
+            Err(m) => return err(&ctx, &call, StatusCode::BAD_REQUEST, "BadRequest", &m),
+        };
+        let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+        let Some(mb) = st.mailboxes.get(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let view = view_for(mb, &call, &q);
+        let all: Vec<Value> = window_targets(mb, ws, we, None)
+            .iter()
+            .filter(|(_, t)| target_matches(t, &filter))
+            .map(|(_, t)| render(t, &view))
+            .collect();
+        let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
+        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+    })();
+    finish(&ctx, call, out)
+}
+
+/// `GET …/events` (single instances and series masters).
+pub async fn list(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    Query(q): Q,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "GET",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let out = (|| {
+        let filter = match ext_filter(&q) {
+            Ok(f) => f,
+            Err(m) => return err(&ctx, &call, StatusCode::BAD_REQUEST, "BadRequest", &m),
+        };
+        let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+        let Some(mb) = st.mailboxes.get(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let view = view_for(mb, &call, &q);
+        let mut evs: Vec<&Event> = mb
+            .events
+            .values()
+            .filter(|e| !matches!(e.kind, Kind::Exception { .. }))
+            .filter(|e| {
+                filter
+                    .as_ref()
+                    .is_none_or(|(id, v)| e.matches_ext(id, v.as_deref()))
+            })
+            .collect();
+        evs.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
+        let all = evs.iter().map(|e| e.to_json(&view, None)).collect();
+        let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
+        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+    })();
+    finish(&ctx, call, out)
+}
+
+/// `GET …/events/{id}` (also occurrences; `$expand=singleValueExtendedProperties(...)`).
+pub async fn get_one(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    Query(q): Q,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "GET",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = p.get("eid").cloned().unwrap_or_default();
+    let out = (|| {
+        if malformed(&id) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+            );
+        }
+        let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+        let Some(mb) = st.mailboxes.get(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let Some(t) = find(mb, &id) else {
+            return not_found(&ctx, &call);
+        };
+        let mut body = render(&t, &view_for(mb, &call, &q));
+        if let Some(o) = body.as_object_mut() {
+            o.insert(
+                "@odata.context".into(),
+                format!(
+                    "{}/v1.0/$metadata#users('{}')/events/$entity",
+                    ctx.base_url(),
+                    mb.address
+                )
+                .into(),
+            );
+        }
+        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+    })();
+    finish(&ctx, call, out)
+}
+
+/// `GET …/events/{masterId}/instances?startDateTime=&endDateTime=`.
+pub async fn instances(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    Query(q): Q,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "GET",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = p.get("eid").cloned().unwrap_or_default();
+    let out = (|| {
+        if malformed(&id) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+            );
+        }
+        let (ws, we) = match super::delta::window(&q) {
+            Ok(w) => w,
+            Err(m) => {
+                return err(
+                    &ctx,
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidParameter",
+                    &m,
+                );
+            }
+        };
+        let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+        let Some(mb) = st.mailboxes.get(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let Some(master) = mb.events.get(&id) else {
+            return not_found(&ctx, &call);
+        };
+        let view = view_for(mb, &call, &q);
+        let all: Vec<Value> = if master.kind == Kind::Master {
+            window_targets(mb, ws, we, Some(&id))
+                .iter()
+                .map(|(_, t)| render(t, &view))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
+        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+    })();
+    finish(&ctx, call, out)
+}
+
+fn fingerprint(body: &Value) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// New ids for an event: `(id, iCalUId, changeKey)`.
+pub fn new_ids(ctx: &Ctx) -> (String, String, String) {
+    (
+        format!("AAMkAG{}", ctx.random_id(40)),
+        format!(
+            "040000008200E00074C5B7101A82E008{}",
+            ctx.random_id(24).to_ascii_uppercase()
+        ),
+        ctx.random_id(22),
+    )
+}
+
+#[allow(clippy::result_large_err)]
+fn parse_body(ctx: &Ctx, call: &Call, body: &Bytes) -> Result<Value, Out> {
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        err(
+            ctx,
+            call,
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!("Unable to read JSON request payload: {e}"),
+        )
+    })
+}
+
+/// `POST …/events` (201; `transactionId` makes it idempotent).
+pub async fn create(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "POST",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let out = (|| {
+        let v = match parse_body(&ctx, &call, &body) {
+            Ok(v) => v,
+            Err(o) => return o,
+        };
+        let now = ctx.now();
+        let mut st = write(&ctx.graph);
+        let retry = st.knobs.transaction_retry.clone();
+        let Some(mb) = st.mailboxes.get_mut(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let fp = fingerprint(&v);
+        let txid = v
+            .get("transactionId")
+            .and_then(Value::as_str)
+            .map(String::from);
+        if let Some(tx) = &txid
+            && let Some((eid, efp)) = mb.transactions.get(tx)
+        {
+            {
+                let existing = mb.events.get(eid);
+                if *efp == fp && retry == "return" && existing.is_some() {
+                    let view = view_for(mb, &call, &HashMap::new());
+                    let body = existing
+                        .map(|e| e.to_json(&view, None))
+                        .unwrap_or(Value::Null);
+                    return Out::read(ok_json(StatusCode::CREATED, body, &call, applied(&call)));
+                }
+                return err(
+                    &ctx,
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "ErrorDuplicateTransactionId",
+                    "Your request can't be completed. The TransactionId specified in the request has already been used to create a different event.",
+                );
+            }
+        }
+        let (id, uid, ck) = new_ids(&ctx);
+        let mut ev = match event_from_json(&v, mb, now, id, uid, ck.clone()) {
+            Ok(e) => e,
+            Err(m) => {
+                return err(
+                    &ctx,
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidRequest",
+                    &m,
+                );
+            }
+        };
+        ev.organizer = mb.email();
+        mb.touch(&mut ev, ck, now);
+        if let Some(tx) = txid {
+            mb.transactions.insert(tx, (ev.id.clone(), fp));
+        }
+        let notifying = !ev.attendees.is_empty();
+        let view = view_for(mb, &call, &HashMap::new());
+        let json = ev.to_json(&view, None);
+        mb.events.insert(ev.id.clone(), ev);
+        Out {
+            resp: ok_json(StatusCode::CREATED, json, &call, applied(&call)),
+            write: true,
+            notifying,
+        }
+    })();
+    finish(&ctx, call, out)
+}
+
+pub(crate) fn exception_from(master: &Event, os: DateTime<Utc>) -> Event {
+    let mut ex = master.clone();
+    ex.id = super::model::occurrence_id(&master.id, os);
+    ex.kind = Kind::Exception {
+        master: master.id.clone(),
+        original_start: os,
+    };
+    ex.start = os;
+    ex.end = os + (master.end - master.start);
+    ex.recurrence = None;
+    ex.deleted_occurrences = Vec::new();
+    ex.transaction_id = None;
+    ex
+}
+
+/// `PATCH …/events/{id}` (200 with the full event; `If-Match` → 412 on mismatch).
+pub async fn patch(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "PATCH",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = p.get("eid").cloned().unwrap_or_default();
+    let out = (|| {
+        if malformed(&id) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+            );
+        }
+        let v = match parse_body(&ctx, &call, &body) {
+            Ok(v) => v,
+            Err(o) => return o,
+        };
+        let now = ctx.now();
+        let mut st = write(&ctx.graph);
+        let knobs = st.knobs.clone();
+        let Some(mb) = st.mailboxes.get_mut(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let (base, etag) = match find(mb, &id) {
+            None => return not_found(&ctx, &call),
+            Some(Target::Stored(e)) => (e.clone(), e.etag()),
+            Some(Target::Occurrence(m, os)) => (exception_from(m, os), m.etag()),
+        };
+        let conflict = match call.if_match.as_deref() {
+            Some("*") | None => false,
+            Some(tag) => {
+                tag.trim() != etag
+                    && tag.trim().trim_start_matches("W/") != etag.trim_start_matches("W/")
+            }
+        };
+        if conflict
+            || (knobs.spurious_412_fraction > 0.0 && ctx.next_f64() < knobs.spurious_412_fraction)
+        {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::PRECONDITION_FAILED,
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key passed in the request does not match the current change key for the item.",
+            );
+        }
+        let mut ev = base;
+        let fx = match apply_patch(&mut ev, &v, now) {
+            Ok(fx) => fx,
+            Err(m) => {
+                return err(
+                    &ctx,
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidRequest",
+                    &m,
+                );
+            }
+        };
+        mb.touch(&mut ev, ctx.random_id(22), now);
+        let is_org = ev.organizer.address.eq_ignore_ascii_case(&mb.address);
+        let others = ev
+            .attendees
+            .iter()
+            .any(|a| !a.email.address.eq_ignore_ascii_case(&mb.address));
+        let notifying = is_org && others && (fx.notifying || knobs.ext_only_patch_notifies);
+        let view = view_for(mb, &call, &HashMap::new());
+        let json = ev.to_json(&view, None);
+        mb.events.insert(ev.id.clone(), ev);
+        Out {
+            resp: ok_json(StatusCode::OK, json, &call, applied(&call)),
+            write: true,
+            notifying,
+        }
+    })();
+    finish(&ctx, call, out)
+}
+
+/// Remove event or occurrence `id` from `mb`; returns whether the owner organizes it with attendees.
+pub(crate) fn remove(
+    ctx: &Ctx,
+    mb: &mut Mailbox,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Option<(bool, String)> {
+    let target = match find(mb, id)? {
+        Target::Stored(e) => (
+            e.id.clone(),
+            e.kind.clone(),
+            e.ical_uid.clone(),
+            e.organizer.address.clone(),
+            !e.attendees.is_empty(),
+        ),
+        Target::Occurrence(m, os) => (
+            super::model::occurrence_id(&m.id, os),
+            Kind::Exception {
+                master: m.id.clone(),
+                original_start: os,
+            },
+            m.ical_uid.clone(),
+            m.organizer.address.clone(),
+            !m.attendees.is_empty(),
+        ),
+    };
+    let (eid, kind, uid, org, has_att) = target;
+    mb.events.remove(&eid);
+    match kind {
+        Kind::Exception {
+            master,
+            original_start,
+        } => {
+            if let Some(mut m) = mb.events.remove(&master) {
+                m.deleted_occurrences.push(original_start);
+                mb.touch(&mut m, ctx.random_id(22), now);
+                mb.events.insert(master, m);
+            }
+        }
+        Kind::Master => {
+            let ex: Vec<String> = mb
+                .exceptions_of(&eid)
+                .values()
+                .map(|e| e.id.clone())
+                .collect();
+            for x in ex {
+                mb.events.remove(&x);
+                mb.tombstone(x);
+            }
+        }
+        Kind::Single => {}
+    }
+    mb.tombstone(eid);
+    Some((org.eq_ignore_ascii_case(&mb.address) && has_att, uid))
+}
+
+/// `DELETE …/events/{id}` (204).
+pub async fn delete(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "DELETE",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = p.get("eid").cloned().unwrap_or_default();
+    let out = (|| {
+        if malformed(&id) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+            );
+        }
+        let now = ctx.now();
+        let mut st = write(&ctx.graph);
+        let Some(mb) = st.mailboxes.get_mut(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        match remove(&ctx, mb, &id, now) {
+            None => not_found(&ctx, &call),
+            Some((notifying, _)) => Out {
+                resp: StatusCode::NO_CONTENT.into_response(),
+                write: true,
+                notifying,
+            },
+        }
+    })();
+    finish(&ctx, call, out)
+}
+
+/// `POST …/events/{id}/cancel` (202, organizer only; attendees' copies become `isCancelled`).
+pub async fn cancel(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "POST",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let id = p.get("eid").cloned().unwrap_or_default();
+    let out = (|| {
+        if malformed(&id) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidIdMalformed",
+                "Id is malformed.",
+            );
+        }
+        let now = ctx.now();
+        let mut st = write(&ctx.graph);
+        let Some(mb) = st.mailboxes.get_mut(&call.mailbox) else {
+            return not_found(&ctx, &call);
+        };
+        let organizer = match find(mb, &id) {
+            None => return not_found(&ctx, &call),
+            Some(Target::Stored(e)) | Some(Target::Occurrence(e, _)) => {
+                e.organizer.address.eq_ignore_ascii_case(&mb.address)
+            }
+        };
+        if !organizer {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidRequest",
+                "Your request can't be completed. You need to be an organizer to cancel a meeting.",
+            );
+        }
+        let whole = mb.events.contains_key(&id);
+        let Some((_, uid)) = remove(&ctx, mb, &id, now) else {
+            return not_found(&ctx, &call);
+        };
+        if whole {
+            let me = call.mailbox.clone();
+            for (key, other) in st.mailboxes.iter_mut() {
+                if *key == me {
+                    continue;
+                }
+                let ids: Vec<String> = other
+                    .events
+                    .values()
+                    .filter(|e| e.ical_uid == uid)
+                    .map(|e| e.id.clone())
+                    .collect();
+                for eid in ids {
+                    if let Some(mut e) = other.events.remove(&eid) {
+                        e.cancelled = true;
+                        e.subject = format!("Canceled: {}", e.subject).into();
+                        other.touch(&mut e, ctx.random_id(22), now);
+                        other.events.insert(eid, e);
+                    }
+                }
+            }
+        }
+        Out {
+            resp: StatusCode::ACCEPTED.into_response(),
+            write: true,
+            notifying: true,
+        }
+    })();
+    finish(&ctx, call, out)
+}
+
+/// `POST …/calendar/getSchedule`.
+pub async fn get_schedule(
+    State(ctx): State<Arc<Ctx>>,
+    Path(p): Params,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let call = match begin(
+        &ctx,
+        &headers,
+        p.get("uid").map(String::as_str),
+        "POST",
+        &uri,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let out = (|| {
+        let v = match parse_body(&ctx, &call, &body) {
+            Ok(v) => v,
+            Err(o) => return o,
+        };
+        let now = ctx.now();
+        let field = |k: &str| {
+            v.as_object().and_then(|o| {
+                o.iter()
+                    .find(|(ok, _)| ok.eq_ignore_ascii_case(k))
+                    .map(|(_, x)| x)
+            })
+        };
+        let schedules: Vec<String> = field("schedules")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let (Some(sv), Some(ev)) = (field("startTime"), field("endTime")) else {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidParameter",
+                "StartTime and EndTime are required.",
+            );
+        };
+        let (ws, we) = match (
+            parse_dtz(sv, now, "startTime"),
+            parse_dtz(ev, now, "endTime"),
+        ) {
+            (Ok(a), Ok(b)) => (a.0, b.0),
+            (Err(m), _) | (_, Err(m)) => {
+                return err(
+                    &ctx,
+                    &call,
+                    StatusCode::BAD_REQUEST,
+                    "ErrorInvalidParameter",
+                    &m,
+                );
+            }
+        };
+        let interval = field("availabilityViewInterval")
+            .and_then(Value::as_i64)
+            .unwrap_or(30);
+        if !(5..=1440).contains(&interval) || we <= ws {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidParameter",
+                "availabilityViewInterval must be 5-1440 and EndTime after StartTime.",
+            );
+        }
+        let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+        let view = View {
+            tz_name: call.prefer.tz.clone(),
+            ..View::default()
+        };
+        let mut value = Vec::new();
+        for addr in schedules {
+            let Some(mb) = st.resolve_user(&addr).and_then(|k| st.mailboxes.get(&k)) else {
+                value.push(json!({"scheduleId": addr, "availabilityView": "", "scheduleItems": [],
+                    "error": {"message": format!("The mailbox {addr} was not found."), "responseCode": "ErrorMailboxNotFound"}}));
+                continue;
+            };
+            let mut items = Vec::new();
+            let mut busy: Vec<(DateTime<Utc>, DateTime<Utc>, &str)> = Vec::new();
+            for (_, t) in window_targets(mb, ws, we, None) {
+                let (e, s, en) = match t {
+                    Target::Stored(e) => (e, e.start, e.end),
+                    Target::Occurrence(m, os) => (m, os, os + (m.end - m.start)),
+                };
+                if e.cancelled || e.show_as == "free" {
+                    continue;
+                }
+                busy.push((s, en, e.show_as));
+                items.push(json!({"isPrivate": e.sensitivity == "private", "status": e.show_as, "subject": &*e.subject,
+                    "location": e.location.as_deref().unwrap_or(""), "isMeeting": !e.attendees.is_empty(), "isRecurring": e.kind != Kind::Single,
+                    "isException": matches!(e.kind, Kind::Exception{..}), "isReminderSet": true,
+                    "start": view.dtz(s, e.all_day), "end": view.dtz(en, e.all_day)}));
+            }
+            let mut av = String::new();
+            let mut t = ws;
+            while t < we {
+                let slot_end = t + Duration::minutes(interval);
+                let rank = |s: &str| match s {
+                    "tentative" => 1,
+                    "busy" => 2,
+                    "oof" => 3,
+                    "workingElsewhere" => 4,
+                    _ => 0,
+                };
+                let c = busy
+                    .iter()
+                    .filter(|(s, e, _)| *s < slot_end && *e > t)
+                    .map(|(_, _, st)| rank(st))
+                    .max()
+                    .unwrap_or(0);
+                av.push(char::from(b'0' + c as u8));
+                t = slot_end;
+            }
+            let zone = call.prefer.tz.clone().unwrap_or_else(|| "UTC".into());
+            value.push(json!({"scheduleId": addr, "availabilityView": av, "scheduleItems": items,
+                "workingHours": {"daysOfWeek": ["monday","tuesday","wednesday","thursday","friday"], "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
+                    "timeZone": {"name": &*mb.time_zone}}, "timeZoneRequested": zone}));
+        }
+        let body = json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)", "value": value});
+        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+    })();
+    finish(&ctx, call, out)
+}
+
+/// Admin edit helper: `Json` error for the admin API.
+pub fn admin_error(msg: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response()
+}

@@ -1,0 +1,467 @@
+//! Graph calendar endpoints over real HTTP: PATCH with If-Match (412), the notification log,
+//! transactionId idempotency, cancel, extended properties, instances, getSchedule, errors, and
+//! throttling (injected 429/5xx/drops, the 4-concurrent MailboxConcurrency limit, the request budget).
+mod graph_support;
+
+use graph_support::{Emu, standard_scenario, start};
+use serde_json::{Value, json};
+
+const EXT_ID: &str = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name oneonone";
+
+async fn log(emu: &Emu) -> Vec<Value> {
+    let v: Value = emu
+        .http
+        .get(emu.url("/_admin/log"))
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+async fn patch(
+    emu: &Emu,
+    tok: &str,
+    path: &str,
+    if_match: Option<&str>,
+    body: Value,
+) -> graph_support::Resp {
+    let mut req = emu.http.patch(emu.url(path)).bearer_auth(tok).json(&body);
+    if let Some(m) = if_match {
+        req = req.header("If-Match", m);
+    }
+    emu.send(req).await
+}
+
+#[tokio::test]
+async fn patch_if_match_and_notification_log() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let path = "/v1.0/users/alice@contoso.com/events/AAMkAGsingle1";
+    let ev = emu.get(path, &tok, &[]).await;
+    let etag = ev.json["@odata.etag"].as_str().unwrap_or("").to_string();
+    assert!(etag.starts_with("W/\""));
+
+    let r = patch(
+        &emu,
+        &tok,
+        path,
+        Some("W/\"stale\""),
+        json!({"body": {"contentType": "html", "content": "<p>agenda</p>"}}),
+    )
+    .await;
+    assert_eq!(r.status, 412);
+    assert_eq!(r.code(), "ErrorIrresolvableConflict");
+
+    let body = json!({"body": {"contentType": "html", "content": "<p>agenda</p>"},
+                      "singleValueExtendedProperties": [{"id": EXT_ID, "value": "held"}]});
+    let r = patch(&emu, &tok, path, Some(&etag), body).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["body"]["content"], "<p>agenda</p>");
+    assert_eq!(
+        r.json["subject"], "1:1 Alice / Bob",
+        "unsupplied properties unchanged"
+    );
+    assert_eq!(r.json["attendees"].as_array().map(Vec::len), Some(2));
+    let new_etag = r.json["@odata.etag"].as_str().unwrap_or("").to_string();
+    assert_ne!(new_etag, etag, "etag changes on every write");
+    assert!(
+        r.json.get("singleValueExtendedProperties").is_none(),
+        "extended properties only via $expand"
+    );
+
+    // The old etag now conflicts.
+    let r = patch(&emu, &tok, path, Some(&etag), json!({"subject": "x"})).await;
+    assert_eq!(r.status, 412);
+
+    // Extended property via $expand with $filter, and search via $filter=…/Any(…).
+    let expand = format!(
+        "{path}?$expand=singleValueExtendedProperties($filter=id%20eq%20'{}')",
+        EXT_ID.replace(' ', "%20")
+    );
+    let r = emu.get(&expand, &tok, &[]).await;
+    assert_eq!(
+        r.json["singleValueExtendedProperties"],
+        json!([{"id": EXT_ID, "value": "held"}])
+    );
+    let filter = format!(
+        "/v1.0/users/alice@contoso.com/events?$filter=singleValueExtendedProperties/Any(ep:%20ep/id%20eq%20'{}'%20and%20ep/value%20eq%20'held')",
+        EXT_ID.replace(' ', "%20")
+    );
+    let r = emu.get(&filter, &tok, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let found: Vec<&str> = r.json["value"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(found, vec!["AAMkAGsingle1"]);
+
+    // The organizer's PATCH notified attendees; an attendee's PATCH of their copy does not.
+    let r = patch(
+        &emu,
+        &tok,
+        "/v1.0/users/bob@contoso.com/events/AAMkAGbobcopy",
+        None,
+        json!({"categories": ["1:1"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let writes: Vec<Value> = log(&emu)
+        .await
+        .into_iter()
+        .filter(|e| e["write"] == true)
+        .collect();
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[0]["notifying"], true);
+    assert_eq!(writes[0]["if_match"], true);
+    assert_eq!(writes[0]["api"], "graph");
+    assert_eq!(writes[1]["notifying"], false);
+
+    // Spurious 412 knob.
+    emu.knobs(json!({"spurious_412_fraction": 1.0})).await;
+    let r = patch(&emu, &tok, path, None, json!({"subject": "y"})).await;
+    assert_eq!(r.status, 412);
+}
+
+#[tokio::test]
+async fn patching_an_occurrence_makes_an_exception() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let r = emu
+        .get(
+            "/v1.0/users/alice@contoso.com/events/AAMkAGseries1/instances?startDateTime=2026-01-01T00:00:00Z&endDateTime=2026-03-01T00:00:00Z",
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let inst = r.json["value"].as_array().cloned().unwrap_or_default();
+    let types: Vec<&str> = inst.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        vec![
+            "occurrence",
+            "exception",
+            "occurrence",
+            "occurrence",
+            "occurrence"
+        ],
+        "6 numbered, one deleted: {inst:?}"
+    );
+    let occ = inst[0]["id"].as_str().unwrap_or("").to_string();
+    let r = patch(
+        &emu,
+        &tok,
+        &format!("/v1.0/users/alice@contoso.com/events/{occ}"),
+        None,
+        json!({"body": {"content": "agenda"}}),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["type"], "exception");
+    assert_eq!(r.json["id"], occ.as_str());
+    assert_eq!(r.json["seriesMasterId"], "AAMkAGseries1");
+    // Instances without a window → 400; unknown and malformed ids.
+    let r = emu
+        .get(
+            "/v1.0/users/alice@contoso.com/events/AAMkAGseries1/instances",
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = emu
+        .get(
+            "/v1.0/users/alice@contoso.com/events/AAMkAGnothere",
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.code(), "ErrorItemNotFound");
+    let r = emu
+        .get("/v1.0/users/alice@contoso.com/events/bad%20id!", &tok, &[])
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "ErrorInvalidIdMalformed");
+    let r = emu
+        .get("/v1.0/users/nobody@contoso.com/events", &tok, &[])
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn transaction_ids_are_idempotent() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let body = json!({"subject": "New 1:1", "transactionId": "tx-1",
+        "start": {"dateTime": "2026-01-08T10:00:00.0000000", "timeZone": "Pacific Standard Time"},
+        "end": {"dateTime": "2026-01-08T10:30:00.0000000", "timeZone": "Pacific Standard Time"},
+        "attendees": [{"emailAddress": {"address": "bob@contoso.com", "name": "Bob"}, "type": "required"}]});
+    let url = emu.url("/v1.0/users/alice@contoso.com/events");
+    let a = emu
+        .send(emu.http.post(&url).bearer_auth(&tok).json(&body))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.json);
+    assert_eq!(a.json["transactionId"], "tx-1");
+    assert_eq!(a.json["start"]["dateTime"], "2026-01-08T18:00:00.0000000");
+    assert_eq!(
+        a.json["organizer"]["emailAddress"]["address"],
+        "alice@contoso.com"
+    );
+    assert_eq!(a.json["isOrganizer"], true);
+    let b = emu
+        .send(emu.http.post(&url).bearer_auth(&tok).json(&body))
+        .await;
+    assert_eq!(b.status, 201);
+    assert_eq!(
+        a.json["id"], b.json["id"],
+        "identical retry returns the same event"
+    );
+    let mut other = body.clone();
+    other["subject"] = json!("Different");
+    let c = emu
+        .send(emu.http.post(&url).bearer_auth(&tok).json(&other))
+        .await;
+    assert_eq!(c.status, 400);
+    assert_eq!(c.code(), "ErrorDuplicateTransactionId");
+    emu.knobs(json!({"transaction_retry": "conflict"})).await;
+    let d = emu
+        .send(emu.http.post(&url).bearer_auth(&tok).json(&body))
+        .await;
+    assert_eq!(d.code(), "ErrorDuplicateTransactionId");
+    // Without transactionId, it is null.
+    let mut plain = body.clone();
+    plain.as_object_mut().map(|o| o.remove("transactionId"));
+    let e = emu
+        .send(emu.http.post(&url).bearer_auth(&tok).json(&plain))
+        .await;
+    assert_eq!(e.status, 201);
+    assert_eq!(e.json["transactionId"], Value::Null);
+    assert_ne!(e.json["id"], a.json["id"]);
+}
+
+#[tokio::test]
+async fn cancel_by_organizer_and_attendee() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let window = "startDateTime=2026-01-01T00:00:00Z&endDateTime=2026-02-01T00:00:00Z";
+    let (_, alice_link) = emu
+        .round(
+            &format!("/v1.0/users/alice@contoso.com/calendarView/delta?{window}"),
+            &tok,
+            &[],
+        )
+        .await;
+    let r = emu
+        .send(
+            emu.http
+                .post(emu.url("/v1.0/users/bob@contoso.com/events/AAMkAGbobcopy/cancel"))
+                .bearer_auth(&tok)
+                .json(&json!({"Comment": "x"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json["error"]["message"],
+        "Your request can't be completed. You need to be an organizer to cancel a meeting."
+    );
+    let r = emu
+        .send(
+            emu.http
+                .post(emu.url("/v1.0/users/alice@contoso.com/events/AAMkAGsingle1/cancel"))
+                .bearer_auth(&tok)
+                .json(&json!({"Comment": "sorry"})),
+        )
+        .await;
+    assert_eq!(r.status, 202);
+    let (pages, _) = emu.round(&alice_link, &tok, &[]).await;
+    let got = graph_support::items(&pages);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["id"], "AAMkAGsingle1");
+    assert_eq!(got[0]["@removed"]["reason"], "deleted");
+    let bob = emu
+        .get(
+            "/v1.0/users/bob@contoso.com/events/AAMkAGbobcopy",
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(bob.json["isCancelled"], true);
+    assert_eq!(bob.json["isOrganizer"], false);
+    assert_eq!(bob.json["responseStatus"]["response"], "accepted");
+    let notifying: Vec<Value> = log(&emu)
+        .await
+        .into_iter()
+        .filter(|e| e["notifying"] == true)
+        .collect();
+    assert_eq!(notifying.len(), 1);
+}
+
+#[tokio::test]
+async fn calendar_view_paging_and_get_schedule() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("alice@contoso.com", false).await;
+    let r = emu
+        .get("/v1.0/me/calendarView?startDateTime=2025-12-29T12:00:00Z&endDateTime=2026-02-02T12:00:00Z&$top=2", &tok, &[])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["value"].as_array().map(Vec::len), Some(2));
+    let next = r.json["@odata.nextLink"].as_str().unwrap_or("").to_string();
+    assert!(
+        next.starts_with(&emu.base) && next.contains("$skip=2"),
+        "{next}"
+    );
+    let r2 = emu.get(&next, &tok, &[]).await;
+    assert_eq!(r2.json["value"].as_array().map(Vec::len), Some(2));
+    // calendarView gives full occurrences (with subject), never masters.
+    let all = [
+        r.json["value"].as_array().cloned().unwrap_or_default(),
+        r2.json["value"].as_array().cloned().unwrap_or_default(),
+    ]
+    .concat();
+    assert!(
+        all.iter()
+            .all(|e| e["type"] != "seriesMaster" && e["subject"].is_string())
+    );
+
+    let body = json!({"schedules": ["alice@contoso.com", "ghost@contoso.com"],
+        "startTime": {"dateTime": "2026-01-06T08:00:00", "timeZone": "UTC"},
+        "endTime": {"dateTime": "2026-01-06T10:00:00", "timeZone": "UTC"}, "availabilityViewInterval": 30});
+    let r = emu
+        .send(
+            emu.http
+                .post(emu.url("/v1.0/me/calendar/getSchedule"))
+                .bearer_auth(&tok)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["value"][0]["availabilityView"], "0020");
+    assert_eq!(
+        r.json["value"][0]["scheduleItems"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert!(r.json["value"][1]["error"].is_object());
+}
+
+#[tokio::test]
+async fn injected_faults_render_in_graph_envelope() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let path = "/v1.0/users/alice@contoso.com/events/AAMkAGsingle1";
+    emu.faults(json!({"fraction_throttle": 1.0})).await;
+    let r = emu.get(path, &tok, &[]).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.code(), "TooManyRequests");
+    assert_eq!(r.header("retry-after").as_deref(), Some("1"));
+    emu.faults(json!({"fraction_5xx": 1.0})).await;
+    for _ in 0..4 {
+        let r = emu.get(path, &tok, &[]).await;
+        assert!(r.status == 503 || r.status == 500, "{}", r.status);
+        if r.status == 503 {
+            assert!(r.header("retry-after").is_some());
+        }
+        assert!(r.json["error"]["innerError"]["request-id"].is_string());
+    }
+    emu.faults(json!({"fraction_drop": 1.0})).await;
+    let res = emu.http.get(emu.url(path)).bearer_auth(&tok).send().await;
+    assert!(res.is_err(), "connection closed without a response");
+    emu.faults(json!({})).await;
+    let r = emu.get(path, &tok, &[]).await;
+    assert_eq!(r.status, 200, "the server survives dropped connections");
+}
+
+#[tokio::test]
+async fn mailbox_concurrency_limit() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    emu.faults(json!({"latency_ms": 400})).await;
+    let path = "/v1.0/users/alice@contoso.com/events/AAMkAGsingle1";
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let http = emu.http.clone();
+        let url = emu.url(path);
+        let tok = tok.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = http.get(url).bearer_auth(tok).send().await.expect("send");
+            let status = r.status().as_u16();
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from);
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (status, retry, v)
+        }));
+    }
+    let mut ok = 0;
+    let mut throttled = 0;
+    for t in tasks {
+        let (status, retry, v) = t.await.expect("join");
+        match status {
+            200 => ok += 1,
+            429 => {
+                throttled += 1;
+                assert_eq!(v["error"]["code"], "ApplicationThrottled");
+                assert_eq!(
+                    v["error"]["message"],
+                    "Application is over its MailboxConcurrency limit."
+                );
+                assert!(retry.is_some());
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert_eq!((ok, throttled), (4, 2));
+    // Another mailbox is not affected; after the burst, alice is admitted again.
+    emu.faults(json!({})).await;
+    assert_eq!(emu.get(path, &tok, &[]).await.status, 200);
+    assert_eq!(
+        emu.get("/v1.0/users/bob@contoso.com/events", &tok, &[])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn request_budget_per_ten_minutes() {
+    let emu = start().await;
+    let mut sc = standard_scenario();
+    sc["graph"]["knobs"] = json!({"requests_per_10min": 3});
+    emu.scenario(sc).await;
+    let tok = emu.token("daemon-app", true).await;
+    let path = "/v1.0/users/alice@contoso.com/events";
+    for _ in 0..3 {
+        assert_eq!(emu.get(path, &tok, &[]).await.status, 200);
+    }
+    let r = emu.get(path, &tok, &[]).await;
+    assert_eq!(r.status, 429);
+    // now = 12:00:00, so the window ends in 600 s.
+    assert_eq!(r.header("retry-after").as_deref(), Some("600"));
+    assert_eq!(
+        emu.get("/v1.0/users/bob@contoso.com/events", &tok, &[])
+            .await
+            .status,
+        200
+    );
+    // Ten minutes of emulator time later, the budget is back.
+    emu.scenario({
+        let mut s = standard_scenario();
+        s["now"] = json!("2026-01-05T12:10:00Z");
+        s["graph"]["knobs"] = json!({"requests_per_10min": 3});
+        s
+    })
+    .await;
+    assert_eq!(emu.get(path, &tok, &[]).await.status, 200);
+}
