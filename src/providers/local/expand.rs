@@ -28,7 +28,16 @@ pub(crate) struct Ctx<'a> {
 
 /// The instance id of a series occurrence: `{UID}_{original start UTC}`.
 pub(crate) fn occurrence_id(uid: &str, original: DateTime<Utc>) -> String {
-    format!("{uid}_{}", original.format("%Y%m%dT%H%M%SZ"))
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{uid}_{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        original.year(),
+        original.month(),
+        original.day(),
+        original.hour(),
+        original.minute(),
+        original.second()
+    )
 }
 
 /// The events of a file grouped by UID, in file order: (master, overrides).

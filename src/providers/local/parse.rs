@@ -88,11 +88,21 @@ impl Ev {
 /// The result of reading one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ParsedFile {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Ev>,
     /// Messages (the file path is added by the caller).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// The file needed repair or per-event recovery: never rewrite it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovered: bool,
+}
+
+impl ParsedFile {
+    /// Nothing of interest in the file (the common case: a personal event).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.problems.is_empty() && !self.recovered
+    }
 }
 
 /// Cheap pre-check: can this text contain a meeting at all? (It needs an ATTENDEE line.)
