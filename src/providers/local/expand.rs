@@ -71,22 +71,6 @@ pub(crate) fn expand_file(
     problems: &mut Vec<SourceProblem>,
 ) {
     for (master, overrides) in group(events) {
-        if let Some(m) = master
-            && m.recurrence_id.is_none()
-            && events
-                .iter()
-                .filter(|e| e.uid == m.uid && e.recurrence_id.is_none())
-                .count()
-                > 1
-        {
-            problems.push(SourceProblem {
-                source: ctx.source.to_string(),
-                message: format!(
-                    "event {}: more than one master event with this UID; using the first",
-                    m.uid
-                ),
-            });
-        }
         match master {
             Some(m) if !is_series(m) && overrides.is_empty() => {
                 if m.candidate {

@@ -246,7 +246,7 @@ impl LocalProvider {
                 .ok_or_else(|| "the file's events could not be located".to_string())?;
             let uid_ok = doc
                 .prop(s, "UID")
-                .is_some_and(|i| doc.lines[i].value().trim() == ev.uid);
+                .is_some_and(|i| edit::unescape_text(doc.lines[i].value().trim()) == ev.uid);
             let rid_ok = doc.prop(s, "RECURRENCE-ID").is_some() == ev.recurrence_id.is_some();
             if uid_ok && rid_ok {
                 Ok(s)
@@ -429,7 +429,7 @@ impl LocalProvider {
             let doc = Doc::new(&text);
             doc.vevents().iter().any(|v| {
                 doc.prop(v, "UID")
-                    .is_some_and(|i| doc.lines[i].value().trim() == uid)
+                    .is_some_and(|i| edit::unescape_text(doc.lines[i].value().trim()) == uid)
             })
         });
         Ok(found.into_iter().any(|b| b))
@@ -515,10 +515,12 @@ fn new_override(
         &format!("DTEND{end_params}:{}", tz::format_like(&end_like, end, tz)),
         eol,
     ));
-    out.push_str(&edit::fold(
-        &format!("DESCRIPTION:{}", edit::escape_text(desc)),
-        eol,
-    ));
+    if !desc.is_empty() {
+        out.push_str(&edit::fold(
+            &format!("DESCRIPTION:{}", edit::escape_text(desc)),
+            eol,
+        ));
+    }
     if let Some(first) = span.first_nested {
         for i in first..span.end {
             out.push_str(&with_eol(raw(i)));
@@ -581,7 +583,7 @@ fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
         "VERSION:2.0".to_string(),
         "PRODID:-//oneonone//EN".to_string(),
         "BEGIN:VEVENT".to_string(),
-        format!("UID:{}", s.uid),
+        format!("UID:{}", esc(&s.uid)),
         format!("DTSTAMP:{}", dtstamp.format("%Y%m%dT%H%M%SZ")),
         format!("DTSTART;TZID={tzid}:{}", start.format("%Y%m%dT%H%M%S")),
         format!("DTEND;TZID={tzid}:{}", end.format("%Y%m%dT%H%M%S")),

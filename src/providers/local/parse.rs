@@ -501,6 +501,17 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
         .map(|e| e.uid.clone())
         .collect();
     events.retain(|e| candidate_uids.contains(&e.uid));
+    let mut masters: HashMap<&str, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e.recurrence_id.is_none()) {
+        *masters.entry(e.uid.as_str()).or_default() += 1;
+    }
+    let mut dups: Vec<String> = masters
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(uid, n)| format!("event {uid}: {n} master events with this UID; using the first"))
+        .collect();
+    dups.sort();
+    problems.append(&mut dups);
     ParsedFile {
         events,
         problems,
@@ -759,5 +770,39 @@ mod tests {
         assert!(looks_like_content_line("X-FOO:bar"));
         assert!(!looks_like_content_line("with a fold"));
         assert!(!looks_like_content_line(":x"));
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_masters_are_reported_once() {
+        let ev = "BEGIN:VEVENT\nUID:d\nDTSTART:20260101T100000Z\nORGANIZER:mailto:a@x\nATTENDEE:mailto:b@x\nEND:VEVENT\n";
+        let f = parse_text(&format!("BEGIN:VCALENDAR\n{ev}{ev}END:VCALENDAR\n"));
+        assert_eq!(f.events.len(), 2);
+        assert_eq!(
+            f.problems,
+            vec!["event d: 2 master events with this UID; using the first".to_string()]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_lossily_and_marked_recovered() {
+        let mut bytes =
+            b"BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nDTSTART:20260101T100000Z\nSUMMARY:caf".to_vec();
+        bytes.push(0xE9);
+        bytes.extend_from_slice(
+            b"\nORGANIZER:mailto:a@x\nATTENDEE:mailto:b@x\nEND:VEVENT\nEND:VCALENDAR\n",
+        );
+        let f = parse_bytes(&bytes, true);
+        assert!(f.recovered);
+        assert_eq!(f.events.len(), 1);
+        assert!(
+            f.problems[0].contains("not valid UTF-8"),
+            "{:?}",
+            f.problems
+        );
     }
 }
