@@ -130,10 +130,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .ok_or("date")?;
+    let days: i64 = std::env::var("BENCH_WINDOW_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(365);
     let window = Window {
         start,
-        end: start + Duration::days(365),
+        end: start + Duration::days(days),
     };
+    println!("window: {days} days from {start}");
     println!("workers: {:?}", std::thread::available_parallelism()?);
 
     let mut cache = FileCache::default();

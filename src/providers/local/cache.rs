@@ -115,6 +115,8 @@ pub struct FileCache {
     pub(crate) epoch: u64,
     /// Files actually read (opened and parsed) by the last fetch.
     pub(crate) last_reads: usize,
+    /// Entries dropped by the last fetch (their files vanished).
+    pub(crate) last_dropped: usize,
 }
 
 /// FNV-1a: path keys are hashed 300,000 times per fetch of a large vdir; SipHash's DoS
@@ -181,6 +183,7 @@ impl FileCache {
                     .map(|(p, e)| (p.into_os_string(), e))
                     .collect(),
                 last_reads: 0,
+                last_dropped: 0,
                 epoch: 0,
             },
             Err(_) => FileCache::default(),
@@ -190,6 +193,12 @@ impl FileCache {
     /// Number of files the last `fetch` had to read (the others were served from the cache).
     pub fn last_fetch_reads(&self) -> usize {
         self.last_reads
+    }
+
+    /// Did the last `fetch` change the cache (a file read, or one dropped)? The caller only
+    /// needs to persist `to_bytes()` again when it did.
+    pub fn last_fetch_changed(&self) -> bool {
+        self.last_reads > 0 || self.last_dropped > 0
     }
 
     /// Number of files in the cache.

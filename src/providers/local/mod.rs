@@ -126,7 +126,9 @@ impl LocalProvider {
             }
         }
         cache.last_reads = fresh.len();
+        let before = cache.files.len();
         cache.files.retain(|_, e| e.seen.get() == epoch);
+        cache.last_dropped = before - cache.files.len();
         cache.files.extend(fresh);
         Ok(Snapshot {
             instances,

@@ -35,9 +35,13 @@ pub(crate) enum PartStat {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Person {
+    #[serde(rename = "e")]
     pub email: String,
+    #[serde(rename = "k")]
     pub kind: Kind,
+    #[serde(rename = "p")]
     pub partstat: PartStat,
+    #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
 }
 
@@ -51,25 +55,40 @@ pub(crate) enum EndSpec {
     Seconds(i64),
 }
 
-/// One VEVENT as far as oneonone cares.
+/// One VEVENT as far as oneonone cares. (Short serde names and skipped defaults keep the
+/// persisted cache small: a vdir can hold tens of thousands of meetings.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Ev {
+    #[serde(rename = "u")]
     pub uid: String,
+    #[serde(rename = "t", default, skip_serializing_if = "String::is_empty")]
     pub summary: String,
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub organizer: Option<String>,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
     pub attendees: Vec<Person>,
+    #[serde(rename = "s")]
     pub start: When,
+    #[serde(rename = "e")]
     pub end: EndSpec,
+    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    #[serde(rename = "d", default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub recurrence_id: Option<When>,
     /// RRULE bodies (`FREQ=…`).
+    #[serde(rename = "rr", default, skip_serializing_if = "Vec::is_empty")]
     pub rrules: Vec<String>,
+    #[serde(rename = "rd", default, skip_serializing_if = "Vec::is_empty")]
     pub rdates: Vec<When>,
+    #[serde(rename = "xd", default, skip_serializing_if = "Vec::is_empty")]
     pub exdates: Vec<When>,
     /// Timed, with two or more distinct people.
+    #[serde(rename = "m", default, skip_serializing_if = "std::ops::Not::not")]
     pub candidate: bool,
     /// Position among the top-level VEVENTs of the file (meaningful for files that parsed cleanly).
+    #[serde(rename = "i")]
     pub index: usize,
 }
 
