@@ -438,6 +438,7 @@ fn cache_serves_unchanged_files_without_reading() {
     let mut cache = FileCache::from_bytes(&cache.to_bytes());
     let second = p.fetch(year_2026(), &mut cache).unwrap();
     assert_eq!(cache.last_fetch_reads(), 0);
+    assert!(!cache.last_fetch_changed());
     assert_eq!(first.instances, second.instances);
     // A changed file is read again; a removed one leaves the cache.
     let f = dir.path().join("declined.ics");
@@ -448,6 +449,7 @@ fn cache_serves_unchanged_files_without_reading() {
     fs::remove_file(dir.path().join("complex_series.ics")).unwrap();
     let third = p.fetch(year_2026(), &mut cache).unwrap();
     assert_eq!(cache.last_fetch_reads(), 1);
+    assert!(cache.last_fetch_changed());
     assert_eq!(cache.len(), 3);
     assert!(third.instances.iter().any(|i| i.title == "Yan & Zoe"));
 }
@@ -539,7 +541,7 @@ mod wall_time {
                 .replace("RRULE:FREQ=WEEKLY", &format!("RRULE:FREQ=WEEKLY;INTERVAL={interval}"));
             let dir = tempfile::tempdir().unwrap();
             fs::write(dir.path().join("p.ics"), text).unwrap();
-            let snap = fetch(dir.path(), Window { start: utc("2026-01-01T00:00:00Z"), end: utc("2028-01-01T00:00:00Z") });
+            let snap = fetch(dir.path(), Window { start: utc("2025-12-01T00:00:00Z"), end: utc("2028-01-01T00:00:00Z") });
             prop_assert!(snap.problems.is_empty());
             prop_assert!(snap.instances.len() > 10);
             let mut starts: Vec<DateTime<Utc>> = snap.instances.iter().map(|i| i.start).collect();
@@ -547,8 +549,9 @@ mod wall_time {
             for (k, s) in starts.iter().enumerate() {
                 let local = s.with_timezone(&tz).naive_local();
                 let want = start + Duration::weeks(i64::from(interval) * k as i64);
-                // A wall time that does not exist that day (inside a DST gap) is shifted forward.
-                if tz.from_local_datetime(&want).single().is_some() {
+                // A wall time that does not exist that day (inside a DST gap) is shifted forward;
+                // a repeated one (DST end) is the first of the two.
+                if tz.from_local_datetime(&want).earliest().is_some() {
                     prop_assert_eq!(local, want);
                 } else {
                     prop_assert!(local > want && local - want <= Duration::hours(1));
@@ -556,4 +559,151 @@ mod wall_time {
             }
         }
     }
+}
+
+/// Lines of `a` (with their line endings) that are missing from `b`, in order (a subsequence diff).
+fn missing_lines<'a>(a: &'a str, b: &str) -> Vec<&'a str> {
+    let b_lines: Vec<&str> = b.split_inclusive('\n').collect();
+    let mut j = 0;
+    let mut missing = Vec::new();
+    for l in a.split_inclusive('\n') {
+        match b_lines[j..].iter().position(|x| *x == l) {
+            Some(k) => j += k + 1,
+            None => missing.push(l),
+        }
+    }
+    missing
+}
+
+#[test]
+fn outlook_override_keeps_the_windows_tzid_form_and_every_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("outlook.ics");
+    fs::copy(fixtures().join("outlook_windows_tz.ics"), &path).unwrap();
+    let before = fs::read_to_string(&path).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let target = instance_at(&p, "2026-03-30T07:00:00Z");
+    let w = OccurrenceWrite {
+        target,
+        description: Some("Unser Jour fixe\n\nAgenda: https://x/y".into()),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap();
+    assert!(
+        missing_lines(&before, &after).is_empty(),
+        "{:?}",
+        missing_lines(&before, &after)
+    );
+    let added = missing_lines(&after, &before);
+    assert!(
+        added.contains(&"RECURRENCE-ID;TZID=W. Europe Standard Time:20260330T090000\r\n"),
+        "{added:?}"
+    );
+    assert!(added.contains(&"DTSTART;TZID=W. Europe Standard Time:20260330T090000\r\n"));
+    assert!(added.contains(&"DTEND;TZID=W. Europe Standard Time:20260330T094500\r\n"));
+    assert!(added.contains(&"DESCRIPTION:Unser Jour fixe\\n\\nAgenda: https://x/y\r\n"));
+    // The override sits inside the VCALENDAR and the file still parses cleanly: the next write
+    // updates it in place.
+    let cur = instance_at(&p, "2026-03-30T07:00:00Z");
+    assert_eq!(cur.description, "Unser Jour fixe\n\nAgenda: https://x/y");
+    assert!(after.ends_with("END:VEVENT\r\nEND:VCALENDAR\r\n"));
+    let w2 = OccurrenceWrite {
+        target: cur,
+        description: Some("v2".into()),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w2).unwrap(), WriteOutcome::Written);
+    let third = fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        missing_lines(&after, &third),
+        vec!["DESCRIPTION:Unser Jour fixe\\n\\nAgenda: https://x/y\r\n"]
+    );
+}
+
+#[test]
+fn google_moved_override_is_updated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.ics");
+    fs::copy(fixtures().join("google_export.ics"), &path).unwrap();
+    let before = fs::read_to_string(&path).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let target = instance_at(&p, "2026-01-14T14:30:00Z");
+    assert_eq!(target.original_start, Some(utc("2026-01-12T10:00:00Z")));
+    let w = OccurrenceWrite {
+        target,
+        description: Some("Moved to Wednesday\n-- oneonone agenda --".into()),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap();
+    assert_eq!(
+        missing_lines(&before, &after),
+        vec!["DESCRIPTION:Moved to Wednesday\r\n"]
+    );
+    assert_eq!(
+        missing_lines(&after, &before),
+        vec!["DESCRIPTION:Moved to Wednesday\\n-- oneonone agenda --\r\n"]
+    );
+    assert_eq!(after.matches("BEGIN:VEVENT").count(), 2);
+}
+
+#[test]
+fn floating_and_utc_series_get_overrides_in_their_own_form() {
+    for (dtstart, dtend, rid) in [
+        (
+            "DTSTART:20260302T100000",
+            "DTEND:20260302T103000",
+            "RECURRENCE-ID:20260309T100000\n",
+        ),
+        (
+            "DTSTART:20260302T100000Z",
+            "DTEND:20260302T103000Z",
+            "RECURRENCE-ID:20260309T100000Z\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.ics");
+        let text = format!(
+            "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:f\n{dtstart}\n{dtend}\nRRULE:FREQ=WEEKLY;COUNT=4\n{}END:VEVENT\nEND:VCALENDAR\n",
+            PEOPLE.replace("\r\n", "\n")
+        );
+        fs::write(&path, &text).unwrap();
+        let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+        let target = instance_at(&p, "2026-03-09T10:00:00Z");
+        let w = OccurrenceWrite {
+            target,
+            description: Some("x".into()),
+            end: None,
+        };
+        assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+        let after = fs::read_to_string(&path).unwrap();
+        assert!(after.contains(rid), "{after}");
+        assert!(!after.contains('\r'));
+        let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+        assert_eq!(snap.instances.len(), 4);
+        assert_eq!(
+            snap.instances
+                .iter()
+                .filter(|i| i.description == "x")
+                .count(),
+            1
+        );
+    }
+}
+
+#[test]
+fn writes_outside_the_root_are_refused() {
+    let (_dir, p, _path) = setup_series();
+    let mut target = instance_at(&p, "2026-03-16T10:00:00Z");
+    target.source = "/etc/passwd".into();
+    let w = OccurrenceWrite {
+        target,
+        description: Some("x".into()),
+        end: None,
+    };
+    assert!(matches!(
+        p.write_occurrence(&w),
+        Err(ProviderError::NotFound(_))
+    ));
 }

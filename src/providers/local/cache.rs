@@ -5,12 +5,16 @@
 use super::parse::ParsedFile;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::ffi::OsString;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const VERSION: u32 = 1;
 
 /// What identifies an unchanged file: size, modification time (ns) and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "(u64, i64, u32, u64)", into = "(u64, i64, u32, u64)")]
 pub(crate) struct Stamp {
     pub len: u64,
     pub mtime_s: i64,
@@ -53,18 +57,89 @@ impl Stamp {
     }
 }
 
+impl From<(u64, i64, u32, u64)> for Stamp {
+    fn from((len, mtime_s, mtime_ns, inode): (u64, i64, u32, u64)) -> Stamp {
+        Stamp {
+            len,
+            mtime_s,
+            mtime_ns,
+            inode,
+        }
+    }
+}
+
+impl From<Stamp> for (u64, i64, u32, u64) {
+    fn from(s: Stamp) -> Self {
+        (s.len, s.mtime_s, s.mtime_ns, s.inode)
+    }
+}
+
+/// The number of the last fetch that saw a file (not persisted): entries not seen by a fetch
+/// belong to vanished files and are dropped.
+#[derive(Debug, Default)]
+pub(crate) struct Seen(AtomicU64);
+
+impl Seen {
+    pub(crate) fn new(epoch: u64) -> Seen {
+        Seen(AtomicU64::new(epoch))
+    }
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+    pub(crate) fn set(&self, epoch: u64) {
+        self.0.store(epoch, Ordering::Relaxed)
+    }
+}
+
+impl Clone for Seen {
+    fn clone(&self) -> Seen {
+        Seen::new(self.get())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Entry {
+    #[serde(rename = "s")]
     pub stamp: Stamp,
+    #[serde(rename = "p", default, skip_serializing_if = "ParsedFile::is_empty")]
     pub parsed: ParsedFile,
+    #[serde(skip)]
+    pub seen: Seen,
 }
 
 /// Per-file parse cache; persisted by the caller between runs as opaque bytes.
 #[derive(Debug, Default)]
 pub struct FileCache {
-    pub(crate) files: HashMap<PathBuf, Entry>,
+    pub(crate) files: HashMap<OsString, Entry, BuildHasherDefault<Fnv>>,
+    /// Counts fetches (not persisted); see `Seen`.
+    pub(crate) epoch: u64,
     /// Files actually read (opened and parsed) by the last fetch.
     pub(crate) last_reads: usize,
+    /// Entries dropped by the last fetch (their files vanished).
+    pub(crate) last_dropped: usize,
+}
+
+/// FNV-1a: path keys are hashed 300,000 times per fetch of a large vdir; SipHash's DoS
+/// resistance buys nothing for local file names.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -84,7 +159,7 @@ impl FileCache {
         let mut files: Vec<(PathBuf, Entry)> = self
             .files
             .iter()
-            .map(|(p, e)| (p.clone(), e.clone()))
+            .map(|(p, e)| (PathBuf::from(p), e.clone()))
             .collect();
         files.sort_by(|a, b| a.0.cmp(&b.0));
         serde_json::to_vec(&Persisted {
@@ -102,8 +177,14 @@ impl FileCache {
         }
         match serde_json::from_slice::<Persisted>(b) {
             Ok(p) => FileCache {
-                files: p.files.into_iter().collect(),
+                files: p
+                    .files
+                    .into_iter()
+                    .map(|(p, e)| (p.into_os_string(), e))
+                    .collect(),
                 last_reads: 0,
+                last_dropped: 0,
+                epoch: 0,
             },
             Err(_) => FileCache::default(),
         }
@@ -112,6 +193,12 @@ impl FileCache {
     /// Number of files the last `fetch` had to read (the others were served from the cache).
     pub fn last_fetch_reads(&self) -> usize {
         self.last_reads
+    }
+
+    /// Did the last `fetch` change the cache (a file read, or one dropped)? The caller only
+    /// needs to persist `to_bytes()` again when it did.
+    pub fn last_fetch_changed(&self) -> bool {
+        self.last_reads > 0 || self.last_dropped > 0
     }
 
     /// Number of files in the cache.
@@ -144,15 +231,16 @@ mod tests {
             inode: 4,
         };
         c.files.insert(
-            PathBuf::from("/x/a.ics"),
+            OsString::from("/x/a.ics"),
             Entry {
                 stamp,
                 parsed: parsed.clone(),
+                seen: Seen::default(),
             },
         );
         let back = FileCache::from_bytes(&c.to_bytes());
         assert_eq!(back.len(), 1);
-        let e = &back.files[&PathBuf::from("/x/a.ics")];
+        let e = &back.files[&OsString::from("/x/a.ics")];
         assert_eq!(e.stamp, stamp);
         assert_eq!(e.parsed, parsed);
         assert!(FileCache::from_bytes(b"garbage").is_empty());

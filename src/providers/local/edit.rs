@@ -186,6 +186,28 @@ pub(crate) fn escape_text(s: &str) -> String {
     out
 }
 
+/// Reverse `escape_text` (also accepts `\N` and an escaped colon).
+pub(crate) fn unescape_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') | Some('N') => out.push('\n'),
+            Some(c @ ('\\' | ',' | ';' | ':')) => out.push(c),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
 /// Fold a content line at 75 octets (never inside a UTF-8 character) and end it with `eol`.
 pub(crate) fn fold(line: &str, eol: &str) -> String {
     let mut out = String::with_capacity(line.len() + line.len() / 70 * 3 + 2);
@@ -313,6 +335,9 @@ mod tests {
     #[test]
     fn escapes_text() {
         assert_eq!(escape_text("a,b;c\\d\r\ne"), "a\\,b\\;c\\\\d\\ne");
+        for s in ["plain", "a,b;c\\d\ne", "trailing\\", "\\n literal"] {
+            assert_eq!(unescape_text(&escape_text(s)), s);
+        }
     }
 
     #[test]

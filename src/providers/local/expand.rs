@@ -28,7 +28,16 @@ pub(crate) struct Ctx<'a> {
 
 /// The instance id of a series occurrence: `{UID}_{original start UTC}`.
 pub(crate) fn occurrence_id(uid: &str, original: DateTime<Utc>) -> String {
-    format!("{uid}_{}", original.format("%Y%m%dT%H%M%SZ"))
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{uid}_{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        original.year(),
+        original.month(),
+        original.day(),
+        original.hour(),
+        original.minute(),
+        original.second()
+    )
 }
 
 /// The events of a file grouped by UID, in file order: (master, overrides).
@@ -62,22 +71,6 @@ pub(crate) fn expand_file(
     problems: &mut Vec<SourceProblem>,
 ) {
     for (master, overrides) in group(events) {
-        if let Some(m) = master
-            && m.recurrence_id.is_none()
-            && events
-                .iter()
-                .filter(|e| e.uid == m.uid && e.recurrence_id.is_none())
-                .count()
-                > 1
-        {
-            problems.push(SourceProblem {
-                source: ctx.source.to_string(),
-                message: format!(
-                    "event {}: more than one master event with this UID; using the first",
-                    m.uid
-                ),
-            });
-        }
         match master {
             Some(m) if !is_series(m) && overrides.is_empty() => {
                 if m.candidate {
@@ -278,9 +271,11 @@ pub(crate) fn rhythm_of(rule: &str) -> Rhythm {
     }
 }
 
-/// Rewrite an RRULE body for the `rrule` crate: drop unknown parts and express UNTIL in UTC
-/// (RFC 5545 wants UTC when DTSTART is zoned; producers write dates and local times too).
-fn normalize_rule(rule: &str, zone: Tz, default_tz: Tz) -> Result<String, String> {
+/// Rewrite an RRULE body for the `rrule` crate, which we run on wall-clock times (see
+/// `occurrence_starts`): drop unknown parts and express UNTIL as a wall time in the event's zone
+/// (written with `Z`, as the crate wants for a UTC start). Producers write UTC, local and DATE
+/// UNTILs; all three are accepted.
+fn normalize_rule(rule: &str, zone: Tz) -> Result<String, String> {
     const KNOWN: [&str; 14] = [
         "FREQ",
         "UNTIL",
@@ -311,18 +306,16 @@ fn normalize_rule(rule: &str, zone: Tz, default_tz: Tz) -> Result<String, String
             let until = if v.len() == 8 {
                 let d = NaiveDate::parse_from_str(v, "%Y%m%d")
                     .map_err(|_| format!("bad UNTIL {v:?}"))?;
-                let end_of_day = d
-                    .and_hms_opt(23, 59, 59)
-                    .ok_or_else(|| format!("bad UNTIL {v:?}"))?;
-                super::tz::local_to_utc(zone, end_of_day)
+                d.and_hms_opt(23, 59, 59)
+                    .ok_or_else(|| format!("bad UNTIL {v:?}"))?
             } else {
                 match super::tz::parse_date_time(v) {
-                    Some((n, true)) => Utc.from_utc_datetime(&n),
-                    Some((n, false)) => super::tz::local_to_utc(zone, n),
+                    // A UTC UNTIL becomes the wall time in the event's zone.
+                    Some((n, true)) => Utc.from_utc_datetime(&n).with_timezone(&zone).naive_local(),
+                    Some((n, false)) => n,
                     None => return Err(format!("bad UNTIL {v:?}")),
                 }
             };
-            let _ = default_tz;
             parts.push(format!("UNTIL={}", until.format("%Y%m%dT%H%M%SZ")));
         } else {
             parts.push(format!("{key}={}", v.trim()));
@@ -347,10 +340,12 @@ pub(crate) fn occurrence_starts(
     if first >= from && first < to {
         set.insert(first);
     }
-    let rtz = rrule::Tz::Tz(zone);
-    let dt_start = first.with_timezone(&rtz);
+    // The rule runs on wall-clock times (as if they were UTC); each result is then placed in the
+    // zone with RFC 5545's rules (a time inside a DST gap uses the offset before the gap, a
+    // repeated time the first instant). So 10:00 stays 10:00 local all year.
+    let dt_start = rrule::Tz::UTC.from_utc_datetime(&master.start.naive());
     for rule in &master.rrules {
-        let parsed = normalize_rule(rule, zone, default_tz).and_then(|body| {
+        let parsed = normalize_rule(rule, zone).and_then(|body| {
             rrule::RRule::<rrule::Unvalidated>::from_str(&body)
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.validate(dt_start).map_err(|e| e.to_string()))
@@ -371,9 +366,13 @@ pub(crate) fn occurrence_starts(
         let set_iter = rrule::RRuleSet::new(dt_start).rrule(validated).limit();
         let mut n = 0usize;
         for occ in &set_iter {
-            let t = occ.with_timezone(&Utc);
+            let t = super::tz::local_to_utc(zone, occ.naive_utc());
             if t >= to {
-                break;
+                // Wall-clock order can differ from instant order by a DST shift: look a bit on.
+                if t >= to + Duration::hours(3) {
+                    break;
+                }
+                continue;
             }
             n += 1;
             if n > MAX_OCCURRENCES {
@@ -436,6 +435,31 @@ mod tests {
 
     const PEOPLE: &str =
         "ORGANIZER:mailto:a@x.org\nATTENDEE:mailto:a@x.org\nATTENDEE:mailto:b@x.org\n";
+
+    #[test]
+    fn occurrences_in_a_dst_gap_use_the_offset_before_it() {
+        let text = cal(&format!(
+            "BEGIN:VEVENT\nUID:g\nDTSTART;TZID=Europe/London:20260301T013000\nDTEND;TZID=Europe/London:20260301T020000\nRRULE:FREQ=WEEKLY;UNTIL=20260405T003000Z\n{PEOPLE}END:VEVENT\n"
+        ));
+        let (v, _) = run(&text, "2026-03-01T00:00:00Z", "2026-05-01T00:00:00Z");
+        let starts: Vec<String> = v
+            .iter()
+            .map(|i| i.start.format("%m-%d %H:%M").to_string())
+            .collect();
+        // 03-29 01:30 does not exist in London: read with GMT (= 02:30 BST). UNTIL (UTC) is the
+        // 04-05 01:30 BST occurrence itself, so it is included.
+        assert_eq!(
+            starts,
+            vec![
+                "03-01 01:30",
+                "03-08 01:30",
+                "03-15 01:30",
+                "03-22 01:30",
+                "03-29 01:30",
+                "04-05 00:30"
+            ]
+        );
+    }
 
     #[test]
     fn rhythms() {

@@ -27,7 +27,6 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use edit::{Doc, Splice, VeventSpan, WriteError};
 use parse::{EndSpec, Ev, ParsedFile};
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -40,9 +39,9 @@ pub struct LocalProvider {
 }
 
 /// What a worker found for one file.
-enum Outcome {
+enum Outcome<'c> {
     /// Unchanged since the cache entry was made.
-    Cached,
+    Cached(&'c Entry),
     Read(Entry),
     Failed(String),
 }
@@ -70,55 +69,67 @@ impl LocalProvider {
     /// cannot be read.
     pub fn fetch(&self, window: Window, cache: &mut FileCache) -> Result<Snapshot, ProviderError> {
         let mut problems = Vec::new();
-        let paths = self.list_files(&mut problems)?;
+        let listed = self.list_files(&mut problems)?;
+        cache.epoch += 1;
+        let epoch = cache.epoch;
+        // Stat every file (in parallel); read and parse only those the cache does not match.
         let outcomes = {
             let old = &cache.files;
-            parallel_map(&paths, |p| examine(p, old.get(p)))
+            parallel_map(&listed, |l| examine(l, old.get(l.path.as_os_str()), epoch))
         };
-        let mut files: HashMap<PathBuf, Entry> = HashMap::with_capacity(paths.len());
-        let mut reads = 0;
-        for (path, outcome) in paths.into_iter().zip(outcomes) {
-            match outcome {
-                Outcome::Cached => {
-                    if let Some(e) = cache.files.remove(&path) {
-                        files.insert(path, e);
-                    }
+        let account = self.account.as_str();
+        let default_tz = self.default_tz;
+        // Expand in the (sorted) listing order, for a deterministic snapshot.
+        let per_file = parallel_map_zip(&listed, &outcomes, |l, outcome| {
+            let mut instances = Vec::new();
+            let mut problems = Vec::new();
+            let entry = match outcome {
+                Outcome::Cached(e) => *e,
+                Outcome::Read(e) => e,
+                Outcome::Failed(msg) => {
+                    problems.push(SourceProblem {
+                        source: l.path.display().to_string(),
+                        message: msg.clone(),
+                    });
+                    return (instances, problems);
                 }
-                Outcome::Read(e) => {
-                    reads += 1;
-                    files.insert(path, e);
-                }
-                Outcome::Failed(msg) => problems.push(SourceProblem {
-                    source: path.display().to_string(),
-                    message: msg,
-                }),
+            };
+            if entry.parsed.problems.is_empty() && entry.parsed.events.is_empty() {
+                return (instances, problems);
             }
-        }
-        cache.files = files;
-        cache.last_reads = reads;
-
-        let mut sorted: Vec<(&PathBuf, &Entry)> = cache.files.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(b.0));
-        let mut instances = Vec::new();
-        for (path, entry) in sorted {
-            let source = path.display().to_string();
+            let source = l.path.display().to_string();
             for msg in &entry.parsed.problems {
                 problems.push(SourceProblem {
                     source: source.clone(),
                     message: msg.clone(),
                 });
             }
-            if entry.parsed.events.is_empty() {
-                continue;
-            }
             let ctx = expand::Ctx {
-                account: &self.account,
+                account,
                 source: &source,
-                default_tz: self.default_tz,
+                default_tz,
                 window,
             };
             expand::expand_file(&entry.parsed.events, &ctx, &mut instances, &mut problems);
+            (instances, problems)
+        });
+        let mut instances = Vec::new();
+        for (mut i, mut p) in per_file {
+            instances.append(&mut i);
+            problems.append(&mut p);
         }
+        // Update the cache: new entries in, entries of vanished files out.
+        let mut fresh = Vec::new();
+        for (l, outcome) in listed.into_iter().zip(outcomes) {
+            if let Outcome::Read(e) = outcome {
+                fresh.push((l.path.into_os_string(), e));
+            }
+        }
+        cache.last_reads = fresh.len();
+        let before = cache.files.len();
+        cache.files.retain(|_, e| e.seen.get() == epoch);
+        cache.last_dropped = before - cache.files.len();
+        cache.files.extend(fresh);
         Ok(Snapshot {
             instances,
             problems,
@@ -126,7 +137,7 @@ impl LocalProvider {
     }
 
     /// `*.ics` files in root and its immediate sub-folders, sorted.
-    fn list_files(&self, problems: &mut Vec<SourceProblem>) -> Result<Vec<PathBuf>, ProviderError> {
+    fn list_files(&self, problems: &mut Vec<SourceProblem>) -> Result<Vec<Listed>, ProviderError> {
         let rd = fs::read_dir(&self.root).map_err(|e| ProviderError::Unavailable {
             what: self.root.display().to_string(),
             reason: e.to_string(),
@@ -143,7 +154,13 @@ impl LocalProvider {
                 }),
             }
         }
-        out.sort();
+        // Byte order (component-wise `Path` ordering is needlessly slow for 100,000 names).
+        out.sort_unstable_by(|a, b| {
+            a.path
+                .as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.path.as_os_str().as_encoded_bytes())
+        });
         Ok(out)
     }
 
@@ -231,7 +248,7 @@ impl LocalProvider {
                 .ok_or_else(|| "the file's events could not be located".to_string())?;
             let uid_ok = doc
                 .prop(s, "UID")
-                .is_some_and(|i| doc.lines[i].value().trim() == ev.uid);
+                .is_some_and(|i| edit::unescape_text(doc.lines[i].value().trim()) == ev.uid);
             let rid_ok = doc.prop(s, "RECURRENCE-ID").is_some() == ev.recurrence_id.is_some();
             if uid_ok && rid_ok {
                 Ok(s)
@@ -401,10 +418,12 @@ impl LocalProvider {
     /// Does any file of the vdir hold an event with this UID? (Byte search, then a parse.)
     fn uid_exists(&self, uid: &str) -> Result<bool, ProviderError> {
         let mut ignored = Vec::new();
-        let paths = self.list_files(&mut ignored)?;
+        let listed = self.list_files(&mut ignored)?;
         let needle = uid.as_bytes();
-        let found = parallel_map(&paths, |p| {
-            let Ok(bytes) = fs::read(p) else { return false };
+        let found = parallel_map(&listed, |l| {
+            let Ok(bytes) = fs::read(&l.path) else {
+                return false;
+            };
             if !bytes.windows(needle.len().max(1)).any(|w| w == needle) {
                 return false;
             }
@@ -412,7 +431,7 @@ impl LocalProvider {
             let doc = Doc::new(&text);
             doc.vevents().iter().any(|v| {
                 doc.prop(v, "UID")
-                    .is_some_and(|i| doc.lines[i].value().trim() == uid)
+                    .is_some_and(|i| edit::unescape_text(doc.lines[i].value().trim()) == uid)
             })
         });
         Ok(found.into_iter().any(|b| b))
@@ -498,10 +517,12 @@ fn new_override(
         &format!("DTEND{end_params}:{}", tz::format_like(&end_like, end, tz)),
         eol,
     ));
-    out.push_str(&edit::fold(
-        &format!("DESCRIPTION:{}", edit::escape_text(desc)),
-        eol,
-    ));
+    if !desc.is_empty() {
+        out.push_str(&edit::fold(
+            &format!("DESCRIPTION:{}", edit::escape_text(desc)),
+            eol,
+        ));
+    }
     if let Some(first) = span.first_nested {
         for i in first..span.end {
             out.push_str(&with_eol(raw(i)));
@@ -564,7 +585,7 @@ fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
         "VERSION:2.0".to_string(),
         "PRODID:-//oneonone//EN".to_string(),
         "BEGIN:VEVENT".to_string(),
-        format!("UID:{}", s.uid),
+        format!("UID:{}", esc(&s.uid)),
         format!("DTSTAMP:{}", dtstamp.format("%Y%m%dT%H%M%SZ")),
         format!("DTSTART;TZID={tzid}:{}", start.format("%Y%m%dT%H%M%S")),
         format!("DTEND;TZID={tzid}:{}", end.format("%Y%m%dT%H%M%S")),
@@ -586,11 +607,18 @@ fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
     lines.iter().map(|l| edit::fold(l, eol)).collect()
 }
 
-fn scan_dir(rd: fs::ReadDir, out: &mut Vec<PathBuf>, mut dirs: Option<&mut Vec<PathBuf>>) {
+/// A listed `.ics` file; the directory entry allows a cheap `fstatat` relative to its folder.
+struct Listed {
+    path: PathBuf,
+    entry: fs::DirEntry,
+    symlink: bool,
+}
+
+fn scan_dir(rd: fs::ReadDir, out: &mut Vec<Listed>, mut dirs: Option<&mut Vec<PathBuf>>) {
     for entry in rd.flatten() {
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.ends_with('~') || name.starts_with('#') {
+        let name = name.as_encoded_bytes();
+        if name.starts_with(b".") || name.ends_with(b"~") || name.starts_with(b"#") {
             continue;
         }
         let Ok(ft) = entry.file_type() else { continue };
@@ -600,27 +628,38 @@ fn scan_dir(rd: fs::ReadDir, out: &mut Vec<PathBuf>, mut dirs: Option<&mut Vec<P
             if let Some(d) = dirs.as_deref_mut() {
                 d.push(path);
             }
-        } else if name.len() > 4 && name.as_bytes()[name.len() - 4..].eq_ignore_ascii_case(b".ics")
-        {
-            out.push(path);
+        } else if name.len() > 4 && name[name.len() - 4..].eq_ignore_ascii_case(b".ics") {
+            out.push(Listed {
+                path,
+                entry,
+                symlink: ft.is_symlink(),
+            });
         }
     }
 }
 
 /// Stat a file; read and parse it unless the cache entry still matches.
-fn examine(path: &Path, cached: Option<&Entry>) -> Outcome {
-    let meta = match fs::metadata(path) {
+fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcome<'c> {
+    let path = &listed.path;
+    let meta = if listed.symlink {
+        fs::metadata(path)
+    } else {
+        listed.entry.metadata()
+    };
+    let meta = match meta {
         Ok(m) => m,
         Err(e) => return Outcome::Failed(format!("cannot stat: {e}")),
     };
     let stamp = Stamp::of(&meta);
-    if cached.is_some_and(|c| c.stamp == stamp) {
-        return Outcome::Cached;
+    if let Some(c) = cached.filter(|c| c.stamp == stamp) {
+        c.seen.set(epoch);
+        return Outcome::Cached(c);
     }
     match fs::read(path) {
         Ok(bytes) => Outcome::Read(Entry {
             stamp,
             parsed: parse::parse_bytes(&bytes, true),
+            seen: cache::Seen::new(epoch),
         }),
         Err(e) => Outcome::Failed(format!("cannot read: {e}")),
     }
@@ -650,6 +689,16 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
         }
         out
     })
+}
+
+/// `parallel_map` over two slices of equal length.
+fn parallel_map_zip<A: Sync, B: Sync, R: Send>(
+    a: &[A],
+    b: &[B],
+    f: impl Fn(&A, &B) -> R + Sync,
+) -> Vec<R> {
+    let idx: Vec<usize> = (0..a.len().min(b.len())).collect();
+    parallel_map(&idx, |&i| f(&a[i], &b[i]))
 }
 
 #[cfg(test)]

@@ -35,9 +35,13 @@ pub(crate) enum PartStat {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Person {
+    #[serde(rename = "e")]
     pub email: String,
+    #[serde(rename = "k")]
     pub kind: Kind,
+    #[serde(rename = "p")]
     pub partstat: PartStat,
+    #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
     pub optional: bool,
 }
 
@@ -51,25 +55,40 @@ pub(crate) enum EndSpec {
     Seconds(i64),
 }
 
-/// One VEVENT as far as oneonone cares.
+/// One VEVENT as far as oneonone cares. (Short serde names and skipped defaults keep the
+/// persisted cache small: a vdir can hold tens of thousands of meetings.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Ev {
+    #[serde(rename = "u")]
     pub uid: String,
+    #[serde(rename = "t", default, skip_serializing_if = "String::is_empty")]
     pub summary: String,
+    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
     pub organizer: Option<String>,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
     pub attendees: Vec<Person>,
+    #[serde(rename = "s")]
     pub start: When,
+    #[serde(rename = "e")]
     pub end: EndSpec,
+    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
+    #[serde(rename = "d", default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
     pub recurrence_id: Option<When>,
     /// RRULE bodies (`FREQ=…`).
+    #[serde(rename = "rr", default, skip_serializing_if = "Vec::is_empty")]
     pub rrules: Vec<String>,
+    #[serde(rename = "rd", default, skip_serializing_if = "Vec::is_empty")]
     pub rdates: Vec<When>,
+    #[serde(rename = "xd", default, skip_serializing_if = "Vec::is_empty")]
     pub exdates: Vec<When>,
     /// Timed, with two or more distinct people.
+    #[serde(rename = "m", default, skip_serializing_if = "std::ops::Not::not")]
     pub candidate: bool,
     /// Position among the top-level VEVENTs of the file (meaningful for files that parsed cleanly).
+    #[serde(rename = "i")]
     pub index: usize,
 }
 
@@ -88,11 +107,21 @@ impl Ev {
 /// The result of reading one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ParsedFile {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<Ev>,
     /// Messages (the file path is added by the caller).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// The file needed repair or per-event recovery: never rewrite it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub recovered: bool,
+}
+
+impl ParsedFile {
+    /// Nothing of interest in the file (the common case: a personal event).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.problems.is_empty() && !self.recovered
+    }
 }
 
 /// Cheap pre-check: can this text contain a meeting at all? (It needs an ATTENDEE line.)
@@ -491,6 +520,17 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
         .map(|e| e.uid.clone())
         .collect();
     events.retain(|e| candidate_uids.contains(&e.uid));
+    let mut masters: HashMap<&str, usize> = HashMap::new();
+    for e in events.iter().filter(|e| e.recurrence_id.is_none()) {
+        *masters.entry(e.uid.as_str()).or_default() += 1;
+    }
+    let mut dups: Vec<String> = masters
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(uid, n)| format!("event {uid}: {n} master events with this UID; using the first"))
+        .collect();
+    dups.sort();
+    problems.append(&mut dups);
     ParsedFile {
         events,
         problems,
@@ -749,5 +789,39 @@ mod tests {
         assert!(looks_like_content_line("X-FOO:bar"));
         assert!(!looks_like_content_line("with a fold"));
         assert!(!looks_like_content_line(":x"));
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_masters_are_reported_once() {
+        let ev = "BEGIN:VEVENT\nUID:d\nDTSTART:20260101T100000Z\nORGANIZER:mailto:a@x\nATTENDEE:mailto:b@x\nEND:VEVENT\n";
+        let f = parse_text(&format!("BEGIN:VCALENDAR\n{ev}{ev}END:VCALENDAR\n"));
+        assert_eq!(f.events.len(), 2);
+        assert_eq!(
+            f.problems,
+            vec!["event d: 2 master events with this UID; using the first".to_string()]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_read_lossily_and_marked_recovered() {
+        let mut bytes =
+            b"BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nDTSTART:20260101T100000Z\nSUMMARY:caf".to_vec();
+        bytes.push(0xE9);
+        bytes.extend_from_slice(
+            b"\nORGANIZER:mailto:a@x\nATTENDEE:mailto:b@x\nEND:VEVENT\nEND:VCALENDAR\n",
+        );
+        let f = parse_bytes(&bytes, true);
+        assert!(f.recovered);
+        assert_eq!(f.events.len(), 1);
+        assert!(
+            f.problems[0].contains("not valid UTF-8"),
+            "{:?}",
+            f.problems
+        );
     }
 }
