@@ -103,6 +103,7 @@ impl Source {
     ) -> Result<Snapshot, ProviderError> {
         match self {
             Source::Local(p) => {
+                let t = std::time::Instant::now();
                 let stored = store
                     .sync_state(account, LOCAL_CACHE_KEY)
                     .unwrap_or_else(|e| {
@@ -113,13 +114,22 @@ impl Source {
                     .as_deref()
                     .map(FileCache::from_bytes)
                     .unwrap_or_default();
+                let loaded_ms = t.elapsed().as_millis() as u64;
                 let snapshot = p.fetch(window, &mut cache)?;
-                let bytes = cache.to_bytes();
-                if stored.as_deref() != Some(bytes.as_slice())
-                    && let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes)
-                {
-                    warn!(account, error = %e, "cannot save the file cache");
+                let fetched_ms = t.elapsed().as_millis() as u64;
+                if cache.last_fetch_changed() || stored.is_none() {
+                    let bytes = cache.to_bytes();
+                    if let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes) {
+                        warn!(account, error = %e, "cannot save the file cache");
+                    }
                 }
+                debug!(
+                    account,
+                    cache_load_ms = loaded_ms,
+                    fetch_ms = fetched_ms - loaded_ms,
+                    save_ms = t.elapsed().as_millis() as u64 - fetched_ms,
+                    "local fetch"
+                );
                 Ok(snapshot)
             }
         }
