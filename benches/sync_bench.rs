@@ -6,7 +6,7 @@
 //! Targets (2-core machine): cold < 5 s, warm < 1 s, peak RSS < 300 MB, evaluation < 200 ms.
 //! Set `BENCH_SERIES` / `BENCH_OTHER` to change the sizes.
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
-use oneonone::domain::{CancellationPolicy, Cadence, Enforce, Pair};
+use oneonone::domain::{Cadence, CancellationPolicy, Enforce, Pair};
 use oneonone::providers::Window;
 use oneonone::providers::local::{FileCache, LocalProvider};
 use oneonone::sync::{AccountView, reconcile};
@@ -17,7 +17,10 @@ use std::process::Command;
 use std::time::Instant;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn manager(i: usize) -> String {
@@ -60,7 +63,14 @@ ORGANIZER:mailto:{m}\r\nATTENDEE:mailto:{m}\r\nATTENDEE:mailto:{r}\r\n{status}EN
     }
     if i % 7 == 0 {
         let day = first + Duration::weeks(10);
-        s = s.replacen("RRULE:", &format!("EXDATE;TZID=Europe/London:{}T{hour:02}0000\r\nRRULE:", day.format("%Y%m%d")), 1);
+        s = s.replacen(
+            "RRULE:",
+            &format!(
+                "EXDATE;TZID=Europe/London:{}T{hour:02}0000\r\nRRULE:",
+                day.format("%Y%m%d")
+            ),
+            1,
+        );
     }
     s.push_str("END:VCALENDAR\r\n");
     s
@@ -84,11 +94,22 @@ DTSTART;TZID=Europe/London:{d}T{hour:02}0000\r\nDTEND;TZID=Europe/London:{d}T{ho
         }
         2 => {
             // a 1:1 between two people who are not a configured pair
-            let _ = write!(s, "ORGANIZER:mailto:peer{}@bench.test\r\nATTENDEE:mailto:peer{}@bench.test\r\nATTENDEE:mailto:other{}@bench.test\r\n", j % 500, j % 500, j % 700);
+            let _ = write!(
+                s,
+                "ORGANIZER:mailto:peer{}@bench.test\r\nATTENDEE:mailto:peer{}@bench.test\r\nATTENDEE:mailto:other{}@bench.test\r\n",
+                j % 500,
+                j % 500,
+                j % 700
+            );
         }
         _ => {
             // a room booking
-            let _ = write!(s, "ORGANIZER:mailto:{}\r\nATTENDEE;CUTYPE=ROOM:mailto:room{}@bench.test\r\n", report(j % 2000), j % 30);
+            let _ = write!(
+                s,
+                "ORGANIZER:mailto:{}\r\nATTENDEE;CUTYPE=ROOM:mailto:room{}@bench.test\r\n",
+                report(j % 2000),
+                j % 30
+            );
         }
     }
     s.push_str("END:VEVENT\r\nEND:VCALENDAR\r\n");
@@ -99,18 +120,31 @@ fn generate(dir: &Path, series: usize, other: usize, today: NaiveDate) {
     std::fs::create_dir_all(dir.join("cal")).expect("mkdir");
     let first = today - Duration::weeks(40);
     for i in 0..series {
-        std::fs::write(dir.join("cal").join(format!("series-{i}.ics")), series_file(i, first + Duration::days((i % 5) as i64))).expect("write");
+        std::fs::write(
+            dir.join("cal").join(format!("series-{i}.ics")),
+            series_file(i, first + Duration::days((i % 5) as i64)),
+        )
+        .expect("write");
     }
     for j in 0..other {
         let day = today - Duration::days(200) + Duration::days((j % 300) as i64);
-        std::fs::write(dir.join("cal").join(format!("other-{j}.ics")), other_file(j, day)).expect("write");
+        std::fs::write(
+            dir.join("cal").join(format!("other-{j}.ics")),
+            other_file(j, day),
+        )
+        .expect("write");
     }
     let mut cfg = String::from(
         "[daemon]\nstate_dir = \"state\"\ntimezone = \"Europe/London\"\npublic_url = \"http://127.0.0.1:8080\"\n\n\
 [[accounts]]\nname = \"local\"\nprovider = \"local\"\npath = \"cal\"\n\n",
     );
     for i in 0..series {
-        let _ = write!(cfg, "[[pairs]]\nmanager = \"{}\"\nreport = \"{}\"\naccount = \"local\"\n\n", manager(i), report(i));
+        let _ = write!(
+            cfg,
+            "[[pairs]]\nmanager = \"{}\"\nreport = \"{}\"\naccount = \"local\"\n\n",
+            manager(i),
+            report(i)
+        );
     }
     std::fs::write(dir.join("config.toml"), cfg).expect("write config");
 }
@@ -126,18 +160,30 @@ fn sync_once(dir: &Path, now: &str) -> (f64, f64, String) {
         .output()
         .expect("run oneonone");
     let secs = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "sync failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let after = max_rss_children_kb();
     // ru_maxrss of children is the max over all waited-for children: report it when it grew.
     let rss = if after > before { after } else { before };
-    (secs, rss as f64 / 1024.0, String::from_utf8_lossy(&out.stdout).trim().to_string())
+    (
+        secs,
+        rss as f64 / 1024.0,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
 }
 
 fn max_rss_children_kb() -> i64 {
     // SAFETY: getrusage only writes into the struct we pass.
     unsafe {
         let mut ru: libc::rusage = std::mem::zeroed();
-        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) == 0 { ru.ru_maxrss } else { 0 }
+        if libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) == 0 {
+            ru.ru_maxrss
+        } else {
+            0
+        }
     }
 }
 
@@ -161,21 +207,31 @@ fn main() {
     let dir = dir.as_path();
     let t = Instant::now();
     generate(dir, series, other, today);
-    println!("generated {series} series + {other} other events in {:.1} s", t.elapsed().as_secs_f64());
+    println!(
+        "generated {series} series + {other} other events in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
     let now_s = now.to_rfc3339();
 
     let (cold, rss_cold, out) = sync_once(dir, &now_s);
     println!("sync --once cold: {cold:.2} s, peak RSS {rss_cold:.0} MB  [{out}]");
     let (warm, rss_warm, out) = sync_once(dir, &now_s);
-    println!("sync --once warm (nothing changed): {warm:.2} s, peak RSS so far {rss_warm:.0} MB  [{out}]");
+    println!(
+        "sync --once warm (nothing changed): {warm:.2} s, peak RSS so far {rss_warm:.0} MB  [{out}]"
+    );
     let (warm2, _, _) = sync_once(dir, &now_s);
     println!("sync --once warm again: {warm2:.2} s");
 
     // Pure evaluation of all pairs over the fetched snapshot.
     let tz = chrono_tz::Europe::London;
     let provider = LocalProvider::new("local", dir.join("cal"), tz);
-    let window = Window { start: now - Duration::weeks(26), end: now + Duration::weeks(8) };
-    let snapshot = provider.fetch(window, &mut FileCache::default()).expect("fetch");
+    let window = Window {
+        start: now - Duration::weeks(26),
+        end: now + Duration::weeks(8),
+    };
+    let snapshot = provider
+        .fetch(window, &mut FileCache::default())
+        .expect("fetch");
     let pairs: Vec<Pair> = (0..series)
         .map(|i| Pair {
             id: Pair::make_id(&manager(i), &report(i)),
@@ -185,16 +241,43 @@ fn main() {
             cadence: Cadence::Weeks(1),
             duration: Duration::minutes(30),
             enforce: Enforce::Warn,
-            cancellations: CancellationPolicy { max_consecutive: 2, max_in_window: 3, window: Duration::days(90) },
+            cancellations: CancellationPolicy {
+                max_consecutive: 2,
+                max_in_window: 3,
+                window: Duration::days(90),
+            },
         })
         .collect();
-    let views = [AccountView { account: "local", window, instances: &snapshot.instances, complete: true }];
-    let first = reconcile(now, &pairs, &views, &HashMap::new(), Duration::weeks(8), Duration::weeks(26));
-    let history: HashMap<String, Vec<_>> = first.into_iter().map(|u| (pairs[u.pair_index].id.clone(), u.history)).collect();
+    let views = [AccountView {
+        account: "local",
+        window,
+        instances: &snapshot.instances,
+        complete: true,
+    }];
+    let first = reconcile(
+        now,
+        &pairs,
+        &views,
+        HashMap::new(),
+        Duration::weeks(8),
+        Duration::weeks(26),
+    );
+    let history: HashMap<String, Vec<_>> = first
+        .into_iter()
+        .map(|u| (pairs[u.pair_index].id.clone(), u.history))
+        .collect();
     let mut best = f64::MAX;
     for _ in 0..5 {
+        let input = history.clone();
         let t = Instant::now();
-        let updates = reconcile(now, &pairs, &views, &history, Duration::weeks(8), Duration::weeks(26));
+        let updates = reconcile(
+            now,
+            &pairs,
+            &views,
+            input,
+            Duration::weeks(8),
+            Duration::weeks(26),
+        );
         best = best.min(t.elapsed().as_secs_f64());
         assert_eq!(updates.len(), series);
     }

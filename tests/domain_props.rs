@@ -114,7 +114,7 @@ proptest! {
         }).collect();
         let window = Window { start: now - Duration::weeks(60), end: now + Duration::weeks(8) };
         let views = [AccountView { account: "local", window, instances: &instances, complete: true }];
-        let u = reconcile(now, &[p], &views, &HashMap::new(), Duration::weeks(8), Duration::weeks(60));
+        let u = reconcile(now, &[p], &views, HashMap::new(), Duration::weeks(8), Duration::weeks(60));
         let h = &u[0].health;
         let occurrences = instances.len() as u32;
         prop_assert!(h.cancelled_in_window <= occurrences);
@@ -145,7 +145,7 @@ proptest! {
         let instances: Vec<Instance> = starts.iter().enumerate().map(|(k, s)| inst(&format!("s_{k}"), *s, vec![person("alice@acme.test", Response::Accepted), person("bob@acme.test", Response::Accepted)], "alice@acme.test", false)).collect();
         let window = Window { start: now - Duration::weeks(40), end: now + Duration::weeks(8) };
         let views = [AccountView { account: "local", window, instances: &instances, complete: true }];
-        let u = reconcile(now, &[pair()], &views, &HashMap::new(), Duration::weeks(8), Duration::weeks(40));
+        let u = reconcile(now, &[pair()], &views, HashMap::new(), Duration::weeks(8), Duration::weeks(40));
         let kinds: Vec<FindingKind> = u[0].health.findings.iter().map(|f| f.kind).collect();
         prop_assert!(kinds.is_empty(), "findings {:?} in {}", kinds, tz);
         prop_assert_eq!(u[0].health.last_held, starts.get(25).copied());

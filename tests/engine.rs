@@ -252,7 +252,14 @@ fn run_case(name: &str, case: &Case) {
             instances: &instances,
             complete: cycle.complete,
         }];
-        let updates = reconcile(cycle.now, &pairs, &views, &history, horizon, lookback);
+        let updates = reconcile(
+            cycle.now,
+            &pairs,
+            &views,
+            history.clone(),
+            horizon,
+            lookback,
+        );
         let update = updates.into_iter().next().expect("one pair, one update");
         history.insert(pair.id.clone(), update.history.clone());
         last = Some(update);

@@ -264,35 +264,62 @@ impl Engine {
             .collect();
 
         let pairs = &self.settings.pairs;
+        // Load every pair's history, on two threads (decoding dominates).
         let mut history = HashMap::new();
-        for p in pairs {
-            match self.store.occurrences(&p.id) {
+        let mut unreadable: std::collections::HashSet<String> = Default::default();
+        let loaded: Vec<(&Pair, Result<Vec<_>, StoreError>)> = std::thread::scope(|scope| {
+            let half = pairs.len().div_ceil(2).max(1);
+            let handles: Vec<_> = pairs
+                .chunks(half)
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|p| (p, self.store.occurrences(&p.id)))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (p, result) in loaded {
+            match result {
                 Ok(h) => {
                     history.insert(p.id.clone(), h);
                 }
                 Err(e) => {
                     report.store_errors += 1;
+                    unreadable.insert(p.id.clone());
                     error!(pair = %p.id, error = %e, "cannot read the pair's history");
                 }
             }
         }
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: history loaded");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "phase: history loaded"
+        );
         let updates = reconcile(
             now,
             pairs,
             &views,
-            &history,
+            history,
             self.settings.daemon.horizon,
             self.settings.daemon.lookback,
         );
 
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: reconciled");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            "phase: reconciled"
+        );
         let mut planned: Vec<PlannedWrite> = Vec::new();
         for update in &updates {
             let Some(pair) = pairs.get(update.pair_index) else {
                 continue;
             };
-            if !history.contains_key(&pair.id) {
+            if unreadable.contains(&pair.id) {
                 // Its history could not be read: don't overwrite what we cannot see.
                 continue;
             }
@@ -400,7 +427,12 @@ impl Engine {
     /// parallel across files), then journal every result and flush once. A crash in between leaves
     /// intents without results; the next cycle re-reads the calendar and re-plans from what is
     /// actually there, so nothing is written twice and nothing is lost.
-    fn execute_writes(&self, planned: Vec<PlannedWrite>, now: DateTime<Utc>, report: &mut CycleReport) {
+    fn execute_writes(
+        &self,
+        planned: Vec<PlannedWrite>,
+        now: DateTime<Utc>,
+        report: &mut CycleReport,
+    ) {
         if planned.is_empty() {
             return;
         }
@@ -445,7 +477,10 @@ impl Engine {
                                 let p = &planned[i];
                                 let r = match self.source(&p.account) {
                                     Some(source) => p.op.run(source),
-                                    None => Err(ProviderError::NotFound(format!("account {}", p.account))),
+                                    None => Err(ProviderError::NotFound(format!(
+                                        "account {}",
+                                        p.account
+                                    ))),
                                 };
                                 (i, r)
                             })
@@ -493,7 +528,11 @@ impl Engine {
                     false
                 }
             };
-            rec.state = if ok { WriteState::Done } else { WriteState::Failed };
+            rec.state = if ok {
+                WriteState::Done
+            } else {
+                WriteState::Failed
+            };
         }
         if let Err(e) = journal(&records) {
             report.store_errors += 1;

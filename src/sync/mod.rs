@@ -12,7 +12,7 @@ use crate::domain::{Instance, Pair, Rhythm};
 use crate::providers::Window;
 use crate::store::{FindingRecord, OccurrenceRecord, OccurrenceStatus};
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// A removed occurrence counts as cancelled when it was due within this long; one removed further
 /// ahead (a series shortened or deleted) is simply forgotten.
@@ -69,19 +69,6 @@ fn status_of(
     }
 }
 
-/// Equal apart from `last_seen` (which records when the content last changed).
-fn same_content(a: &OccurrenceRecord, b: &OccurrenceRecord) -> bool {
-    a.instance_id == b.instance_id
-        && a.series_id == b.series_id
-        && a.title == b.title
-        && a.start == b.start
-        && a.end == b.end
-        && a.status == b.status
-        && a.cancel_reason == b.cancel_reason
-        && a.one_on_one == b.one_on_one
-        && a.account == b.account
-}
-
 /// Classify every instance once, bucketed per pair index.
 struct Buckets<'a> {
     one_on_one: Vec<Vec<&'a Instance>>,
@@ -118,13 +105,12 @@ pub fn reconcile(
     now: DateTime<Utc>,
     pairs: &[Pair],
     views: &[AccountView<'_>],
-    history: &HashMap<String, Vec<OccurrenceRecord>>,
+    mut history: HashMap<String, Vec<OccurrenceRecord>>,
     horizon: Duration,
     lookback: Duration,
 ) -> Vec<PairUpdate> {
     let index = PairIndex::new(pairs);
     let buckets = bucket(pairs, &index, views);
-    let empty = Vec::new();
     pairs
         .iter()
         .enumerate()
@@ -137,7 +123,7 @@ pub fn reconcile(
                 view,
                 &buckets.one_on_one[i],
                 &buckets.with_others[i],
-                history.get(&pair.id).unwrap_or(&empty),
+                history.remove(&pair.id).unwrap_or_default(),
                 horizon,
                 lookback,
             )
@@ -153,67 +139,86 @@ fn reconcile_pair(
     view: Option<&AccountView<'_>>,
     ones: &[&Instance],
     others: &[(&Instance, Vec<String>)],
-    stored: &[OccurrenceRecord],
+    stored: Vec<OccurrenceRecord>,
     horizon: Duration,
     lookback: Duration,
 ) -> PairUpdate {
-    let stored_by_id: HashMap<&str, &OccurrenceRecord> =
-        stored.iter().map(|r| (r.instance_id.as_str(), r)).collect();
-    let mut merged: BTreeMap<String, OccurrenceRecord> = stored
-        .iter()
-        .map(|r| (r.instance_id.clone(), r.clone()))
+    // Owned, keyed by instance id: records are updated in place, never cloned wholesale.
+    let mut merged: HashMap<String, OccurrenceRecord> = stored
+        .into_iter()
+        .map(|r| (r.instance_id.clone(), r))
         .collect();
     let mut upsert = Vec::new();
     let mut remove = Vec::new();
-    let mut seen: BTreeSet<&str> = BTreeSet::new();
-
-    let mut put = |rec: OccurrenceRecord, merged: &mut BTreeMap<String, OccurrenceRecord>| {
-        let changed = stored_by_id
-            .get(rec.instance_id.as_str())
-            .is_none_or(|old| !same_content(old, &rec));
-        if changed {
-            upsert.push(rec.clone());
-            merged.insert(rec.instance_id.clone(), rec);
-        }
-    };
+    let mut seen: HashSet<&str> = HashSet::with_capacity(ones.len() + others.len());
 
     for inst in ones {
         seen.insert(inst.id.as_str());
         let (status, cancel_reason) = status_of(inst, pair, now);
-        put(
-            OccurrenceRecord {
-                pair_id: pair.id.clone(),
-                account: inst.account.clone(),
-                instance_id: inst.id.clone(),
-                series_id: inst.series_id.clone(),
-                title: inst.title.clone(),
-                start: inst.start,
-                end: inst.end,
-                status,
-                cancel_reason,
-                last_seen: now,
-                one_on_one: true,
-            },
-            &mut merged,
-        );
+        match merged.get_mut(inst.id.as_str()) {
+            Some(old) => {
+                let unchanged = old.series_id == inst.series_id
+                    && old.title == inst.title
+                    && old.start == inst.start
+                    && old.end == inst.end
+                    && old.status == status
+                    && old.cancel_reason == cancel_reason
+                    && old.one_on_one
+                    && old.account == inst.account;
+                if !unchanged {
+                    old.series_id.clone_from(&inst.series_id);
+                    old.title.clone_from(&inst.title);
+                    old.start = inst.start;
+                    old.end = inst.end;
+                    old.status = status;
+                    old.cancel_reason = cancel_reason;
+                    old.one_on_one = true;
+                    old.account.clone_from(&inst.account);
+                    old.last_seen = now;
+                    upsert.push(old.clone());
+                }
+            }
+            None => {
+                let rec = OccurrenceRecord {
+                    pair_id: pair.id.clone(),
+                    account: inst.account.clone(),
+                    instance_id: inst.id.clone(),
+                    series_id: inst.series_id.clone(),
+                    title: inst.title.clone(),
+                    start: inst.start,
+                    end: inst.end,
+                    status,
+                    cancel_reason,
+                    last_seen: now,
+                    one_on_one: true,
+                };
+                upsert.push(rec.clone());
+                merged.insert(rec.instance_id.clone(), rec);
+            }
+        }
     }
     // Occurrences that were the pair's 1:1 and now have other people: keep them, flagged.
     for (inst, _) in others {
         seen.insert(inst.id.as_str());
-        if let Some(old) = stored_by_id.get(inst.id.as_str()) {
-            let mut rec = (*old).clone();
-            rec.one_on_one = false;
-            rec.start = inst.start;
-            rec.end = inst.end;
-            rec.title = inst.title.clone();
-            rec.last_seen = now;
-            put(rec, &mut merged);
+        if let Some(old) = merged.get_mut(inst.id.as_str()) {
+            let unchanged = !old.one_on_one
+                && old.start == inst.start
+                && old.end == inst.end
+                && old.title == inst.title;
+            if !unchanged {
+                old.one_on_one = false;
+                old.start = inst.start;
+                old.end = inst.end;
+                old.title.clone_from(&inst.title);
+                old.last_seen = now;
+                upsert.push(old.clone());
+            }
         }
     }
 
     // Occurrences the calendar no longer shows.
     if let Some(view) = view.filter(|v| v.complete) {
-        for rec in stored {
+        for rec in merged.values_mut() {
             if seen.contains(rec.instance_id.as_str()) || rec.account != pair.account {
                 continue;
             }
@@ -222,26 +227,30 @@ fn reconcile_pair(
                 continue;
             }
             if rec.start <= now + REMOVAL_COUNTS_WITHIN {
-                let mut r = rec.clone();
-                r.status = OccurrenceStatus::Cancelled;
-                r.cancel_reason = Some("removed from the calendar".into());
-                r.last_seen = now;
-                upsert.push(r.clone());
-                merged.insert(r.instance_id.clone(), r);
+                rec.status = OccurrenceStatus::Cancelled;
+                rec.cancel_reason = Some("removed from the calendar".into());
+                rec.last_seen = now;
+                upsert.push(rec.clone());
             } else {
                 remove.push(rec.instance_id.clone());
-                merged.remove(&rec.instance_id);
             }
         }
     }
     // Prune old history.
     let oldest = now - lookback - HISTORY_MARGIN;
-    for rec in stored {
-        if rec.start < oldest && merged.remove(&rec.instance_id).is_some() {
-            remove.push(rec.instance_id.clone());
-        }
+    remove.extend(
+        merged
+            .values()
+            .filter(|r| r.start < oldest)
+            .map(|r| r.instance_id.clone()),
+    );
+    for id in &remove {
+        merged.remove(id);
     }
-    upsert.retain(|r| !remove.contains(&r.instance_id));
+    if !remove.is_empty() {
+        let removed: HashSet<&str> = remove.iter().map(String::as_str).collect();
+        upsert.retain(|r| !removed.contains(r.instance_id.as_str()));
+    }
 
     let mut history: Vec<OccurrenceRecord> = merged.into_values().collect();
     history.sort_by(|a, b| {
