@@ -1,0 +1,146 @@
+//! The daemon end to end: `run` writes the agenda block on its first cycle, serves the agenda page,
+//! reloads its configuration on SIGHUP (rejecting a broken one and keeping the old), and stops
+//! cleanly on SIGTERM.
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oneonone");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn config(port: u16, poll: &str, extra_pair: &str) -> String {
+    format!(
+        r#"[daemon]
+state_dir = "state"
+poll_interval = "{poll}"
+timezone = "Europe/London"
+public_url = "http://127.0.0.1:{port}"
+listen = "127.0.0.1:{port}"
+
+[[accounts]]
+name = "local"
+provider = "local"
+path = "cal"
+
+[[pairs]]
+manager = "alice@acme.test"
+report = "bob@acme.test"
+account = "local"
+{extra_pair}"#
+    )
+}
+
+/// Wait until a log line containing `needle` arrives (or panic after `secs`).
+fn wait_for(lines: &mpsc::Receiver<String>, needle: &str, secs: u64, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            let hit = line.contains(needle);
+            seen.push(line);
+            if hit {
+                return;
+            }
+        }
+    }
+    panic!(
+        "no log line with {needle:?} within {secs}s; got:\n{}",
+        seen.join("\n")
+    );
+}
+
+#[test]
+fn run_serves_reloads_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("cal")).expect("mkdir");
+    // A weekly series from a year ago that never ends: there is always a next occurrence.
+    std::fs::write(
+        root.join("cal/s1.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:s1\r\nDTSTAMP:20250101T000000Z\r\n\
+DTSTART:20251103T100000Z\r\nDTEND:20251103T103000Z\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:1:1\r\n\
+ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:mailto:bob@acme.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .expect("write ics");
+    let port = free_port();
+    let cfg = root.join("config.toml");
+    std::fs::write(&cfg, config(port, "1h", "")).expect("write config");
+
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn daemon");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for(&rx, "cycle finished", 60, &mut seen);
+
+    // The block is in the file and its link serves the agenda page.
+    let ics = std::fs::read_to_string(root.join("cal/s1.ics"))
+        .expect("read")
+        .replace("\r\n ", "");
+    let start = ics
+        .find(&format!("http://127.0.0.1:{port}/a/"))
+        .expect("agenda link written");
+    let url: String = ics[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c))
+        .collect();
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (status, body) = rt.block_on(async {
+        let r = reqwest::get(&url).await.expect("GET agenda");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    });
+    assert_eq!(status, 200, "{url}");
+    assert!(body.contains("Growth and career"), "{body}");
+    let health = rt.block_on(async {
+        reqwest::get(format!("http://127.0.0.1:{port}/api/status"))
+            .await
+            .expect("GET status")
+            .text()
+            .await
+            .unwrap_or_default()
+    });
+    assert!(health.contains("alice@acme.test~bob@acme.test"), "{health}");
+
+    // A broken config on SIGHUP is rejected and the daemon keeps running.
+    std::fs::write(&cfg, "this is = = not toml").expect("write broken config");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    wait_for(&rx, "reload rejected", 30, &mut seen);
+
+    // A good one is applied, and a new cycle runs with the added pair.
+    std::fs::write(&cfg, config(port, "1h", "\n[[pairs]]\nmanager = \"alice@acme.test\"\nreport = \"carol@acme.test\"\naccount = \"local\"\n")).expect("write config");
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    wait_for(&rx, "configuration reloaded", 30, &mut seen);
+    wait_for(&rx, "cycle finished", 60, &mut seen);
+    assert!(
+        seen.iter().any(|l| l.contains("pairs=2")),
+        "{}",
+        seen.join("\n")
+    );
+
+    // SIGTERM: a clean stop.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    wait_for(&rx, "stopped", 30, &mut seen);
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "exit status {status:?}");
+}
