@@ -111,7 +111,23 @@ impl LocalProvider {
                 default_tz,
                 window,
             };
-            expand::expand_file(&entry.parsed.events, &ctx, &mut instances, &mut problems);
+            // A panic in a dependency on some odd rule must not take the whole fetch down.
+            let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut i = Vec::new();
+                let mut p = Vec::new();
+                expand::expand_file(&entry.parsed.events, &ctx, &mut i, &mut p);
+                (i, p)
+            }));
+            match expanded {
+                Ok((mut i, mut p)) => {
+                    instances.append(&mut i);
+                    problems.append(&mut p);
+                }
+                Err(_) => problems.push(SourceProblem {
+                    source: source.clone(),
+                    message: "internal error while expanding its events; skipped".into(),
+                }),
+            }
             (instances, problems)
         });
         // Deterministic output: files in path (byte) order.
@@ -670,11 +686,20 @@ fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcom
     match fs::read(path) {
         Ok(bytes) => Outcome::Read(Entry {
             stamp,
-            parsed: parse::parse_bytes(&bytes, true),
+            parsed: guarded_parse(&bytes),
             seen: cache::Seen::new(epoch),
         }),
         Err(e) => Outcome::Failed(format!("cannot read: {e}")),
     }
+}
+
+/// Parse a file's bytes; a panic inside the parser becomes a problem for that file alone.
+fn guarded_parse(bytes: &[u8]) -> ParsedFile {
+    std::panic::catch_unwind(|| parse::parse_bytes(bytes, true)).unwrap_or_else(|_| ParsedFile {
+        events: Vec::new(),
+        problems: vec!["internal error while parsing the file; skipped".into()],
+        recovered: true,
+    })
 }
 
 /// Map `f` over `items` on `available_parallelism()` scoped threads, keeping the order.
