@@ -299,7 +299,14 @@ impl LocalProvider {
                     _ => return Err("the occurrence no longer exists".into()),
                 }
             }
+            // Never edit a series master through a write meant for one instance.
+            _ if w.target.series_id.is_some() => {
+                return Err("an occurrence without its original start cannot be located".into());
+            }
             _ => match master {
+                Some(m) if expand::is_series(m) => {
+                    return Err("the event has become a recurring series".into());
+                }
                 Some(m) => (Some(m), None),
                 None => return Err("the event no longer exists".into()),
             },
@@ -608,6 +615,8 @@ fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
     let start = s.first_start.naive_local();
     let end = (s.first_start + s.duration).naive_local();
     let esc = edit::escape_text;
+    // Values that are not TEXT cannot be escaped: keep line breaks out of them.
+    let clean = |v: &str| -> String { v.chars().filter(|c| !c.is_control()).collect() };
     let lines = [
         "BEGIN:VCALENDAR".to_string(),
         "VERSION:2.0".to_string(),
@@ -617,16 +626,19 @@ fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
         format!("DTSTAMP:{}", dtstamp.format("%Y%m%dT%H%M%SZ")),
         format!("DTSTART;TZID={tzid}:{}", start.format("%Y%m%dT%H%M%S")),
         format!("DTEND;TZID={tzid}:{}", end.format("%Y%m%dT%H%M%S")),
-        format!("RRULE:{}", s.rrule.trim().trim_start_matches("RRULE:")),
+        format!(
+            "RRULE:{}",
+            clean(s.rrule.trim().trim_start_matches("RRULE:"))
+        ),
         format!("SUMMARY:{}", esc(&s.title)),
-        format!("ORGANIZER:mailto:{}", s.organizer.to_lowercase()),
+        format!("ORGANIZER:mailto:{}", clean(&s.organizer.to_lowercase())),
         format!(
             "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED:mailto:{}",
-            s.organizer.to_lowercase()
+            clean(&s.organizer.to_lowercase())
         ),
         format!(
             "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION:mailto:{}",
-            s.attendee.to_lowercase()
+            clean(&s.attendee.to_lowercase())
         ),
         format!("DESCRIPTION:{}", esc(&s.description)),
         "END:VEVENT".to_string(),
