@@ -707,3 +707,33 @@ fn writes_outside_the_root_are_refused() {
         Err(ProviderError::NotFound(_))
     ));
 }
+
+#[test]
+fn an_instance_write_never_edits_the_series_master() {
+    let (_dir, p, path) = setup_series();
+    let before = fs::read_to_string(&path).unwrap();
+    let mut target = instance_at(&p, "2026-03-16T10:00:00Z");
+    target.original_start = None;
+    let w = OccurrenceWrite {
+        target: target.clone(),
+        description: Some("x".into()),
+        end: None,
+    };
+    assert!(matches!(
+        p.write_occurrence(&w),
+        Err(ProviderError::Conflict { .. })
+    ));
+    // A "single event" id that is really a series master.
+    target.series_id = None;
+    target.id = "ser".into();
+    let w = OccurrenceWrite {
+        target,
+        description: Some("x".into()),
+        end: None,
+    };
+    assert!(matches!(
+        p.write_occurrence(&w),
+        Err(ProviderError::Conflict { .. })
+    ));
+    assert_eq!(fs::read_to_string(&path).unwrap(), before);
+}

@@ -107,7 +107,8 @@ pub(crate) struct Entry {
     pub seen: Seen,
 }
 
-/// Per-file parse cache; persisted by the caller between runs as opaque bytes.
+/// Per-file parse cache; persisted by the caller between runs as opaque bytes. Use one cache per
+/// `LocalProvider`: a fetch drops the entries of files it did not see.
 #[derive(Debug, Default)]
 pub struct FileCache {
     pub(crate) files: HashMap<OsString, Entry, BuildHasherDefault<Fnv>>,

@@ -29,15 +29,28 @@ pub(crate) struct Ctx<'a> {
 /// The instance id of a series occurrence: `{UID}_{original start UTC}`.
 pub(crate) fn occurrence_id(uid: &str, original: DateTime<Utc>) -> String {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{uid}_{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        original.year(),
-        original.month(),
-        original.day(),
-        original.hour(),
-        original.minute(),
-        original.second()
-    )
+    // Hand-rolled: this runs once per instance (100,000+ per fetch of a large vdir).
+    fn push_num(out: &mut String, n: u32, width: usize) {
+        let mut buf = [b'0'; 10];
+        let mut v = n;
+        for slot in buf.iter_mut().take(width).rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend(buf.iter().take(width).map(|&b| char::from(b)));
+    }
+    let mut out = String::with_capacity(uid.len() + 17);
+    out.push_str(uid);
+    out.push('_');
+    push_num(&mut out, u32::try_from(original.year()).unwrap_or(0), 4);
+    push_num(&mut out, original.month(), 2);
+    push_num(&mut out, original.day(), 2);
+    out.push('T');
+    push_num(&mut out, original.hour(), 2);
+    push_num(&mut out, original.minute(), 2);
+    push_num(&mut out, original.second(), 2);
+    out.push('Z');
+    out
 }
 
 /// The events of a file grouped by UID, in file order: (master, overrides).
@@ -458,6 +471,16 @@ mod tests {
                 "03-29 01:30",
                 "04-05 00:30"
             ]
+        );
+    }
+
+    #[test]
+    fn occurrence_ids() {
+        let t = Utc.with_ymd_and_hms(2026, 3, 9, 7, 5, 3).unwrap();
+        assert_eq!(occurrence_id("u@x", t), "u@x_20260309T070503Z");
+        assert_eq!(
+            occurrence_id("u@x", t),
+            format!("u@x_{}", t.format("%Y%m%dT%H%M%SZ"))
         );
     }
 
