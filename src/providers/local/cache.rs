@@ -143,15 +143,15 @@ impl Hasher for Fnv {
     }
 }
 
+/// The persisted form: a magic/version header line, then the entries as JSON.
 #[derive(Serialize, Deserialize)]
 struct Persisted {
-    version: u32,
     files: Vec<(PathBuf, Entry)>,
 }
 
-#[derive(Deserialize)]
-struct VersionOnly {
-    version: u32,
+/// Header of the persisted form; a different header (or none) means an empty cache.
+fn header() -> String {
+    format!("oneonone-local-cache v{VERSION}\n")
 }
 
 impl FileCache {
@@ -163,20 +163,19 @@ impl FileCache {
             .map(|(p, e)| (PathBuf::from(p), e.clone()))
             .collect();
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        serde_json::to_vec(&Persisted {
-            version: VERSION,
-            files,
-        })
-        .unwrap_or_default()
+        let mut out = header().into_bytes();
+        if serde_json::to_writer(&mut out, &Persisted { files }).is_err() {
+            return Vec::new();
+        }
+        out
     }
 
     /// Read bytes from `to_bytes`; garbage or another version gives an empty cache.
     pub fn from_bytes(b: &[u8]) -> FileCache {
-        match serde_json::from_slice::<VersionOnly>(b) {
-            Ok(v) if v.version == VERSION => {}
-            _ => return FileCache::default(),
-        }
-        match serde_json::from_slice::<Persisted>(b) {
+        let Some(body) = b.strip_prefix(header().as_bytes()) else {
+            return FileCache::default();
+        };
+        match serde_json::from_slice::<Persisted>(body) {
             Ok(p) => FileCache {
                 files: p
                     .files
