@@ -56,22 +56,30 @@ async fn scenario(State(ctx): State<Arc<Ctx>>, Json(body): Json<Value>) -> Respo
             Err(e) => return bad_request(format!("scenario.faults: {e}")),
         }
     }
-    if let Some(g) = body.get("google") {
-        if let Err(e) = write(&ctx.google).load_scenario(&ctx, now, g) {
-            return bad_request(format!("scenario.google: {e}"));
-        }
+    if let Some(g) = body.get("google")
+        && let Err(e) = write(&ctx.google).load_scenario(&ctx, now, g)
+    {
+        return bad_request(format!("scenario.google: {e}"));
     }
-    if let Some(g) = body.get("graph") {
-        if let Err(e) = write(&ctx.graph).load_scenario(&ctx, now, g) {
-            return bad_request(format!("scenario.graph: {e}"));
-        }
+    if let Some(g) = body.get("graph")
+        && let Err(e) = write(&ctx.graph).load_scenario(&ctx, now, g)
+    {
+        return bad_request(format!("scenario.graph: {e}"));
     }
     Json(json!({"ok": true, "now": now.to_rfc3339()})).into_response()
 }
 
 async fn state(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
-    let google = ctx.google.read().unwrap_or_else(|e| e.into_inner()).state_json();
-    let graph = ctx.graph.read().unwrap_or_else(|e| e.into_inner()).state_json();
+    let google = ctx
+        .google
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .state_json();
+    let graph = ctx
+        .graph
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .state_json();
     Json(json!({"now": ctx.now().to_rfc3339(), "google": google, "graph": graph}))
 }
 
