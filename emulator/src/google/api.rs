@@ -1024,7 +1024,10 @@ fn list_events(
         items.push(with_max_attendees(render_entry(c, e), params)?);
     }
     if more {
+        // Resume after the last entry looked at; on an empty page, where this page began.
+        let before = start_idx.checked_sub(1).and_then(|i| view.get(i));
         let (ls, lid) = last
+            .or(before)
             .map(|e| (e.start, e.id.to_string()))
             .unwrap_or((i64::MIN, String::new()));
         let pt = enc_token("EF", format!("{snap}\u{1}{ls}\u{1}{lid}"));
