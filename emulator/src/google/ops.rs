@@ -281,6 +281,7 @@ impl GoogleState {
         rebuild: bool,
     ) -> Result<(), GError> {
         let seq = self.next_seq();
+        self.last_write = Some(self.last_write.map_or(updated, |l| l.max(updated)));
         let horizon = self.horizon(now);
         let cal = self
             .calendars
