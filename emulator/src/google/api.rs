@@ -666,6 +666,10 @@ struct ListQuery<'a> {
 }
 
 impl ListQuery<'_> {
+    /// Does any filter need the parsed resource?
+    fn filters_content(&self) -> bool {
+        self.has_filters() || self.updated_min.is_some() || !self.event_types.is_empty()
+    }
     fn has_filters(&self) -> bool {
         self.q.is_some()
             || self.ical_uid.is_some()
@@ -824,21 +828,17 @@ fn entry_source<'a>(c: &'a Calendar, e: &Entry) -> Option<&'a StoredEvent> {
 }
 
 fn render_entry(c: &Calendar, e: &Entry) -> Arc<str> {
-    e.json
-        .get_or_init(|| match &e.kind {
-            EntryKind::Stored => c
-                .events
-                .get(&*e.id)
-                .map(StoredEvent::list_json)
-                .unwrap_or_else(|| Arc::from("{}")),
-            EntryKind::Instance { series, orig } => match c.events.get(&**series) {
-                Some(m) => {
-                    Arc::from(Value::Object(store::render_instance(m, *orig, c.tz)).to_string())
-                }
-                None => Arc::from("{}"),
-            },
-        })
-        .clone()
+    match &e.kind {
+        EntryKind::Stored => c
+            .events
+            .get(&*e.id)
+            .map(StoredEvent::list_json)
+            .unwrap_or_else(|| Arc::from("{}")),
+        EntryKind::Instance { series, orig } => match c.events.get(&**series) {
+            Some(m) => m.instance_json(*orig, c.tz),
+            None => Arc::from("{}"),
+        },
+    }
 }
 
 /// Re-render with `maxAttendees` applied (only when the parameter is present).
@@ -1018,7 +1018,7 @@ fn list_events(
                 continue;
             }
         }
-        if !q.accepts(&src.res) {
+        if q.filters_content() && !q.accepts(&src.res()) {
             continue;
         }
         items.push(with_max_attendees(render_entry(c, e), params)?);
@@ -1065,11 +1065,11 @@ fn list_by_offset(
         if e.cancelled && !show_deleted {
             continue;
         }
-        if !q.accepts(&src.res) {
+        if q.filters_content() && !q.accepts(&src.res()) {
             continue;
         }
         let upd = src
-            .res
+            .res()
             .get("updated")
             .and_then(Value::as_str)
             .unwrap_or("")
@@ -1127,7 +1127,7 @@ fn change_items(
         }
     };
     if ev.meta.parent.is_some() && ev.meta.cancelled {
-        return vec![bare(store::cancelled_stub(&ev.res))];
+        return vec![bare(store::cancelled_stub(&ev.res()))];
     }
     if !single || !ev.is_master() {
         return vec![ev.list_json()];
@@ -1140,11 +1140,10 @@ fn change_items(
         if c.events.contains_key(&iid) {
             continue;
         }
-        let inst = store::render_instance(ev, o, c.tz);
         if ev.deleted {
-            out.push(bare(store::cancelled_stub(&inst)));
+            out.push(bare(store::cancelled_stub(&store::render_instance(ev, o, c.tz))));
         } else {
-            out.push(Arc::from(Value::Object(inst).to_string()));
+            out.push(ev.instance_json(o, c.tz));
         }
     }
     out
@@ -1271,8 +1270,7 @@ fn list_instances(
                     (ex.meta.start, ex.meta.end, ex.list_json())
                 }
                 None => {
-                    let inst = store::render_instance(master, o, c.tz);
-                    (o, o + dur, Arc::from(Value::Object(inst).to_string()))
+                    (o, o + dur, master.instance_json(o, c.tz))
                 }
             };
             // instances: timeMin is inclusive on the end, timeMax exclusive on the start.
@@ -1462,20 +1460,7 @@ fn free_busy(g: &GoogleState, req: &Map<String, Value>) -> Result<Value, GError>
             let Some(src) = entry_source(c, e) else {
                 continue;
             };
-            if src.meta.transparent {
-                continue;
-            }
-            let declined = src
-                .res
-                .get("attendees")
-                .and_then(Value::as_array)
-                .is_some_and(|l| {
-                    l.iter().any(|a| {
-                        a.get("self").and_then(Value::as_bool) == Some(true)
-                            && a.get("responseStatus").and_then(Value::as_str) == Some("declined")
-                    })
-                });
-            if declined {
+            if src.meta.transparent || src.meta.self_declined {
                 continue;
             }
             spans.push((e.start.max(tmin.timestamp()), e.end.min(tmax.timestamp())));

@@ -125,7 +125,7 @@ impl GoogleState {
                 evs.sort_by(|a, b| a.id().cmp(b.id()));
                 let events: Vec<Value> = evs
                     .iter()
-                    .map(|e| json!({"deleted": e.deleted, "seq": e.seq, "resource": Value::Object(e.res.clone())}))
+                    .map(|e| json!({"deleted": e.deleted, "seq": e.seq, "resource": Value::Object(e.res())}))
                     .collect();
                 json!({
                     "id": c.id, "summary": c.summary, "timeZone": c.time_zone, "acl": c.acl,

@@ -10,7 +10,6 @@ use super::error::GError;
 use super::store::{self, Calendar, EVENT_FIELDS, READ_ONLY_FIELDS, StoredEvent};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
-use std::sync::OnceLock;
 
 /// The result of a write, for the response and the log.
 #[derive(Debug)]
@@ -287,17 +286,11 @@ impl GoogleState {
             .calendars
             .get_mut(cal_id)
             .ok_or_else(GError::not_found)?;
-        let old = cal.events.get(id).map(|e| e.res.clone());
+        let old = cal.events.get(id).map(|e| e.res());
         let (res, meta) = normalize(res, cal, id, seq, updated, old.as_ref())?;
         cal.events.insert(
             id.to_string(),
-            StoredEvent {
-                res,
-                seq,
-                deleted,
-                meta,
-                json: OnceLock::new(),
-            },
+            StoredEvent::new(&res, seq, deleted, meta),
         );
         cal.max_seq = seq;
         cal.updated = updated;
@@ -312,7 +305,7 @@ impl GoogleState {
         self.calendars
             .get(cal_id)
             .and_then(|c| c.events.get(id))
-            .map(|e| e.res.clone())
+            .map(|e| e.res())
             .ok_or_else(GError::not_found)
     }
 
@@ -320,7 +313,7 @@ impl GoogleState {
     /// series (`Ok(None)` if neither exists). Returns (resource, deleted).
     pub fn current(&self, cal: &Calendar, id: &str) -> Option<(Map<String, Value>, bool)> {
         if let Some(e) = cal.events.get(id) {
-            return Some((e.res.clone(), e.deleted));
+            return Some((e.res(), e.deleted));
         }
         let (series, orig) = store::parse_instance_id(id, cal.tz)?;
         let master = cal.events.get(series)?;
@@ -496,7 +489,7 @@ impl GoogleState {
             for ex in exceptions {
                 let cal = self.calendars.get(cal_id).ok_or_else(GError::not_found)?;
                 if let Some(e) = cal.events.get(&ex) {
-                    let mut r = e.res.clone();
+                    let mut r = e.res();
                     r.insert("status".into(), json!("cancelled"));
                     self.store_event(cal_id, &ex, r, true, updated, now, false)?;
                 }

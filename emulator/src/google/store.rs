@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Upper bound on instances materialised per series.
 pub const MAX_INSTANCES: usize = 2000;
@@ -99,27 +99,76 @@ pub struct Meta {
     pub parent: Option<(String, DateTime<Utc>)>,
     pub cancelled: bool,
     pub transparent: bool,
+    /// The calendar's owner declined (free/busy ignores it).
+    pub self_declined: bool,
+    /// The `timeZone` fields of `start`/`end`, as given (instances repeat them).
+    pub start_tz_field: Option<String>,
+    pub end_tz_field: Option<String>,
 }
 
 /// One event copy on one calendar.
+///
+/// The resource is kept as its JSON text, laid out as
+/// `{"id":…,"start":…,"end":…[,"recurrence":…],<rest>}` so that list responses copy it as is and
+/// a series instance is `{"id":…,"start":…,"end":…,"originalStartTime":…,"recurringEventId":…,<rest>}`
+/// without parsing anything; writes and filters parse it back with [`StoredEvent::res`].
 #[derive(Debug)]
 pub struct StoredEvent {
-    pub res: Map<String, Value>,
+    id: Box<str>,
+    text: Arc<str>,
+    /// Byte offset of `<rest>` in `text`.
+    rest: usize,
     /// Global change sequence of the last write to this copy.
     pub seq: u64,
     /// Deleted with events.delete (a tombstone; the id stays reserved).
     pub deleted: bool,
     pub meta: Meta,
-    /// The list rendering, computed on first use.
-    pub json: OnceLock<Arc<str>>,
 }
 
+const HEAD_FIELDS: &[&str] = &["id", "start", "end", "recurrence"];
+
 impl StoredEvent {
-    pub fn id(&self) -> &str {
-        self.res.get("id").and_then(Value::as_str).unwrap_or("")
+    /// Store `res` (already normalised; it must contain `id`).
+    pub fn new(res: &Map<String, Value>, seq: u64, deleted: bool, meta: Meta) -> Self {
+        let mut text = String::with_capacity(768);
+        text.push('{');
+        for k in HEAD_FIELDS {
+            if let Some(v) = res.get(*k) {
+                push_field(&mut text, k, v);
+            }
+        }
+        let rest = text.len();
+        for (k, v) in res {
+            if !HEAD_FIELDS.contains(&k.as_str()) {
+                push_field(&mut text, k, v);
+            }
+        }
+        if text.ends_with(',') {
+            text.pop();
+        }
+        text.push('}');
+        StoredEvent {
+            id: res.get("id").and_then(Value::as_str).unwrap_or("").into(),
+            text: Arc::from(text),
+            rest,
+            seq,
+            deleted,
+            meta,
+        }
     }
-    pub fn etag(&self) -> &str {
-        self.res.get("etag").and_then(Value::as_str).unwrap_or("")
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+    /// The full resource JSON.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+    /// The resource, parsed.
+    pub fn res(&self) -> Map<String, Value> {
+        match serde_json::from_str::<Value>(&self.text) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        }
     }
     pub fn is_master(&self) -> bool {
         !self.meta.recurrence.is_empty()
@@ -127,19 +176,35 @@ impl StoredEvent {
     /// What list/sync responses show for this copy: deleted events as a bare `{id,status}`
     /// tombstone, cancelled exceptions as `{id,status,recurringEventId,originalStartTime}`.
     pub fn list_json(&self) -> Arc<str> {
-        self.json
-            .get_or_init(|| {
-                let v = if self.deleted && self.meta.parent.is_none() {
-                    json!({"id": self.id(), "status": "cancelled"})
-                } else if self.meta.cancelled && self.meta.parent.is_some() {
-                    cancelled_stub(&self.res)
-                } else {
-                    Value::Object(self.res.clone())
-                };
-                Arc::from(v.to_string())
-            })
-            .clone()
+        if self.deleted && self.meta.parent.is_none() {
+            Arc::from(json!({"id": self.id(), "status": "cancelled"}).to_string())
+        } else if self.meta.cancelled && self.meta.parent.is_some() {
+            Arc::from(cancelled_stub(&self.res()).to_string())
+        } else {
+            self.text.clone()
+        }
     }
+    /// The JSON of the instance of this series that starts at `orig` (fast path for listings).
+    pub fn instance_json(&self, orig: DateTime<Utc>, cal_tz: Tz) -> Arc<str> {
+        let (start, end) = instance_times(self, orig, cal_tz);
+        let series = self.id();
+        let mut s = String::with_capacity(self.text.len() + 160);
+        s.push('{');
+        push_field(&mut s, "id", &json!(instance_id(series, orig, self.meta.all_day, cal_tz)));
+        push_field(&mut s, "start", &start);
+        push_field(&mut s, "end", &end);
+        push_field(&mut s, "originalStartTime", &start);
+        push_field(&mut s, "recurringEventId", &json!(series));
+        s.push_str(self.text.get(self.rest..).unwrap_or("}"));
+        Arc::from(s)
+    }
+}
+
+fn push_field(out: &mut String, k: &str, v: &Value) {
+    out.push_str(&json!(k).to_string());
+    out.push(':');
+    out.push_str(&v.to_string());
+    out.push(',');
 }
 
 /// `{id,status,recurringEventId,originalStartTime}` of a cancelled instance.
@@ -176,7 +241,6 @@ pub struct Entry {
     pub cancelled: bool,
     /// Running maximum of `end` over this and all earlier rows.
     pub max_end: i64,
-    pub json: OnceLock<Arc<str>>,
 }
 
 /// The sorted views of one calendar.
@@ -308,7 +372,6 @@ fn entry(start: i64, end: i64, id: Arc<str>, kind: EntryKind, cancelled: bool) -
         kind,
         cancelled,
         max_end: end,
-        json: OnceLock::new(),
     }
 }
 
@@ -399,6 +462,12 @@ fn parse_edt(
     Ok((localize(naive, z), false, Some(z), naive))
 }
 
+fn tz_field(v: Option<&Value>) -> Option<String> {
+    v.and_then(|v| v.get("timeZone"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// Derive [`Meta`] from a resource; this is also the validation of start/end/recurrence.
 pub fn parse_meta(res: &Map<String, Value>, cal_tz: Tz) -> Result<Meta, GError> {
     let (start, all_day, zone, local_start) = parse_edt(res.get("start"), "start", cal_tz)?;
@@ -441,6 +510,14 @@ pub fn parse_meta(res: &Map<String, Value>, cal_tz: Tz) -> Result<Meta, GError> 
         parent,
         cancelled: res.get("status").and_then(Value::as_str) == Some("cancelled"),
         transparent: res.get("transparency").and_then(Value::as_str) == Some("transparent"),
+        self_declined: res.get("attendees").and_then(Value::as_array).is_some_and(|l| {
+            l.iter().any(|a| {
+                a.get("self").and_then(Value::as_bool) == Some(true)
+                    && a.get("responseStatus").and_then(Value::as_str) == Some("declined")
+            })
+        }),
+        start_tz_field: tz_field(res.get("start")),
+        end_tz_field: tz_field(res.get("end")),
     };
     if !meta.recurrence.is_empty() {
         if meta.parent.is_some() {
@@ -535,53 +612,46 @@ pub fn occurrences(
     Ok(out)
 }
 
-/// Render a series instance from its master (no `recurrence`, with `recurringEventId` and
-/// `originalStartTime`; the same `iCalUID`).
-pub fn render_instance(
-    master: &StoredEvent,
-    orig: DateTime<Utc>,
-    cal_tz: Tz,
-) -> Map<String, Value> {
-    let mut m = master.res.clone();
-    let series = master.id().to_string();
+/// `start` and `end` of the instance of `master` at `orig`, as `EventDateTime` values.
+fn instance_times(master: &StoredEvent, orig: DateTime<Utc>, cal_tz: Tz) -> (Value, Value) {
     let dur = master.meta.end - master.meta.start;
-    let all_day = master.meta.all_day;
+    if master.meta.all_day {
+        let d = orig.with_timezone(&cal_tz).date_naive();
+        let e = d + Duration::days(dur.num_days().max(1));
+        return (
+            json!({"date": d.format("%Y-%m-%d").to_string()}),
+            json!({"date": e.format("%Y-%m-%d").to_string()}),
+        );
+    }
+    let edt = |t: DateTime<Utc>, tz: &Option<String>| -> Value {
+        let local = t.with_timezone(&master.meta.zone);
+        let dt = local.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match tz {
+            Some(tz) => json!({"dateTime": dt, "timeZone": tz}),
+            None => json!({"dateTime": dt}),
+        }
+    };
+    (
+        edt(orig, &master.meta.start_tz_field),
+        edt(orig + dur, &master.meta.end_tz_field),
+    )
+}
+
+/// Render a series instance from its master as a resource (no `recurrence`, with
+/// `recurringEventId` and `originalStartTime`; the same `iCalUID`).
+pub fn render_instance(master: &StoredEvent, orig: DateTime<Utc>, cal_tz: Tz) -> Map<String, Value> {
+    let mut m = master.res();
+    let series = master.id().to_string();
+    let (start, end) = instance_times(master, orig, cal_tz);
     m.insert(
         "id".into(),
-        json!(instance_id(&series, orig, all_day, cal_tz)),
+        json!(instance_id(&series, orig, master.meta.all_day, cal_tz)),
     );
     m.remove("recurrence");
     m.insert("recurringEventId".into(), json!(series));
-    let start_tz = master
-        .res
-        .get("start")
-        .and_then(|s| s.get("timeZone"))
-        .cloned();
-    let end_tz = master
-        .res
-        .get("end")
-        .and_then(|s| s.get("timeZone"))
-        .cloned();
-    let edt = |t: DateTime<Utc>, tz: Option<Value>, end: bool| -> Value {
-        if all_day {
-            let mut d = orig.with_timezone(&cal_tz).date_naive();
-            if end {
-                d += Duration::days(dur.num_days().max(1));
-            }
-            json!({"date": d.format("%Y-%m-%d").to_string()})
-        } else {
-            let local = t.with_timezone(&master.meta.zone);
-            let mut o =
-                json!({"dateTime": local.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
-            if let (Some(tz), Some(obj)) = (tz, o.as_object_mut()) {
-                obj.insert("timeZone".into(), tz);
-            }
-            o
-        }
-    };
-    m.insert("start".into(), edt(orig, start_tz.clone(), false));
-    m.insert("end".into(), edt(orig + dur, end_tz, true));
-    m.insert("originalStartTime".into(), edt(orig, start_tz, false));
+    m.insert("originalStartTime".into(), start.clone());
+    m.insert("start".into(), start);
+    m.insert("end".into(), end);
     m
 }
 
