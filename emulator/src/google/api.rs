@@ -820,24 +820,14 @@ fn access_role(c: &Calendar, user: &str) -> String {
 }
 
 /// The resource behind a list entry (for filters): the stored event or the series master.
-fn entry_source<'a>(c: &'a Calendar, e: &Entry) -> Option<&'a StoredEvent> {
-    match &e.kind {
-        EntryKind::Stored => c.events.get(&*e.id),
-        EntryKind::Instance { series, .. } => c.events.get(&**series),
-    }
+fn entry_source<'a>(_c: &Calendar, e: &'a Entry) -> Option<&'a StoredEvent> {
+    Some(e.kind.source())
 }
 
 fn render_entry(c: &Calendar, e: &Entry) -> Arc<str> {
     match &e.kind {
-        EntryKind::Stored => c
-            .events
-            .get(&*e.id)
-            .map(StoredEvent::list_json)
-            .unwrap_or_else(|| Arc::from("{}")),
-        EntryKind::Instance { series, orig } => match c.events.get(&**series) {
-            Some(m) => m.instance_json(*orig, c.tz),
-            None => Arc::from("{}"),
-        },
+        EntryKind::Stored(ev) => ev.list_json(),
+        EntryKind::Instance { master, orig } => master.instance_json(*orig, c.tz),
     }
 }
 
@@ -1013,7 +1003,7 @@ fn list_events(
         };
         if e.cancelled && !show_deleted {
             // Quirk (observed): cancelled exceptions still come back in non-expanded listings.
-            let is_exception = matches!(e.kind, EntryKind::Stored) && src.meta.parent.is_some();
+            let is_exception = matches!(e.kind, EntryKind::Stored(_)) && src.meta.parent.is_some();
             if single || !is_exception {
                 continue;
             }
@@ -1141,7 +1131,9 @@ fn change_items(
             continue;
         }
         if ev.deleted {
-            out.push(bare(store::cancelled_stub(&store::render_instance(ev, o, c.tz))));
+            out.push(bare(store::cancelled_stub(&store::render_instance(
+                ev, o, c.tz,
+            ))));
         } else {
             out.push(ev.instance_json(o, c.tz));
         }
@@ -1269,9 +1261,7 @@ fn list_instances(
                     }
                     (ex.meta.start, ex.meta.end, ex.list_json())
                 }
-                None => {
-                    (o, o + dur, master.instance_json(o, c.tz))
-                }
+                None => (o, o + dur, master.instance_json(o, c.tz)),
             };
             // instances: timeMin is inclusive on the end, timeMax exclusive on the start.
             if time_min.is_some_and(|t| end < t) || time_max.is_some_and(|t| start >= t) {

@@ -121,7 +121,7 @@ impl GoogleState {
         let calendars: Vec<Value> = cals
             .iter()
             .map(|c| {
-                let mut evs: Vec<&store::StoredEvent> = c.events.values().collect();
+                let mut evs: Vec<&store::StoredEvent> = c.events.values().map(|e| &**e).collect();
                 evs.sort_by(|a, b| a.id().cmp(b.id()));
                 let events: Vec<Value> = evs
                     .iter()

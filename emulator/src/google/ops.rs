@@ -46,14 +46,15 @@ fn email_of(v: Option<&Value>) -> Option<String> {
 /// Fill server-side fields and validate; returns the resource to store and its meta.
 fn normalize(
     mut res: Map<String, Value>,
-    cal: &Calendar,
+    cal_id: &str,
+    cal_tz: chrono_tz::Tz,
     id: &str,
     seq: u64,
     updated: DateTime<Utc>,
     old: Option<&Map<String, Value>>,
 ) -> Result<(Map<String, Value>, store::Meta), GError> {
     res.retain(|k, v| EVENT_FIELDS.contains(&k.as_str()) && !v.is_null());
-    let owner = cal.id.to_ascii_lowercase();
+    let owner = cal_id.to_ascii_lowercase();
     res.insert("kind".into(), json!("calendar#event"));
     res.insert("id".into(), json!(id));
     res.insert("etag".into(), json!(format!("\"3{seq:015}\"")));
@@ -97,7 +98,10 @@ fn normalize(
                 o
             }
         };
-        let is_self = email_of(Some(&Value::Object(p.clone()))).as_deref() == Some(owner.as_str());
+        let is_self = p
+            .get("email")
+            .and_then(Value::as_str)
+            .is_some_and(|e| e.eq_ignore_ascii_case(&owner));
         if is_self {
             p.insert("self".into(), json!(true));
         } else {
@@ -169,8 +173,22 @@ fn normalize(
             return Err(GError::invalid(format!("Invalid value for: {k}")).at("parameter", k));
         }
     }
-    let meta = store::parse_meta(&res, cal.tz)?;
+    let meta = store::parse_meta(&res, cal_tz)?;
     Ok((res, meta))
+}
+
+/// Build a new stored event (no previous version) for calendar `cal_id`; used by the generator,
+/// which assigns sequence numbers itself and inserts many events at once.
+pub fn build_new(
+    res: Map<String, Value>,
+    cal_id: &str,
+    cal_tz: chrono_tz::Tz,
+    id: &str,
+    seq: u64,
+    updated: DateTime<Utc>,
+) -> Result<StoredEvent, GError> {
+    let (res, meta) = normalize(res, cal_id, cal_tz, id, seq, updated, None)?;
+    Ok(StoredEvent::new(&res, seq, false, meta))
 }
 
 /// RFC 7396 merge of `patch` into `target`; `start`/`end`/`originalStartTime` and arrays replace.
@@ -287,10 +305,10 @@ impl GoogleState {
             .get_mut(cal_id)
             .ok_or_else(GError::not_found)?;
         let old = cal.events.get(id).map(|e| e.res());
-        let (res, meta) = normalize(res, cal, id, seq, updated, old.as_ref())?;
+        let (res, meta) = normalize(res, &cal.id, cal.tz, id, seq, updated, old.as_ref())?;
         cal.events.insert(
             id.to_string(),
-            StoredEvent::new(&res, seq, deleted, meta),
+            std::sync::Arc::new(StoredEvent::new(&res, seq, deleted, meta)),
         );
         cal.max_seq = seq;
         cal.updated = updated;

@@ -409,19 +409,94 @@ impl Rng {
 
 /// Seed `spec.calendars` users `user0000@domain…`, each with `events_per_calendar` events
 /// (1:1s with a manager, team meetings with a room, all-day events, some weekly series).
+/// Calendars are generated in parallel; each has its own random stream derived from the seed, so
+/// the result does not depend on the number of threads.
 pub fn generate(
     g: &mut GoogleState,
     seed: u64,
     now: DateTime<Utc>,
     spec: &Generate,
 ) -> Result<(), String> {
-    const ZONES: &[Tz] = &[
-        Tz::Europe__Berlin,
-        Tz::America__New_York,
-        Tz::Europe__London,
-        Tz::Asia__Tokyo,
-        Tz::UTC,
-    ];
+    let user = |n: usize| format!("user{n:04}@{}", spec.domain);
+    for c in 0..spec.calendars {
+        let id = user(c);
+        let tz = ZONES[c % ZONES.len()];
+        if g.calendars.contains_key(&id) {
+            return Err(format!("generate: calendar {id} already exists"));
+        }
+        let cal = Calendar::new(&id, Some(&format!("User {c:04}")), tz.name(), now)?;
+        g.calendars.insert(id, cal);
+    }
+    let base_seq = g.seq;
+    let per_cal = spec.events_per_calendar as u64;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .max(1);
+    let chunk = spec.calendars.div_ceil(threads).max(1);
+    let indices: Vec<usize> = (0..spec.calendars).collect();
+    let results: Vec<Result<Vec<(String, Vec<store::StoredEvent>)>, String>> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = indices
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|&c| {
+                                let evs = generate_calendar(
+                                    seed,
+                                    now,
+                                    spec,
+                                    c,
+                                    base_seq + c as u64 * per_cal,
+                                )?;
+                                Ok((format!("user{c:04}@{}", spec.domain), evs))
+                            })
+                            .collect::<Result<Vec<_>, String>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("generator thread panicked".to_string()))
+                })
+                .collect()
+        });
+    for part in results {
+        for (cal_id, events) in part? {
+            let cal = g
+                .calendars
+                .get_mut(&cal_id)
+                .ok_or("generated calendar vanished")?;
+            for e in events {
+                cal.max_seq = cal.max_seq.max(e.seq);
+                cal.events.insert(e.id().to_string(), Arc::new(e));
+            }
+        }
+    }
+    g.seq = base_seq + spec.calendars as u64 * per_cal;
+    g.last_write = Some(g.last_write.map_or(now, |l| l.max(now)));
+    Ok(())
+}
+
+const ZONES: &[Tz] = &[
+    Tz::Europe__Berlin,
+    Tz::America__New_York,
+    Tz::Europe__London,
+    Tz::Asia__Tokyo,
+    Tz::UTC,
+];
+
+/// The events of generated calendar `c` (sequence numbers from `first_seq + 1`).
+fn generate_calendar(
+    seed: u64,
+    now: DateTime<Utc>,
+    spec: &Generate,
+    c: usize,
+    first_seq: u64,
+) -> Result<Vec<store::StoredEvent>, String> {
     const TOPICS: &[&str] = &[
         "1:1",
         "Team sync",
@@ -432,94 +507,81 @@ pub fn generate(
         "Focus",
         "Offsite",
     ];
-    let mut rng = Rng(seed ^ 0xA076_1D64_78BD_642F);
+    let mut rng =
+        Rng(seed ^ 0xA076_1D64_78BD_642F ^ (c as u64).wrapping_mul(0xE703_7ED1_A0B4_28DB));
     let user = |n: usize| format!("user{n:04}@{}", spec.domain);
-    for c in 0..spec.calendars {
-        let id = user(c);
-        let tz = ZONES[c % ZONES.len()];
-        let cal = Calendar::new(&id, Some(&format!("User {c:04}")), tz.name(), now)?;
-        g.calendars.insert(id, cal);
-    }
+    let owner = user(c);
+    let tz = ZONES[c % ZONES.len()];
+    let manager = user((c / 8) * 8);
     let today = now.date_naive();
-    for c in 0..spec.calendars {
-        let owner = user(c);
-        let tz = ZONES[c % ZONES.len()];
-        let manager = user((c / 8) * 8);
-        for e in 0..spec.events_per_calendar {
-            let day = today
-                + Duration::days(
-                    rng.below((2 * spec.spread_days).max(1) as u64) as i64 - spec.spread_days,
-                );
-            let topic = TOPICS[rng.below(TOPICS.len() as u64) as usize];
-            let mut m = Map::new();
-            m.insert("id".into(), json!(format!("gen{c:04}e{e:05}")));
-            m.insert("summary".into(), json!(format!("{topic} #{e}")));
-            if rng.chance(0.05) {
-                m.insert(
-                    "start".into(),
-                    json!({"date": day.format("%Y-%m-%d").to_string()}),
-                );
-                m.insert(
-                    "end".into(),
-                    json!({"date": (day + Duration::days(1)).format("%Y-%m-%d").to_string()}),
-                );
-            } else {
-                let hour = 8 + rng.below(9) as u32;
-                let minutes = if rng.chance(0.5) { 30 } else { 60 };
-                let start = store::localize(day.and_hms_opt(hour, 0, 0).unwrap_or_default(), tz);
-                let end = start + Duration::minutes(minutes);
-                let fmt = |t: DateTime<Utc>| {
-                    t.with_timezone(&tz)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                };
-                m.insert(
-                    "start".into(),
-                    json!({"dateTime": fmt(start), "timeZone": tz.name()}),
-                );
-                m.insert(
-                    "end".into(),
-                    json!({"dateTime": fmt(end), "timeZone": tz.name()}),
-                );
-                if rng.chance(spec.recurring_fraction) {
-                    m.insert("recurrence".into(), json!(["RRULE:FREQ=WEEKLY;COUNT=12"]));
-                }
-            }
-            let other = if topic == "1:1" && manager != owner {
-                manager.clone()
-            } else {
-                user(rng.below(spec.calendars.max(1) as u64) as usize)
+    let mut out = Vec::with_capacity(spec.events_per_calendar);
+    for e in 0..spec.events_per_calendar {
+        let day = today
+            + Duration::days(
+                rng.below((2 * spec.spread_days).max(1) as u64) as i64 - spec.spread_days,
+            );
+        let topic = TOPICS[rng.below(TOPICS.len() as u64) as usize];
+        let mut m = Map::new();
+        let id = format!("gen{c:04}e{e:05}");
+        m.insert("summary".into(), json!(format!("{topic} #{e}")));
+        if rng.chance(0.05) {
+            m.insert(
+                "start".into(),
+                json!({"date": day.format("%Y-%m-%d").to_string()}),
+            );
+            m.insert(
+                "end".into(),
+                json!({"date": (day + Duration::days(1)).format("%Y-%m-%d").to_string()}),
+            );
+        } else {
+            let hour = 8 + rng.below(9) as u32;
+            let minutes = if rng.chance(0.5) { 30 } else { 60 };
+            let start = store::localize(day.and_hms_opt(hour, 0, 0).unwrap_or_default(), tz);
+            let end = start + Duration::minutes(minutes);
+            let fmt = |t: DateTime<Utc>| {
+                t.with_timezone(&tz)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             };
-            let organizer = if rng.chance(0.5) {
-                owner.clone()
-            } else {
-                other.clone()
-            };
-            let mut atts = vec![
-                json!({"email": owner, "responseStatus": "accepted"}),
-                json!({"email": other, "responseStatus": if rng.chance(0.1) { "declined" } else { "accepted" }}),
-            ];
-            if topic == "Team sync" {
-                atts.push(json!({"email": format!("room-{}@resource.{}", rng.below(20), spec.domain), "resource": true, "responseStatus": "accepted"}));
-                atts.push(json!({"email": user(rng.below(spec.calendars.max(1) as u64) as usize), "optional": true}));
+            m.insert(
+                "start".into(),
+                json!({"dateTime": fmt(start), "timeZone": tz.name()}),
+            );
+            m.insert(
+                "end".into(),
+                json!({"dateTime": fmt(end), "timeZone": tz.name()}),
+            );
+            if rng.chance(spec.recurring_fraction) {
+                m.insert("recurrence".into(), json!(["RRULE:FREQ=WEEKLY;COUNT=12"]));
             }
-            m.insert("attendees".into(), Value::Array(atts));
-            m.insert("organizer".into(), json!({"email": organizer}));
-            if rng.chance(0.2) {
-                m.insert("description".into(), json!(format!("Agenda for {topic}")));
-            }
-            let cal_id = user(c);
-            if g.calendars
-                .get(&cal_id)
-                .is_some_and(|cal| cal.events.contains_key(&format!("gen{c:04}e{e:05}")))
-            {
-                continue;
-            }
-            let id = format!("gen{c:04}e{e:05}");
-            g.store_event(&cal_id, &id, m, false, now, now, false)
-                .map_err(|err| format!("generate: {id}: {}", err.message))?;
         }
+        let other = if topic == "1:1" && manager != owner {
+            manager.clone()
+        } else {
+            user(rng.below(spec.calendars.max(1) as u64) as usize)
+        };
+        let organizer = if rng.chance(0.5) {
+            owner.clone()
+        } else {
+            other.clone()
+        };
+        let mut atts = vec![
+            json!({"email": owner, "responseStatus": "accepted"}),
+            json!({"email": other, "responseStatus": if rng.chance(0.1) { "declined" } else { "accepted" }}),
+        ];
+        if topic == "Team sync" {
+            atts.push(json!({"email": format!("room-{}@resource.{}", rng.below(20), spec.domain), "resource": true, "responseStatus": "accepted"}));
+            atts.push(json!({"email": user(rng.below(spec.calendars.max(1) as u64) as usize), "optional": true}));
+        }
+        m.insert("attendees".into(), Value::Array(atts));
+        m.insert("organizer".into(), json!({"email": organizer}));
+        if rng.chance(0.2) {
+            m.insert("description".into(), json!(format!("Agenda for {topic}")));
+        }
+        let ev = super::ops::build_new(m, &owner, tz, &id, first_seq + e as u64 + 1, now)
+            .map_err(|err| format!("generate: {id}: {}", err.message))?;
+        out.push(ev);
     }
-    Ok(())
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@
 //! - Recurring series are expanded in the event's IANA `timeZone` up to a horizon (the emulator's
 //!   now + `expand_days`), at most [`MAX_INSTANCES`] instances per series.
 use super::error::GError;
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -130,23 +130,25 @@ const HEAD_FIELDS: &[&str] = &["id", "start", "end", "recurrence"];
 impl StoredEvent {
     /// Store `res` (already normalised; it must contain `id`).
     pub fn new(res: &Map<String, Value>, seq: u64, deleted: bool, meta: Meta) -> Self {
-        let mut text = String::with_capacity(768);
-        text.push('{');
+        let mut buf: Vec<u8> = Vec::with_capacity(1024);
+        buf.push(b'{');
         for k in HEAD_FIELDS {
             if let Some(v) = res.get(*k) {
-                push_field(&mut text, k, v);
+                push_field(&mut buf, k, v);
             }
         }
-        let rest = text.len();
+        let rest = buf.len();
         for (k, v) in res {
             if !HEAD_FIELDS.contains(&k.as_str()) {
-                push_field(&mut text, k, v);
+                push_field(&mut buf, k, v);
             }
         }
-        if text.ends_with(',') {
-            text.pop();
+        if buf.last() == Some(&b',') {
+            buf.pop();
         }
-        text.push('}');
+        buf.push(b'}');
+        // serde_json only writes valid UTF-8.
+        let text = String::from_utf8(buf).unwrap_or_default();
         StoredEvent {
             id: res.get("id").and_then(Value::as_str).unwrap_or("").into(),
             text: Arc::from(text),
@@ -184,27 +186,61 @@ impl StoredEvent {
             self.text.clone()
         }
     }
-    /// The JSON of the instance of this series that starts at `orig` (fast path for listings).
+    /// The JSON of the instance of this series that starts at `orig` (fast path for listings:
+    /// string concatenation, no parsing).
     pub fn instance_json(&self, orig: DateTime<Utc>, cal_tz: Tz) -> Arc<str> {
-        let (start, end) = instance_times(self, orig, cal_tz);
-        let series = self.id();
-        let mut s = String::with_capacity(self.text.len() + 160);
-        s.push('{');
-        push_field(&mut s, "id", &json!(instance_id(series, orig, self.meta.all_day, cal_tz)));
-        push_field(&mut s, "start", &start);
-        push_field(&mut s, "end", &end);
-        push_field(&mut s, "originalStartTime", &start);
-        push_field(&mut s, "recurringEventId", &json!(series));
-        s.push_str(self.text.get(self.rest..).unwrap_or("}"));
+        let dur = self.meta.end - self.meta.start;
+        let edt = |t: DateTime<Utc>, tz: &Option<String>, end: bool| -> String {
+            if self.meta.all_day {
+                let mut d = orig.with_timezone(&cal_tz).date_naive();
+                if end {
+                    d += Duration::days(dur.num_days().max(1));
+                }
+                return format!(
+                    "{{\"date\":\"{:04}-{:02}-{:02}\"}}",
+                    d.year(),
+                    d.month(),
+                    d.day()
+                );
+            }
+            let dt = t
+                .with_timezone(&self.meta.zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            match tz {
+                Some(z) => format!(
+                    "{{\"dateTime\":\"{dt}\",\"timeZone\":{}}}",
+                    Value::from(z.as_str())
+                ),
+                None => format!("{{\"dateTime\":\"{dt}\"}}"),
+            }
+        };
+        let start = edt(orig, &self.meta.start_tz_field, false);
+        let end = edt(orig + dur, &self.meta.end_tz_field, true);
+        let iid = instance_id(self.id(), orig, self.meta.all_day, cal_tz);
+        let rest = self.text.get(self.rest..).unwrap_or("}");
+        let mut s = String::with_capacity(self.text.len() + 2 * start.len() + 96);
+        s.push_str("{\"id\":");
+        s.push_str(&Value::from(iid).to_string());
+        s.push_str(",\"start\":");
+        s.push_str(&start);
+        s.push_str(",\"end\":");
+        s.push_str(&end);
+        s.push_str(",\"originalStartTime\":");
+        s.push_str(&start);
+        s.push_str(",\"recurringEventId\":");
+        s.push_str(&Value::from(self.id()).to_string());
+        s.push(',');
+        s.push_str(rest);
         Arc::from(s)
     }
 }
 
-fn push_field(out: &mut String, k: &str, v: &Value) {
-    out.push_str(&json!(k).to_string());
-    out.push(':');
-    out.push_str(&v.to_string());
-    out.push(',');
+fn push_field(out: &mut Vec<u8>, k: &str, v: &Value) {
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, k);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, v);
+    out.push(b',');
 }
 
 /// `{id,status,recurringEventId,originalStartTime}` of a cancelled instance.
@@ -222,13 +258,23 @@ pub fn cancelled_stub(res: &Map<String, Value>) -> Value {
 /// Where a list entry's JSON comes from.
 #[derive(Debug, Clone)]
 pub enum EntryKind {
-    /// A stored event (single, master or exception), looked up by the entry id.
-    Stored,
+    /// A stored event (single, master or exception).
+    Stored(Arc<StoredEvent>),
     /// An instance generated from a series master.
     Instance {
-        series: Arc<str>,
+        master: Arc<StoredEvent>,
         orig: DateTime<Utc>,
     },
+}
+
+impl EntryKind {
+    /// The stored event behind the row (the master, for an instance).
+    pub fn source(&self) -> &StoredEvent {
+        match self {
+            EntryKind::Stored(e) => e,
+            EntryKind::Instance { master, .. } => master,
+        }
+    }
 }
 
 /// One row of a list view.
@@ -262,7 +308,7 @@ pub struct Calendar {
     pub tz: Tz,
     /// Other users who see this calendar in their calendarList: email → accessRole.
     pub acl: BTreeMap<String, String>,
-    pub events: HashMap<String, StoredEvent>,
+    pub events: HashMap<String, Arc<StoredEvent>>,
     pub index: Index,
     /// Highest change seq on this calendar (the sync token's position).
     pub max_seq: u64,
@@ -318,7 +364,7 @@ impl Calendar {
                     s,
                     last_end.max(en),
                     aid.clone(),
-                    EntryKind::Stored,
+                    EntryKind::Stored(e.clone()),
                     cancelled,
                 ));
                 for o in occ {
@@ -328,7 +374,7 @@ impl Calendar {
                     let iid: Arc<str> =
                         Arc::from(instance_id(id, o, e.meta.all_day, self.tz).as_str());
                     let kind = EntryKind::Instance {
-                        series: aid.clone(),
+                        master: e.clone(),
                         orig: o,
                     };
                     expanded.push(entry(o.timestamp(), o.timestamp() + dur, iid, kind, false));
@@ -342,9 +388,15 @@ impl Calendar {
                     continue;
                 }
             }
-            flat.push(entry(s, en, aid.clone(), EntryKind::Stored, cancelled));
+            flat.push(entry(
+                s,
+                en,
+                aid.clone(),
+                EntryKind::Stored(e.clone()),
+                cancelled,
+            ));
             if !e.is_master() {
-                expanded.push(entry(s, en, aid, EntryKind::Stored, cancelled));
+                expanded.push(entry(s, en, aid, EntryKind::Stored(e.clone()), cancelled));
             }
         }
         for v in [&mut flat, &mut expanded] {
@@ -378,9 +430,18 @@ fn entry(start: i64, end: i64, id: Arc<str>, kind: EntryKind, cancelled: bool) -
 /// Google's instance id: `{seriesId}_{YYYYMMDDTHHMMSSZ}` (timed) or `{seriesId}_{YYYYMMDD}` (all-day).
 pub fn instance_id(series: &str, orig: DateTime<Utc>, all_day: bool, cal_tz: Tz) -> String {
     if all_day {
-        format!("{series}_{}", orig.with_timezone(&cal_tz).format("%Y%m%d"))
+        let d = orig.with_timezone(&cal_tz).date_naive();
+        format!("{series}_{:04}{:02}{:02}", d.year(), d.month(), d.day())
     } else {
-        format!("{series}_{}", orig.format("%Y%m%dT%H%M%SZ"))
+        format!(
+            "{series}_{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            orig.year(),
+            orig.month(),
+            orig.day(),
+            orig.hour(),
+            orig.minute(),
+            orig.second()
+        )
     }
 }
 
@@ -415,7 +476,16 @@ pub fn localize(naive: NaiveDateTime, tz: Tz) -> DateTime<Utc> {
 
 /// RFC 3339 with milliseconds and `Z`, as Google writes `updated`/`created`.
 pub fn fmt_utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.timestamp_subsec_millis()
+    )
 }
 
 /// Parse one `EventDateTime`; returns (instant, all_day, explicit zone, wall-clock start).
@@ -510,12 +580,15 @@ pub fn parse_meta(res: &Map<String, Value>, cal_tz: Tz) -> Result<Meta, GError> 
         parent,
         cancelled: res.get("status").and_then(Value::as_str) == Some("cancelled"),
         transparent: res.get("transparency").and_then(Value::as_str) == Some("transparent"),
-        self_declined: res.get("attendees").and_then(Value::as_array).is_some_and(|l| {
-            l.iter().any(|a| {
-                a.get("self").and_then(Value::as_bool) == Some(true)
-                    && a.get("responseStatus").and_then(Value::as_str) == Some("declined")
-            })
-        }),
+        self_declined: res
+            .get("attendees")
+            .and_then(Value::as_array)
+            .is_some_and(|l| {
+                l.iter().any(|a| {
+                    a.get("self").and_then(Value::as_bool) == Some(true)
+                        && a.get("responseStatus").and_then(Value::as_str) == Some("declined")
+                })
+            }),
         start_tz_field: tz_field(res.get("start")),
         end_tz_field: tz_field(res.get("end")),
     };
@@ -639,7 +712,11 @@ fn instance_times(master: &StoredEvent, orig: DateTime<Utc>, cal_tz: Tz) -> (Val
 
 /// Render a series instance from its master as a resource (no `recurrence`, with
 /// `recurringEventId` and `originalStartTime`; the same `iCalUID`).
-pub fn render_instance(master: &StoredEvent, orig: DateTime<Utc>, cal_tz: Tz) -> Map<String, Value> {
+pub fn render_instance(
+    master: &StoredEvent,
+    orig: DateTime<Utc>,
+    cal_tz: Tz,
+) -> Map<String, Value> {
     let mut m = master.res();
     let series = master.id().to_string();
     let (start, end) = instance_times(master, orig, cal_tz);
