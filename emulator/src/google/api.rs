@@ -827,7 +827,10 @@ fn entry_source<'a>(_c: &Calendar, e: &'a Entry) -> Option<&'a StoredEvent> {
 fn render_entry(c: &Calendar, e: &Entry) -> Arc<str> {
     match &e.kind {
         EntryKind::Stored(ev) => ev.list_json(),
-        EntryKind::Instance { master, orig } => master.instance_json(*orig, c.tz),
+        EntryKind::Instance { master, orig } => e
+            .json
+            .get_or_init(|| master.instance_json(*orig, c.tz))
+            .clone(),
     }
 }
 

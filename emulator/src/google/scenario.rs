@@ -30,7 +30,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -514,25 +514,44 @@ fn generate_calendar(
     let tz = ZONES[c % ZONES.len()];
     let manager = user((c / 8) * 8);
     let today = now.date_naive();
+    let stamp = store::fmt_utc(now);
+    let ymd = |d: NaiveDate| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
     let mut out = Vec::with_capacity(spec.events_per_calendar);
+    // The resource is written directly (not through `ops::normalize`) because seeding 500k events
+    // must be fast; `generated_events_match_normalize` below keeps the two in agreement.
     for e in 0..spec.events_per_calendar {
         let day = today
             + Duration::days(
                 rng.below((2 * spec.spread_days).max(1) as u64) as i64 - spec.spread_days,
             );
         let topic = TOPICS[rng.below(TOPICS.len() as u64) as usize];
-        let mut m = Map::new();
         let id = format!("gen{c:04}e{e:05}");
-        m.insert("summary".into(), json!(format!("{topic} #{e}")));
-        if rng.chance(0.05) {
-            m.insert(
-                "start".into(),
-                json!({"date": day.format("%Y-%m-%d").to_string()}),
-            );
-            m.insert(
-                "end".into(),
-                json!({"date": (day + Duration::days(1)).format("%Y-%m-%d").to_string()}),
-            );
+        let seq = first_seq + e as u64 + 1;
+        let mut text = String::with_capacity(900);
+        text.push_str("{\"id\":\"");
+        text.push_str(&id);
+        text.push('"');
+        let mut meta = if rng.chance(0.05) {
+            let next = day + Duration::days(1);
+            text.push_str(&format!(
+                ",\"start\":{{\"date\":\"{}\"}},\"end\":{{\"date\":\"{}\"}}",
+                ymd(day),
+                ymd(next)
+            ));
+            store::Meta {
+                all_day: true,
+                start: store::local_midnight(day, tz),
+                end: store::local_midnight(next, tz),
+                zone: tz,
+                local_start: day.and_hms_opt(0, 0, 0).unwrap_or_default(),
+                recurrence: Vec::new(),
+                parent: None,
+                cancelled: false,
+                transparent: false,
+                self_declined: false,
+                start_tz_field: None,
+                end_tz_field: None,
+            }
         } else {
             let hour = 8 + rng.below(9) as u32;
             let minutes = if rng.chance(0.5) { 30 } else { 60 };
@@ -542,18 +561,35 @@ fn generate_calendar(
                 t.with_timezone(&tz)
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             };
-            m.insert(
-                "start".into(),
-                json!({"dateTime": fmt(start), "timeZone": tz.name()}),
-            );
-            m.insert(
-                "end".into(),
-                json!({"dateTime": fmt(end), "timeZone": tz.name()}),
-            );
+            text.push_str(&format!(
+                ",\"start\":{{\"dateTime\":\"{}\",\"timeZone\":\"{}\"}},\"end\":{{\"dateTime\":\"{}\",\"timeZone\":\"{}\"}}",
+                fmt(start),
+                tz.name(),
+                fmt(end),
+                tz.name()
+            ));
+            let mut recurrence = Vec::new();
             if rng.chance(spec.recurring_fraction) {
-                m.insert("recurrence".into(), json!(["RRULE:FREQ=WEEKLY;COUNT=12"]));
+                recurrence.push("RRULE:FREQ=WEEKLY;COUNT=12".to_string());
+                text.push_str(",\"recurrence\":[\"RRULE:FREQ=WEEKLY;COUNT=12\"]");
             }
-        }
+            store::Meta {
+                all_day: false,
+                start,
+                end,
+                zone: tz,
+                local_start: start.with_timezone(&tz).naive_local(),
+                recurrence,
+                parent: None,
+                cancelled: false,
+                transparent: false,
+                self_declined: false,
+                start_tz_field: Some(tz.name().to_string()),
+                end_tz_field: Some(tz.name().to_string()),
+            }
+        };
+        text.push(',');
+        let rest = text.len();
         let other = if topic == "1:1" && manager != owner {
             manager.clone()
         } else {
@@ -564,24 +600,138 @@ fn generate_calendar(
         } else {
             other.clone()
         };
-        let mut atts = vec![
-            json!({"email": owner, "responseStatus": "accepted"}),
-            json!({"email": other, "responseStatus": if rng.chance(0.1) { "declined" } else { "accepted" }}),
+        // (email, responseStatus, resource, optional)
+        let mut atts: Vec<(String, &str, bool, bool)> = vec![
+            (owner.clone(), "accepted", false, false),
+            (
+                other.clone(),
+                if rng.chance(0.1) {
+                    "declined"
+                } else {
+                    "accepted"
+                },
+                false,
+                false,
+            ),
         ];
         if topic == "Team sync" {
-            atts.push(json!({"email": format!("room-{}@resource.{}", rng.below(20), spec.domain), "resource": true, "responseStatus": "accepted"}));
-            atts.push(json!({"email": user(rng.below(spec.calendars.max(1) as u64) as usize), "optional": true}));
+            atts.push((
+                format!("room-{}@resource.{}", rng.below(20), spec.domain),
+                "accepted",
+                true,
+                false,
+            ));
+            atts.push((
+                user(rng.below(spec.calendars.max(1) as u64) as usize),
+                "needsAction",
+                false,
+                true,
+            ));
         }
-        m.insert("attendees".into(), Value::Array(atts));
-        m.insert("organizer".into(), json!({"email": organizer}));
+        meta.self_declined = atts.iter().any(|a| a.0 == owner && a.1 == "declined");
+        text.push_str("\"attendees\":[");
+        for (i, (email, status, resource, optional)) in atts.iter().enumerate() {
+            if i > 0 {
+                text.push(',');
+            }
+            text.push_str(&format!("{{\"email\":\"{email}\""));
+            if *optional {
+                text.push_str(",\"optional\":true");
+            }
+            if *email == organizer {
+                text.push_str(",\"organizer\":true");
+            }
+            if *resource {
+                text.push_str(",\"resource\":true");
+            }
+            text.push_str(&format!(",\"responseStatus\":\"{status}\""));
+            if *email == owner {
+                text.push_str(",\"self\":true");
+            }
+            text.push('}');
+        }
+        text.push_str(&format!(
+            "],\"created\":\"{stamp}\",\"creator\":{{\"email\":\"{owner}\",\"self\":true}}"
+        ));
         if rng.chance(0.2) {
-            m.insert("description".into(), json!(format!("Agenda for {topic}")));
+            text.push_str(&format!(",\"description\":\"Agenda for {topic}\""));
         }
-        let ev = super::ops::build_new(m, &owner, tz, &id, first_seq + e as u64 + 1, now)
-            .map_err(|err| format!("generate: {id}: {}", err.message))?;
-        out.push(ev);
+        let org_self = if organizer == owner {
+            ",\"self\":true"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            ",\"etag\":\"\\\"3{seq:015}\\\"\",\"eventType\":\"default\",\"htmlLink\":\"https://www.google.com/calendar/event?eid={id}\",\"iCalUID\":\"{id}@google.com\",\"kind\":\"calendar#event\",\"organizer\":{{\"email\":\"{organizer}\"{org_self}}},\"reminders\":{{\"useDefault\":true}},\"sequence\":0,\"status\":\"confirmed\",\"summary\":\"{topic} #{e}\",\"updated\":\"{stamp}\"}}"
+        ));
+        out.push(store::StoredEvent::from_parts(&id, text, rest, seq, meta));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generator writes resources by hand; they must be exactly what `normalize` makes of them.
+    #[test]
+    fn generated_events_match_normalize() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let spec = Generate {
+            calendars: 16,
+            events_per_calendar: 200,
+            recurring_fraction: 0.2,
+            ..Generate::default()
+        };
+        for c in [0, 3, 9] {
+            let events = generate_calendar(5, now, &spec, c, 1000).unwrap_or_default();
+            assert_eq!(events.len(), 200);
+            let owner = format!("user{c:04}@example.com");
+            for ev in events {
+                let res = ev.res();
+                assert!(!res.is_empty(), "generated JSON parses: {}", ev.text());
+                let again = crate::google::ops::build_new(
+                    res.clone(),
+                    &owner,
+                    ZONES[c % ZONES.len()],
+                    ev.id(),
+                    ev.seq,
+                    now,
+                )
+                .unwrap_or_else(|e| panic!("{}: {}", ev.id(), e.message));
+                assert_eq!(again.res(), res, "{}", ev.id());
+                let (a, b) = (&ev.meta, &again.meta);
+                assert_eq!(
+                    (
+                        a.all_day,
+                        a.start,
+                        a.end,
+                        a.zone,
+                        a.local_start,
+                        &a.recurrence,
+                        a.self_declined,
+                        &a.start_tz_field,
+                        &a.end_tz_field
+                    ),
+                    (
+                        b.all_day,
+                        b.start,
+                        b.end,
+                        b.zone,
+                        b.local_start,
+                        &b.recurrence,
+                        b.self_declined,
+                        &b.start_tz_field,
+                        &b.end_tz_field
+                    ),
+                    "{}",
+                    ev.id()
+                );
+            }
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

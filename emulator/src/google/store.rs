@@ -15,7 +15,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, T
 use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Upper bound on instances materialised per series.
 pub const MAX_INSTANCES: usize = 2000;
@@ -158,6 +158,18 @@ impl StoredEvent {
             meta,
         }
     }
+    /// A stored event from JSON text already laid out as described on [`StoredEvent`]
+    /// (`rest` is the byte offset of the non-head fields). Used by the generator.
+    pub fn from_parts(id: &str, text: String, rest: usize, seq: u64, meta: Meta) -> Self {
+        StoredEvent {
+            id: id.into(),
+            text: Arc::from(text),
+            rest,
+            seq,
+            deleted: false,
+            meta,
+        }
+    }
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -287,6 +299,8 @@ pub struct Entry {
     pub cancelled: bool,
     /// Running maximum of `end` over this and all earlier rows.
     pub max_end: i64,
+    /// An instance's JSON, rendered on first use (stored events need no cache).
+    pub json: OnceLock<Arc<str>>,
 }
 
 /// The sorted views of one calendar.
@@ -424,6 +438,7 @@ fn entry(start: i64, end: i64, id: Arc<str>, kind: EntryKind, cancelled: bool) -
         kind,
         cancelled,
         max_end: end,
+        json: OnceLock::new(),
     }
 }
 
