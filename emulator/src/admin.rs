@@ -44,7 +44,10 @@ fn bad_request(msg: String) -> Response {
 async fn scenario(State(ctx): State<Arc<Ctx>>, Json(body): Json<Value>) -> Response {
     let now = match body.get("now").and_then(Value::as_str) {
         Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-            Ok(t) => t.with_timezone(&chrono::Utc),
+            Ok(t) if (1900..=9000).contains(&chrono::Datelike::year(&t)) => {
+                t.with_timezone(&chrono::Utc)
+            }
+            Ok(_) => return bad_request("scenario.now: year must be within 1900..=9000".into()),
             Err(e) => return bad_request(format!("scenario.now: {e}")),
         },
         None => ctx.now(),

@@ -645,6 +645,8 @@ const SYNC_FORBIDDEN: &[&str] = &[
     "timeMax",
     "updatedMin",
 ];
+/// How far back `updatedMin` may reach (the emulator's tombstone retention).
+const UPDATED_MIN_DAYS: i64 = 28;
 /// Most entries one page request looks at before answering with a (short) page.
 const SCAN_LIMIT: usize = 5000;
 
@@ -892,6 +894,15 @@ fn list_events(
         return Err(GError::time_range_empty("timeMax"));
     }
     let updated_min = params.time("updatedMin")?;
+    if updated_min.is_some_and(|u| u < ctx.now() - chrono::Duration::days(UPDATED_MIN_DAYS)) {
+        return Err(GError::new(
+            410,
+            "calendar",
+            "updatedMinTooLongAgo",
+            "The requested minimum modification time lies too far in the past.",
+        )
+        .at("parameter", "updatedMin"));
+    }
     for t in params.all("eventTypes") {
         if ![
             "birthday",

@@ -50,7 +50,10 @@ pub fn watch(
                 .and_then(|s| s.parse::<i64>().ok())
                 .or_else(|| e.as_i64())
         })
-        .unwrap_or(now.timestamp_millis() + ttl_secs * 1000);
+        .unwrap_or_else(|| {
+            now.timestamp_millis()
+                .saturating_add(ttl_secs.saturating_mul(1000))
+        });
     let resource_id = ctx.random_id(27);
     let ch = Channel {
         id: id.to_string(),

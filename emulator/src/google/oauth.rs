@@ -553,7 +553,11 @@ fn refresh(ctx: &Ctx, form: &HashMap<String, String>) -> (Response, Option<Strin
                 None,
             );
         };
-        let expired = ttl.is_some_and(|t| now >= r.issued + Duration::seconds(t));
+        let expired = ttl.is_some_and(|t| {
+            Duration::try_seconds(t)
+                .and_then(|d| r.issued.checked_add_signed(d))
+                .is_some_and(|deadline| now >= deadline)
+        });
         if r.revoked || expired || get("client_id") != Some(r.client_id.as_str()) {
             return (
                 oauth_error(

@@ -46,6 +46,9 @@ fn parse_relative(s: &str) -> Option<(i64, Option<NaiveTime>)> {
     let rest = s.get(1..)?;
     let d = rest.find('d')?;
     let days: i64 = rest.get(..d)?.parse().ok()?;
+    if days.abs() > 100_000 {
+        return None;
+    }
     let time = rest.get(d + 1..)?;
     let t = if time.is_empty() {
         None
@@ -186,6 +189,12 @@ pub fn load(g: &mut GoogleState, ctx: &Ctx, now: DateTime<Utc>, v: &Value) -> Re
     if let Some(gen_spec) = obj.get("generate") {
         let spec: Generate =
             serde_json::from_value(gen_spec.clone()).map_err(|e| format!("generate: {e}"))?;
+        if !(0..=3650).contains(&spec.spread_days) {
+            return Err("generate.spread_days: must be within 0..=3650".into());
+        }
+        if spec.calendars > 100_000 || spec.events_per_calendar > 100_000 {
+            return Err("generate: at most 100000 calendars and 100000 events per calendar".into());
+        }
         generate(g, ctx.seed, now, &spec)?;
     }
     rebuild_all(g, now);
@@ -435,35 +444,34 @@ pub fn generate(
         .max(1);
     let chunk = spec.calendars.div_ceil(threads).max(1);
     let indices: Vec<usize> = (0..spec.calendars).collect();
-    let results: Vec<Result<Vec<(String, Vec<store::StoredEvent>)>, String>> =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = indices
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|&c| {
-                                let evs = generate_calendar(
-                                    seed,
-                                    now,
-                                    spec,
-                                    c,
-                                    base_seq + c as u64 * per_cal,
-                                )?;
-                                Ok((format!("user{c:04}@{}", spec.domain), evs))
-                            })
-                            .collect::<Result<Vec<_>, String>>()
-                    })
+    let results: Vec<Result<Vec<GeneratedCalendar>, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = indices
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|&c| {
+                            let evs = generate_calendar(
+                                seed,
+                                now,
+                                spec,
+                                c,
+                                base_seq + c as u64 * per_cal,
+                            )?;
+                            Ok((format!("user{c:04}@{}", spec.domain), evs))
+                        })
+                        .collect::<Result<Vec<_>, String>>()
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("generator thread panicked".to_string()))
-                })
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("generator thread panicked".to_string()))
+            })
+            .collect()
+    });
     for part in results {
         for (cal_id, events) in part? {
             let cal = g
@@ -488,6 +496,9 @@ const ZONES: &[Tz] = &[
     Tz::Asia__Tokyo,
     Tz::UTC,
 ];
+
+/// A generated calendar's id and events.
+type GeneratedCalendar = (String, Vec<store::StoredEvent>);
 
 /// The events of generated calendar `c` (sequence numbers from `first_seq + 1`).
 fn generate_calendar(
