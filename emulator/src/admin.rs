@@ -1,7 +1,8 @@
 //! The test-only admin API, under `/_admin/…` and clearly apart from the emulated paths. It loads
 //! scenarios, issues tokens, exposes state and the request log, expires sync state and resets.
 //! Scenario format: `{"now": RFC3339, "faults": FaultConfig?, "google": {...}?, "graph": {...}?}`;
-//! the `google` and `graph` parts are documented in their modules. Dates inside may be relative to `now`.
+//! the `google` and `graph` parts are documented in their modules (and in emulator/README.md).
+//! Dates inside may be relative to `now`. Admin requests are never faulted and never logged.
 use crate::common::{Ctx, FaultConfig, write};
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -110,6 +110,12 @@ async fn bad_ranges_orderings_and_parameters_are_rejected() {
     assert_eq!(s, 400, "bad boolean");
     let (s, v) = emu.get(&t, "calendars/nobody@example.com/events").await;
     assert_eq!((s, reason(&v)), (404, "notFound"));
+    let (s, v) = emu.get(&t, "calendars/primary/nothing/here").await;
+    assert_eq!(
+        (s, reason(&v)),
+        (404, "notFound"),
+        "unknown paths use Google's envelope"
+    );
     let (s, v) = emu.get("not-a-token", "calendars/primary/events").await;
     assert_eq!((s, reason(&v)), (401, "authError"));
     assert_eq!(v["error"]["code"], 401);

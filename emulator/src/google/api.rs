@@ -77,6 +77,12 @@ pub fn router() -> Router<Arc<Ctx>> {
             get(h_calendar_list_entry),
         )
         .route("/calendar/v3/freeBusy", post(h_freebusy))
+        .route("/calendar/v3/{*rest}", axum::routing::any(h_unknown))
+}
+
+/// Anything else under `/calendar/v3/`: Google's 404 envelope.
+async fn h_unknown() -> Response {
+    GError::not_found().into_response()
 }
 
 async fn h_events(State(ctx): State<Arc<Ctx>>, Path(cal): Path<String>, req: Request) -> Response {
@@ -206,8 +212,9 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
     let params = Query::<Vec<(String, String)>>::try_from_uri(req.uri())
         .map(|q| Params(q.0))
         .map_err(|e| GError::invalid(format!("Bad query string: {e}")));
-    let headers = req.headers().clone();
-    let body = axum::body::to_bytes(req.into_body(), 32 * 1024 * 1024).await;
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
+    let body = axum::body::to_bytes(body, 32 * 1024 * 1024).await;
     let fault = ctx.roll_fault().await;
     let send_updates = params
         .as_ref()
