@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// The `/_admin/…` routes shared by both APIs.
 pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/_admin/token", post(token))

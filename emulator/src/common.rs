@@ -74,6 +74,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A fresh context: empty state, the given seed and fault configuration.
     pub fn new(seed: u64, faults: FaultConfig) -> Self {
         Ctx {
             seed,
@@ -88,6 +89,7 @@ impl Ctx {
         }
     }
 
+    /// Record the address the server is bound to (first call wins).
     pub fn set_base_url(&self, url: String) {
         let _ = self.base_url.set(url);
     }
