@@ -114,3 +114,40 @@ async fn scenario_faults_expire_sync_tokens_and_slow_responses() {
     assert_eq!(emu.get(&t, "calendars/primary/events").await.0, 200);
     assert!(started.elapsed() >= std::time::Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn scripted_faults_hit_the_nth_matching_request() {
+    let emu = start_with(1, FaultConfig::default()).await;
+    emu.scenario(json!({
+        "calendars": [{"id": "alice@example.com", "events": [{"id": "ev001", "start": "+1d10:00", "end": "+1d11:00"}]}],
+        "fault_script": [
+            {"method": "PATCH", "path_contains": "/events/", "nth": 2, "times": 2, "error": "conditionNotMet"},
+            {"method": "GET", "nth": 1, "error": "tooManyRequests"}
+        ]}))
+        .await;
+    let t = emu.token("alice@example.com").await;
+    let (s, v) = emu.get(&t, "calendars/primary/events").await;
+    assert_eq!((s, reason(&v)), (429, "rateLimitExceeded"));
+    assert_eq!(emu.get(&t, "calendars/primary/events").await.0, 200);
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let (s, _) = emu
+            .send(
+                emu.http
+                    .patch(emu.cal("calendars/primary/events/ev001?sendUpdates=none"))
+                    .bearer_auth(&t)
+                    .json(&json!({"description": "x"})),
+            )
+            .await;
+        statuses.push(s);
+    }
+    assert_eq!(statuses, vec![200, 412, 412, 200]);
+    let (s, _) = emu
+        .send(
+            emu.http
+                .post(emu.url("/_admin/google/fault-script"))
+                .json(&json!([{"error": "nonsense"}])),
+        )
+        .await;
+    assert_eq!(s, 400);
+}

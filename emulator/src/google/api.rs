@@ -216,6 +216,20 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
     let headers = parts.headers;
     let body = axum::body::to_bytes(body, 32 * 1024 * 1024).await;
     let fault = ctx.roll_fault().await;
+    let has_script = !ctx
+        .google
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .script
+        .is_empty();
+    let scripted = if has_script {
+        let mut g = crate::common::write(&ctx.google);
+        let with_reason = !g.quirks.full_sync_without_reason;
+        g.scripted_fault(method.as_str(), &path)
+            .map(|e| (e, with_reason))
+    } else {
+        None
+    };
     let send_updates = params
         .as_ref()
         .ok()
@@ -238,7 +252,7 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
         notifying: false,
         user: user_token.as_ref().map(|t| t.user.clone()),
     };
-    if fault == Some(Fault::Drop) {
+    if fault == Some(Fault::Drop) || matches!(scripted, Some((super::ScriptedError::Drop, _))) {
         ctx.log(entry);
         // Unwind the connection task: the client sees the connection close without a response.
         std::panic::resume_unwind(Box::new("oneonone-emulator: injected dropped connection"));
@@ -247,6 +261,9 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
     let result = (|| -> Result<Response, GError> {
         let params = params?;
         let body = body.map_err(|_| GError::invalid("Request body too large or unreadable."))?;
+        if let Some(e) = scripted.and_then(|(e, r)| e.to_error(r)) {
+            return Err(e);
+        }
         let tok = user_token.ok_or_else(GError::auth)?;
         match fault {
             Some(Fault::ServerError) => {

@@ -74,6 +74,82 @@ impl Default for Quirks {
     }
 }
 
+/// What a scripted fault answers with.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum ScriptedError {
+    /// 500 backendError.
+    BackendError,
+    /// 503 backendError (UNAVAILABLE).
+    Unavailable,
+    /// 403 usageLimits/rateLimitExceeded.
+    RateLimitExceeded,
+    /// 403 usageLimits/userRateLimitExceeded.
+    UserRateLimitExceeded,
+    /// 403 usageLimits/quotaExceeded.
+    QuotaExceeded,
+    /// 429 usageLimits/rateLimitExceeded.
+    TooManyRequests,
+    /// 403 global/insufficientPermissions.
+    InsufficientPermissions,
+    /// 401 global/authError.
+    AuthError,
+    /// 404 global/notFound.
+    NotFound,
+    /// 412 global/conditionNotMet.
+    ConditionNotMet,
+    /// 410 calendar/fullSyncRequired.
+    FullSyncRequired,
+    /// Close the connection without a response.
+    Drop,
+}
+
+impl ScriptedError {
+    /// The error to render (`None` for a dropped connection).
+    pub fn to_error(self, with_reason: bool) -> Option<error::GError> {
+        use error::GError;
+        Some(match self {
+            ScriptedError::BackendError => GError::backend(500),
+            ScriptedError::Unavailable => GError::backend(503),
+            ScriptedError::RateLimitExceeded => GError::rate_limit(403, "rateLimitExceeded"),
+            ScriptedError::UserRateLimitExceeded => {
+                GError::rate_limit(403, "userRateLimitExceeded")
+            }
+            ScriptedError::QuotaExceeded => GError::rate_limit(403, "quotaExceeded"),
+            ScriptedError::TooManyRequests => GError::rate_limit(429, "rateLimitExceeded"),
+            ScriptedError::InsufficientPermissions => GError::scope(),
+            ScriptedError::AuthError => GError::auth(),
+            ScriptedError::NotFound => GError::not_found(),
+            ScriptedError::ConditionNotMet => GError::precondition(),
+            ScriptedError::FullSyncRequired => GError::full_sync(with_reason),
+            ScriptedError::Drop => return None,
+        })
+    }
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// A fault for specific requests: the `nth` request (1-based) matching `method` and
+/// `path_contains`, and the `times - 1` matching requests after it, get `error`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScriptedFault {
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub path_contains: Option<String>,
+    #[serde(default = "one")]
+    pub nth: u64,
+    #[serde(default = "one")]
+    pub times: u64,
+    pub error: ScriptedError,
+    /// Matching requests seen so far.
+    #[serde(default)]
+    pub seen: u64,
+}
+
 /// A push channel registered with events.watch.
 #[derive(Debug, Clone, Serialize)]
 pub struct Channel {
@@ -101,6 +177,8 @@ pub struct GoogleState {
     pub channels: BTreeMap<String, Channel>,
     pub quirks: Quirks,
     pub auth: oauth::AuthState,
+    /// Scripted faults, checked in order on every Calendar API request.
+    pub script: Vec<ScriptedFault>,
 }
 
 impl GoogleState {
@@ -138,8 +216,29 @@ impl GoogleState {
             "syncEpoch": self.sync_epoch,
             "channels": self.channels.values().collect::<Vec<_>>(),
             "quirks": self.quirks,
+            "script": self.script,
             "auth": self.auth.state_json(),
         })
+    }
+
+    /// The scripted fault for this request, if one fires (counts the request for every match).
+    pub fn scripted_fault(&mut self, method: &str, path: &str) -> Option<ScriptedError> {
+        let mut fired = None;
+        for f in &mut self.script {
+            let m = f
+                .method
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && f.path_contains.as_deref().is_none_or(|p| path.contains(p));
+            if !m {
+                continue;
+            }
+            f.seen += 1;
+            if fired.is_none() && f.seen >= f.nth && f.seen < f.nth.saturating_add(f.times) {
+                fired = Some(f.error);
+            }
+        }
+        fired
     }
 
     /// Expire every sync token (the next incremental sync gets 410 fullSyncRequired).

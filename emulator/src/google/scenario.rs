@@ -5,6 +5,7 @@
 //! ```json
 //! {"reset": true,
 //!  "quirks": {"short_pages": 0.3},
+//!  "fault_script": [{"method": "PATCH", "nth": 1, "error": "conditionNotMet"}],
 //!  "service_accounts": [{"client_email": "sa@p.iam.gserviceaccount.com", "public_key_pem": "-----BEGIN PUBLIC KEY-----…"}],
 //!  "oauth_clients": [{"client_id": "desktop", "client_secret": "s"}],
 //!  "calendars": [{"id": "alice@example.com", "summary": "Alice", "timeZone": "Europe/Berlin",
@@ -124,6 +125,9 @@ pub fn load(g: &mut GoogleState, ctx: &Ctx, now: DateTime<Utc>, v: &Value) -> Re
     }
     if let Some(q) = obj.get("quirks") {
         g.quirks = serde_json::from_value(q.clone()).map_err(|e| format!("quirks: {e}"))?;
+    }
+    if let Some(sc) = obj.get("fault_script") {
+        g.script = serde_json::from_value(sc.clone()).map_err(|e| format!("fault_script: {e}"))?;
     }
     if let Some(list) = obj.get("service_accounts") {
         let sas: Vec<super::oauth::ServiceAccount> =
@@ -754,6 +758,18 @@ pub fn admin_router() -> Router<Arc<Ctx>> {
         .route("/_admin/google/edit", post(edit))
         .route("/_admin/google/notify", post(notify))
         .route("/_admin/google/quirks", post(quirks))
+        .route("/_admin/google/fault-script", post(fault_script))
+}
+
+/// Replace the scripted faults (`[]` clears them).
+async fn fault_script(State(ctx): State<Arc<Ctx>>, Json(v): Json<Value>) -> Response {
+    match serde_json::from_value::<Vec<super::ScriptedFault>>(v) {
+        Ok(s) => {
+            write(&ctx.google).script = s;
+            Json(json!({"ok": true})).into_response()
+        }
+        Err(e) => admin_err(StatusCode::BAD_REQUEST, format!("fault script: {e}")),
+    }
 }
 
 fn admin_err(status: StatusCode, msg: String) -> Response {
