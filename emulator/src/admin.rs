@@ -100,7 +100,13 @@ async fn expire(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 }
 
 async fn reset(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
-    *write(&ctx.google) = Default::default();
+    {
+        // Keep sync tokens from before the reset invalid: the epoch only moves forward.
+        let mut g = write(&ctx.google);
+        let epoch = g.sync_epoch + 1;
+        *g = Default::default();
+        g.sync_epoch = epoch;
+    }
     *write(&ctx.graph) = Default::default();
     write(&ctx.tokens).clear();
     ctx.log.lock().unwrap_or_else(|e| e.into_inner()).clear();
