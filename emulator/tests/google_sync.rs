@@ -216,3 +216,62 @@ async fn incremental_results_paginate_and_expand_series() {
         json!([{"id": "weekly1_20261207T130000Z", "status": "cancelled"}])
     );
 }
+
+#[tokio::test]
+async fn purged_tombstones_keep_ids_reserved_and_expire_older_tokens() {
+    let emu = start().await;
+    emu.scenario(scenario()).await;
+    let t = emu.token("alice@example.com").await;
+    let (_, _, before) = emu.list_all(&t, "calendars/primary/events").await;
+    let before = before.expect("token");
+    let (s, _) = emu
+        .send(
+            emu.http
+                .delete(emu.cal("calendars/primary/events/single2"))
+                .bearer_auth(&t),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, v) = emu
+        .get(&t, &format!("calendars/primary/events?syncToken={before}"))
+        .await;
+    let after = v["nextSyncToken"].as_str().expect("token").to_string();
+    // Two days later the tombstone is purged.
+    emu.admin(
+        "/_admin/scenario",
+        json!({"now": "2026-11-25T08:00:00Z", "google": {"reset": false}}),
+    )
+    .await;
+    let v = emu
+        .admin(
+            "/_admin/google/purge-tombstones",
+            json!({"older_than_secs": 86400}),
+        )
+        .await;
+    assert_eq!(v["purged"], 1);
+    // Access tokens live one hour of emulator time: get a fresh one.
+    let t = emu.token("alice@example.com").await;
+    let (s, v) = emu
+        .get(&t, &format!("calendars/primary/events?syncToken={before}"))
+        .await;
+    assert_eq!(
+        (s, reason(&v)),
+        (410, "fullSyncRequired"),
+        "a token from before the tombstone"
+    );
+    let (s, v) = emu
+        .get(&t, &format!("calendars/primary/events?syncToken={after}"))
+        .await;
+    assert_eq!((s, v["items"].clone()), (200, json!([])));
+    assert_eq!(emu.get(&t, "calendars/primary/events/single2").await.0, 404);
+    let (s, v) = emu
+        .send(
+            emu.http
+                .post(emu.cal("calendars/primary/events"))
+                .bearer_auth(&t)
+                .json(&json!({
+            "id": "single2", "start": {"date": "2026-12-01"}, "end": {"date": "2026-12-02"}})),
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (409, "duplicate"));
+}

@@ -979,7 +979,7 @@ fn list_events(
         let (Some(epoch), Some(seq)) = (epoch, seq) else {
             return Err(GError::bad_param("syncToken", "Invalid sync token value."));
         };
-        if epoch != g.sync_epoch || expired_sync || seq > c.max_seq {
+        if epoch != g.sync_epoch || expired_sync || seq > c.max_seq || seq < c.purged_seq {
             return Err(GError::full_sync(!g.quirks.full_sync_without_reason));
         }
         return incremental(ctx, g, c, &q, params, seq, &role);

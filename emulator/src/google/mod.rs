@@ -241,6 +241,39 @@ impl GoogleState {
         fired
     }
 
+    /// Drop tombstones (deleted events) last written before `before`; their ids stay reserved and
+    /// sync tokens older than the newest dropped tombstone get 410. Returns how many were dropped.
+    pub fn purge_tombstones(&mut self, before: DateTime<Utc>, now: DateTime<Utc>) -> usize {
+        let horizon = self.horizon(now);
+        let mut n = 0;
+        for cal in self.calendars.values_mut() {
+            let old: Vec<(String, u64)> = cal
+                .events
+                .values()
+                .filter(|e| e.deleted)
+                .filter(|e| {
+                    e.res()
+                        .get("updated")
+                        .and_then(Value::as_str)
+                        .and_then(|u| DateTime::parse_from_rfc3339(u).ok())
+                        .is_some_and(|u| u < before)
+                })
+                .map(|e| (e.id().to_string(), e.seq))
+                .collect();
+            if old.is_empty() {
+                continue;
+            }
+            for (id, seq) in old {
+                cal.events.remove(&id);
+                cal.purged_seq = cal.purged_seq.max(seq);
+                cal.reserved.insert(id);
+                n += 1;
+            }
+            cal.rebuild(horizon);
+        }
+        n
+    }
+
     /// Expire every sync token (the next incremental sync gets 410 fullSyncRequired).
     pub fn expire_sync_state(&mut self) {
         self.sync_epoch += 1;
@@ -290,6 +323,8 @@ fn unreachable_utc(id: &str, now: DateTime<Utc>) -> Calendar {
         events: HashMap::new(),
         index: store::Index::default(),
         max_seq: 0,
+        purged_seq: 0,
+        reserved: Default::default(),
         updated: now,
     }
 }

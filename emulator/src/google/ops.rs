@@ -368,7 +368,7 @@ impl GoogleState {
             }
         };
         let cal = self.calendars.get(cal_id).ok_or_else(GError::not_found)?;
-        if cal.events.contains_key(&id) {
+        if cal.events.contains_key(&id) || cal.reserved.contains(&id) {
             return Err(GError::duplicate());
         }
         if !body.contains_key("start") {

@@ -759,6 +759,28 @@ pub fn admin_router() -> Router<Arc<Ctx>> {
         .route("/_admin/google/notify", post(notify))
         .route("/_admin/google/quirks", post(quirks))
         .route("/_admin/google/fault-script", post(fault_script))
+        .route("/_admin/google/purge-tombstones", post(purge))
+}
+
+#[derive(Deserialize)]
+struct PurgeRequest {
+    /// Drop tombstones last written more than this many seconds before the emulator's now.
+    older_than_secs: i64,
+}
+
+/// Let tombstones "eventually disappear" (their ids stay reserved; older sync tokens get 410).
+async fn purge(State(ctx): State<Arc<Ctx>>, Json(req): Json<PurgeRequest>) -> Response {
+    let now = ctx.now();
+    let Some(before) =
+        Duration::try_seconds(req.older_than_secs).and_then(|d| now.checked_sub_signed(d))
+    else {
+        return admin_err(
+            StatusCode::BAD_REQUEST,
+            "older_than_secs out of range".into(),
+        );
+    };
+    let n = write(&ctx.google).purge_tombstones(before, now);
+    Json(json!({"ok": true, "purged": n})).into_response()
 }
 
 /// Replace the scripted faults (`[]` clears them).

@@ -326,6 +326,10 @@ pub struct Calendar {
     pub index: Index,
     /// Highest change seq on this calendar (the sync token's position).
     pub max_seq: u64,
+    /// Tombstones up to this change seq were purged: older sync tokens get 410.
+    pub purged_seq: u64,
+    /// Ids of purged tombstones: still reserved (inserting them again is 409).
+    pub reserved: std::collections::HashSet<String>,
     pub updated: DateTime<Utc>,
 }
 
@@ -349,6 +353,8 @@ impl Calendar {
             events: HashMap::new(),
             index: Index::default(),
             max_seq: 0,
+            purged_seq: 0,
+            reserved: Default::default(),
             updated: now,
         })
     }
