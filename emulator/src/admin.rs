@@ -1,7 +1,8 @@
 //! The test-only admin API, under `/_admin/…` and clearly apart from the emulated paths. It loads
 //! scenarios, issues tokens, exposes state and the request log, expires sync state and resets.
 //! Scenario format: `{"now": RFC3339, "faults": FaultConfig?, "google": {...}?, "graph": {...}?}`;
-//! the `google` and `graph` parts are documented in their modules. Dates inside may be relative to `now`.
+//! the `google` and `graph` parts are documented in their modules (and in emulator/README.md).
+//! Dates inside may be relative to `now`. Admin requests are never faulted and never logged.
 use crate::common::{Ctx, FaultConfig, write};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+/// The `/_admin/…` routes shared by both APIs.
 pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/_admin/token", post(token))
@@ -44,7 +46,10 @@ fn bad_request(msg: String) -> Response {
 async fn scenario(State(ctx): State<Arc<Ctx>>, Json(body): Json<Value>) -> Response {
     let now = match body.get("now").and_then(Value::as_str) {
         Some(s) => match chrono::DateTime::parse_from_rfc3339(s) {
-            Ok(t) => t.with_timezone(&chrono::Utc),
+            Ok(t) if (1900..=9000).contains(&chrono::Datelike::year(&t)) => {
+                t.with_timezone(&chrono::Utc)
+            }
+            Ok(_) => return bad_request("scenario.now: year must be within 1900..=9000".into()),
             Err(e) => return bad_request(format!("scenario.now: {e}")),
         },
         None => ctx.now(),
@@ -56,15 +61,15 @@ async fn scenario(State(ctx): State<Arc<Ctx>>, Json(body): Json<Value>) -> Respo
             Err(e) => return bad_request(format!("scenario.faults: {e}")),
         }
     }
-    if let Some(g) = body.get("google") {
-        if let Err(e) = write(&ctx.google).load_scenario(&ctx, now, g) {
-            return bad_request(format!("scenario.google: {e}"));
-        }
+    if let Some(g) = body.get("google")
+        && let Err(e) = write(&ctx.google).load_scenario(&ctx, now, g)
+    {
+        return bad_request(format!("scenario.google: {e}"));
     }
-    if let Some(g) = body.get("graph") {
-        if let Err(e) = write(&ctx.graph).load_scenario(&ctx, now, g) {
-            return bad_request(format!("scenario.graph: {e}"));
-        }
+    if let Some(g) = body.get("graph")
+        && let Err(e) = write(&ctx.graph).load_scenario(&ctx, now, g)
+    {
+        return bad_request(format!("scenario.graph: {e}"));
     }
     Json(json!({"ok": true, "now": now.to_rfc3339()})).into_response()
 }
@@ -95,7 +100,13 @@ async fn expire(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 }
 
 async fn reset(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
-    *write(&ctx.google) = Default::default();
+    {
+        // Keep sync tokens from before the reset invalid: the epoch only moves forward.
+        let mut g = write(&ctx.google);
+        let epoch = g.sync_epoch + 1;
+        *g = Default::default();
+        g.sync_epoch = epoch;
+    }
     *write(&ctx.graph) = Default::default();
     write(&ctx.tokens).clear();
     ctx.log.lock().unwrap_or_else(|e| e.into_inner()).clear();

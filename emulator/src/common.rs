@@ -17,6 +17,9 @@ pub struct FaultConfig {
     /// Fraction of requests whose connection is dropped without a response.
     pub fraction_drop: f64,
     pub latency_ms: u64,
+    /// Fraction of requests delayed by a further `slow_ms` ("slow responses").
+    pub fraction_slow: f64,
+    pub slow_ms: u64,
 }
 
 /// The fault chosen for one request, if any.
@@ -71,6 +74,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// A fresh context: empty state, the given seed and fault configuration.
     pub fn new(seed: u64, faults: FaultConfig) -> Self {
         Ctx {
             seed,
@@ -85,6 +89,7 @@ impl Ctx {
         }
     }
 
+    /// Record the address the server is bound to (first call wins).
     pub fn set_base_url(&self, url: String) {
         let _ = self.base_url.set(url);
     }
@@ -129,8 +134,12 @@ impl Ctx {
     /// Decide the fault (if any) for one API request, and apply the configured latency.
     pub async fn roll_fault(&self) -> Option<Fault> {
         let f = read(&self.faults);
-        if f.latency_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
+        let mut delay = f.latency_ms;
+        if f.fraction_slow > 0.0 && self.next_f64() < f.fraction_slow {
+            delay += f.slow_ms;
+        }
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
         }
         let checks = [
             (f.fraction_drop, Fault::Drop),

@@ -31,6 +31,20 @@ pub fn app(ctx: Arc<Ctx>) -> axum::Router {
         .with_state(ctx)
 }
 
+/// Start the emulator in-process on `127.0.0.1:0` (for tests and benchmarks): binds, records the
+/// base URL in `ctx`, spawns the server on the current tokio runtime and returns the bound address.
+pub async fn start(ctx: Arc<Ctx>) -> std::io::Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let local = listener.local_addr()?;
+    ctx.set_base_url(format!("http://{local}"));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app(ctx)).await {
+            tracing::error!("emulator server stopped: {e}");
+        }
+    });
+    Ok(local)
+}
+
 /// Bind `addr`, print `listening on http://HOST:PORT` and serve until the process ends.
 pub async fn serve(addr: &str, ctx: Arc<Ctx>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -21,6 +21,18 @@ struct Args {
     /// Fraction of API requests answered with a rate-limit error (0.0–1.0).
     #[arg(long, default_value_t = 0.0)]
     fault_throttle: f64,
+    /// Fraction of API requests whose sync token / delta state is treated as expired (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    fault_expired_sync: f64,
+    /// Fraction of API requests whose connection is dropped without a response (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    fault_drop: f64,
+    /// Fraction of API requests delayed by a further `--slow-ms` (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    fault_slow: f64,
+    /// Extra delay of a slow response, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    slow_ms: u64,
     /// Added latency per API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency: u64,
@@ -37,7 +49,10 @@ async fn main() -> anyhow::Result<()> {
         fraction_5xx: args.fault_5xx,
         fraction_throttle: args.fault_throttle,
         latency_ms: args.latency,
-        ..FaultConfig::default()
+        fraction_expired_sync: args.fault_expired_sync,
+        fraction_drop: args.fault_drop,
+        fraction_slow: args.fault_slow,
+        slow_ms: args.slow_ms,
     };
     let ctx = Arc::new(Ctx::new(args.seed, faults));
     oneonone_emulator::serve(&args.listen, ctx).await
