@@ -45,7 +45,7 @@ DESCRIPTION:Notes for pair {i}\r\nEND:VEVENT\r\n",
         r = report(i)
     );
     // Every third series has a cancelled occurrence and a moved one; every seventh an EXDATE'd one.
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         for (k, moved) in [(20u32, false), (30, true)] {
             let day = first + Duration::weeks(i64::from(k));
             let dd = day.format("%Y%m%d");
@@ -61,7 +61,7 @@ ORGANIZER:mailto:{m}\r\nATTENDEE:mailto:{m}\r\nATTENDEE:mailto:{r}\r\n{status}EN
             );
         }
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         let day = first + Duration::weeks(10);
         s = s.replacen(
             "RRULE:",

@@ -382,10 +382,10 @@ impl Store {
     ) -> Result<AgendaDocRecord> {
         let idx_key = key2("pair id", pair_id, "instance id", instance_id)?;
         // Fast path (every cycle, for every pair): the doc exists and has not moved.
-        if let Some(doc) = self.agenda_doc_for(pair_id, instance_id)? {
-            if doc.start == start {
-                return Ok(doc);
-            }
+        if let Some(doc) = self.agenda_doc_for(pair_id, instance_id)?
+            && doc.start == start
+        {
+            return Ok(doc);
         }
         let fresh = AgendaDocRecord {
             token: random_hex(16)?,

@@ -146,8 +146,13 @@ pub(crate) fn may_hold_meeting(bytes: &[u8]) -> bool {
 /// Does the file start (after a BOM and blank space) with `BEGIN:VCALENDAR`?
 pub(crate) fn starts_like_icalendar(bytes: &[u8]) -> bool {
     const NEEDLE: &[u8] = b"BEGIN:VCALENDAR";
-    let b = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
-    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    let b = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
     b.get(start..start + NEEDLE.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(NEEDLE))
 }
@@ -733,7 +738,9 @@ mod tests {
             b"BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:x\nEND:VEVENT\nEND:VCALENDAR\n"
         ));
         assert!(may_hold_meeting(b"X:1\nattendee:mailto:a@b\n"));
-        assert!(starts_like_icalendar(b"\xEF\xBB\xBF\r\nbegin:vcalendar\r\n"));
+        assert!(starts_like_icalendar(
+            b"\xEF\xBB\xBF\r\nbegin:vcalendar\r\n"
+        ));
         assert!(!starts_like_icalendar(b"this is not a calendar"));
         assert!(!starts_like_icalendar(b""));
     }
