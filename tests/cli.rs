@@ -613,3 +613,112 @@ fn discover_prints_unconfigured_one_on_ones_as_toml() {
     assert_eq!(pairs[0]["cadence"].as_str(), Some("weekly"));
     assert_eq!(pairs[0]["duration"].as_str(), Some("30m"));
 }
+
+#[test]
+fn fix_mode_corrects_lengths_and_creates_a_missing_series_once() {
+    let env = Env::new();
+    env.write_config(
+        r#"[[pairs]]
+manager = "alice@acme.test"
+report = "bob@acme.test"
+account = "local"
+duration = "45m"
+enforce = "fix"
+
+[[pairs]]
+manager = "alice@acme.test"
+report = "erin@acme.test"
+account = "local"
+cadence = "biweekly"
+enforce = "fix"
+"#,
+        "",
+    );
+    // Alice and Bob meet weekly for 30 minutes (should be 45); Alice and Erin have nothing.
+    std::fs::write(
+        env.cal().join("s1.ics"),
+        series(
+            "s1",
+            "20261103",
+            &["alice@acme.test", "bob@acme.test"],
+            None,
+            "",
+        ),
+    )
+    .expect("write");
+    let now = "2026-11-22T12:00:00Z";
+    let (code, out, err) = env.run(&["sync", "--once", "--now", now]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    let text = std::fs::read_to_string(env.cal().join("s1.ics")).expect("read");
+    // The master keeps its 30 minutes (past meetings are history); upcoming ones become 45.
+    assert!(
+        text.contains(
+            "DTSTART;TZID=Europe/London:20261103T100000\r\nDTEND;TZID=Europe/London:20261103T103000"
+        ),
+        "{text}"
+    );
+    for day in ["20261124", "20261201", "20261208"] {
+        assert!(
+            text.contains(&format!("RECURRENCE-ID;TZID=Europe/London:{day}T100000")),
+            "no override for {day}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("DTEND;TZID=Europe/London:{day}T104500")),
+            "{day} not 45 min:\n{text}"
+        );
+    }
+
+    // A new biweekly series for Alice and Erin, on a weekday, not clashing with Alice's 10:00 1:1s.
+    let created: Vec<PathBuf> = std::fs::read_dir(env.cal())
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("oneonone-"))
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}");
+    let new = std::fs::read_to_string(&created[0]).expect("read new series");
+    assert!(new.contains("RRULE:FREQ=WEEKLY;INTERVAL=2"), "{new}");
+    assert!(
+        new.to_lowercase().contains("mailto:erin@acme.test"),
+        "{new}"
+    );
+    assert!(
+        new.to_lowercase().contains("organizer")
+            && new.to_lowercase().contains("mailto:alice@acme.test"),
+        "{new}"
+    );
+    assert!(
+        !new.contains("T100000\r\n"),
+        "clashes with the 10:00 series:\n{new}"
+    );
+
+    // The next cycle sees the new series and puts the agenda into its first occurrence …
+    let (code, out, err) = env.run(&["sync", "--once", "--now", now]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("writes=1"), "{out}");
+    assert!(out.contains("cleared=2"), "{out}");
+    // … and from then on nothing is created or rewritten.
+    let before = snapshot(&env.cal());
+    let (code, out, err) = env.run(&["sync", "--once", "--now", now]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("writes=0"), "{out}");
+    assert_eq!(snapshot(&env.cal()), before);
+    let (code, out, _) = env.run(&["status", "--json", "--now", now]);
+    assert_eq!(code, 0);
+    let v = json(&out);
+    for p in v["pairs"].as_array().expect("pairs") {
+        let kinds: Vec<&str> = p["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .filter_map(|f| f["kind"].as_str())
+            .collect();
+        assert!(!kinds.contains(&"duration_mismatch"), "{p}");
+        assert!(!kinds.contains(&"no_upcoming_meeting"), "{p}");
+    }
+}
