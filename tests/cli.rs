@@ -722,3 +722,25 @@ enforce = "fix"
         assert!(!kinds.contains(&"no_upcoming_meeting"), "{p}");
     }
 }
+
+#[test]
+fn check_warns_when_a_secret_is_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    env.write_config(
+        &format!("{PAIR_AB}\n[notify]\nwebhook_url = \"https://hooks.example/T000/B000/XXXX\"\n"),
+        "",
+    );
+    std::fs::set_permissions(env.config(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, out, _) = env.run(&["check"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: holds notify.webhook_url"), "{out}");
+    assert!(
+        !out.contains("XXXX"),
+        "the secret itself is never printed: {out}"
+    );
+    std::fs::set_permissions(env.config(), std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let (code, out, _) = env.run(&["check"]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("warning"), "{out}");
+}

@@ -150,6 +150,9 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
 fn check(path: &std::path::Path) -> ExitCode {
     match crate::config::load(path) {
         Ok(s) => {
+            if let Some(warning) = secret_permissions_warning(&s, path) {
+                println!("{warning}");
+            }
             println!(
                 "{}: ok ({} account{}, {} pair{})",
                 path.display(),
@@ -167,6 +170,21 @@ fn check(path: &std::path::Path) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// A webhook URL is a secret (anyone holding it can post to the channel): the file holding it
+/// should not be readable by others.
+fn secret_permissions_warning(settings: &Settings, path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    settings.notify.webhook_url.as_ref()?;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{}: warning: holds notify.webhook_url (a secret) but is readable by group or others (mode {:o}); run chmod 600",
+            path.display(),
+            mode & 0o777
+        )
+    })
 }
 
 async fn sync_once(
