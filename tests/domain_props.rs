@@ -53,13 +53,13 @@ fn inst(
         original_start: Some(start),
         title: "1:1".into(),
         organizer: Some(organizer.into()),
-        attendees,
+        attendees: attendees.into(),
         start,
         end: start + Duration::minutes(30),
         all_day: false,
         cancelled,
         rhythm: Some(Rhythm::Weeks(1)),
-        description: String::new(),
+        description: "".into(),
         source: "prop".into(),
     }
 }

@@ -160,9 +160,13 @@ fn instance(e: &Event) -> Instance {
         id: e.id.clone(),
         series_id: e.series.clone(),
         original_start: e.series.as_ref().map(|_| e.start),
-        title: format!("event {}", e.id),
-        organizer: e.organizer.clone().or_else(|| e.people.first().cloned()),
-        attendees,
+        title: format!("event {}", e.id).into(),
+        organizer: e
+            .organizer
+            .clone()
+            .or_else(|| e.people.first().cloned())
+            .map(Into::into),
+        attendees: attendees.into(),
         start: e.start,
         end: e.start + Duration::minutes(e.minutes),
         all_day: e.all_day,
@@ -177,7 +181,7 @@ fn instance(e: &Event) -> Instance {
             },
             None => None,
         },
-        description: String::new(),
+        description: "".into(),
         source: "case".into(),
     }
 }

@@ -208,7 +208,7 @@ fn write_creates_an_override_then_is_unchanged_and_keeps_other_bytes() {
     let (_dir, p, path) = setup_series();
     let before = fs::read_to_string(&path).unwrap();
     let target = instance_at(&p, "2026-03-16T10:00:00Z");
-    assert_eq!(target.description, "Notes, first");
+    assert_eq!(&*target.description, "Notes, first");
     let w = OccurrenceWrite {
         target: target.clone(),
         description: Some(
@@ -245,10 +245,10 @@ fn write_creates_an_override_then_is_unchanged_and_keeps_other_bytes() {
     // The fetched instance now carries the new description; its id is unchanged.
     let again = instance_at(&p, "2026-03-16T10:00:00Z");
     assert_eq!(again.id, target.id);
-    assert_eq!(Some(&again.description), w.description.as_ref());
+    assert_eq!(Some(&*again.description), w.description.as_deref());
     // The neighbours are untouched.
     assert_eq!(
-        instance_at(&p, "2026-03-23T10:00:00Z").description,
+        &*instance_at(&p, "2026-03-23T10:00:00Z").description,
         "Notes, first"
     );
 
@@ -302,7 +302,7 @@ fn write_of_a_single_event_replaces_its_description_in_place() {
     fs::write(&path, &text).unwrap();
     let p = LocalProvider::new("local", dir.path(), Tz::UTC);
     let target = instance_at(&p, "2026-03-10T09:00:00Z");
-    assert_eq!(target.description, "");
+    assert_eq!(&*target.description, "");
     let w = OccurrenceWrite {
         target,
         description: Some("é".repeat(60)),
@@ -314,7 +314,7 @@ fn write_of_a_single_event_replaces_its_description_in_place() {
     assert!(after.contains("DTEND:20260310T100000Z\n"));
     assert!(after.lines().all(|l| l.len() <= 75));
     let again = instance_at(&p, "2026-03-10T09:00:00Z");
-    assert_eq!(again.description, "é".repeat(60));
+    assert_eq!(&*again.description, "é".repeat(60));
     assert_eq!(again.end, utc("2026-03-10T10:00:00Z"));
     assert_eq!(again.series_id, None);
 }
@@ -397,7 +397,7 @@ fn recovered_files_are_never_rewritten() {
     let snap = p.fetch(year_2026(), &mut cache).unwrap();
     assert_eq!(snap.instances.len(), 3);
     for target in snap.instances {
-        let before = fs::read(&target.source).unwrap();
+        let before = fs::read(&*target.source).unwrap();
         let w = OccurrenceWrite {
             target: target.clone(),
             description: Some("agenda".into()),
@@ -409,7 +409,7 @@ fn recovered_files_are_never_rewritten() {
             }
             other => panic!("{}: expected Conflict, got {other:?}", target.id),
         }
-        assert_eq!(fs::read(&target.source).unwrap(), before);
+        assert_eq!(fs::read(&*target.source).unwrap(), before);
     }
 }
 
@@ -451,7 +451,7 @@ fn cache_serves_unchanged_files_without_reading() {
     assert_eq!(cache.last_fetch_reads(), 1);
     assert!(cache.last_fetch_changed());
     assert_eq!(cache.len(), 3);
-    assert!(third.instances.iter().any(|i| i.title == "Yan & Zoe"));
+    assert!(third.instances.iter().any(|i| &*i.title == "Yan & Zoe"));
 }
 
 #[test]
@@ -493,7 +493,7 @@ fn create_series_writes_a_complete_calendar_once() {
     let first = snap.instances.iter().min_by_key(|i| i.start).unwrap();
     assert_eq!(first.start, utc("2026-03-02T10:00:00Z"));
     assert_eq!(first.rhythm, Some(Rhythm::Weeks(2)));
-    assert_eq!(first.description, s.description);
+    assert_eq!(&*first.description, s.description);
     assert_eq!(first.organizer.as_deref(), Some("ann@example.com"));
     // The same UID in another file also counts as existing.
     let s2 = NewSeries {
@@ -606,7 +606,7 @@ fn outlook_override_keeps_the_windows_tzid_form_and_every_line() {
     // The override sits inside the VCALENDAR and the file still parses cleanly: the next write
     // updates it in place.
     let cur = instance_at(&p, "2026-03-30T07:00:00Z");
-    assert_eq!(cur.description, "Unser Jour fixe\n\nAgenda: https://x/y");
+    assert_eq!(&*cur.description, "Unser Jour fixe\n\nAgenda: https://x/y");
     assert!(after.ends_with("END:VEVENT\r\nEND:VCALENDAR\r\n"));
     let w2 = OccurrenceWrite {
         target: cur,
@@ -685,7 +685,7 @@ fn floating_and_utc_series_get_overrides_in_their_own_form() {
         assert_eq!(
             snap.instances
                 .iter()
-                .filter(|i| i.description == "x")
+                .filter(|i| &*i.description == "x")
                 .count(),
             1
         );

@@ -110,14 +110,18 @@ impl Source {
                         warn!(account, error = %e, "cannot read the file cache; reading every file");
                         None
                     });
+                let rss_before = rss_mb();
+                let had_cache = stored.is_some();
                 let mut cache = stored
                     .as_deref()
                     .map(FileCache::from_bytes)
                     .unwrap_or_default();
+                let rss_blob_and_cache = rss_mb();
+                drop(stored);
                 let loaded_ms = t.elapsed().as_millis() as u64;
                 let snapshot = p.fetch(window, &mut cache)?;
                 let fetched_ms = t.elapsed().as_millis() as u64;
-                if cache.last_fetch_changed() || stored.is_none() {
+                if cache.last_fetch_changed() || !had_cache {
                     let bytes = cache.to_bytes();
                     if let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes) {
                         warn!(account, error = %e, "cannot save the file cache");
@@ -125,6 +129,9 @@ impl Source {
                 }
                 debug!(
                     account,
+                    rss_mb = rss_mb(),
+                    rss_before,
+                    rss_blob_and_cache,
                     cache_load_ms = loaded_ms,
                     fetch_ms = fetched_ms - loaded_ms,
                     save_ms = t.elapsed().as_millis() as u64 - fetched_ms,
@@ -235,7 +242,11 @@ impl Engine {
         let window = self.window(now);
         let started = std::time::Instant::now();
         let fetched = self.fetch_all(now);
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: fetch");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            rss_mb = rss_mb(),
+            "phase: fetch"
+        );
         let mut snapshots: Vec<(String, Snapshot, bool)> = Vec::new();
         for (name, result) in fetched {
             match result {
@@ -352,14 +363,26 @@ impl Engine {
             planned.extend(self.handle_agenda(pair, update, &fixes, now, &mut report));
             planned.extend(self.handle_fixes(pair, update, fixes, &mut report));
         }
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: planned");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            rss_mb = rss_mb(),
+            "phase: planned"
+        );
         self.execute_writes(planned, now, &mut report);
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: written");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            rss_mb = rss_mb(),
+            "phase: written"
+        );
         if let Err(e) = self.store.flush() {
             report.store_errors += 1;
             error!(error = %e, "cannot flush the store");
         }
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: flushed");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            rss_mb = rss_mb(),
+            "phase: flushed"
+        );
         report
     }
 
@@ -611,7 +634,7 @@ impl Engine {
             return None;
         }
         Some(PlannedWrite {
-            account: target.account.clone(),
+            account: target.account.to_string(),
             key: target.id.clone(),
             content: description.clone(),
             what,
@@ -653,7 +676,7 @@ impl Engine {
                         continue;
                     }
                     planned.push(PlannedWrite {
-                        account: target.account.clone(),
+                        account: target.account.to_string(),
                         key: format!("{}#end", target.id),
                         content: end.to_rfc3339(),
                         what,
@@ -739,6 +762,14 @@ impl WriteOp {
             WriteOp::Create(s) => source.create_series(s),
         }
     }
+}
+
+/// Resident memory of this process in MB (Linux), for the debug-level phase timings.
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096 / (1024 * 1024))
 }
 
 fn log_problems(account: &str, problems: &[SourceProblem]) {

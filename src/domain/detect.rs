@@ -20,12 +20,12 @@ pub fn people(instance: &Instance) -> People {
         let is_resource = instance
             .attendees
             .iter()
-            .any(|a| &a.email == org && a.kind == ParticipantKind::Resource);
+            .any(|a| *a.email == **org && a.kind == ParticipantKind::Resource);
         if !is_resource && !org.is_empty() {
             emails.insert(org.to_lowercase());
         }
     }
-    for a in &instance.attendees {
+    for a in instance.attendees.iter() {
         match a.kind {
             ParticipantKind::Resource => {}
             ParticipantKind::Group => {
@@ -105,7 +105,7 @@ impl PairIndex {
                 emails.push(org);
             }
         }
-        for a in &instance.attendees {
+        for a in instance.attendees.iter() {
             match a.kind {
                 ParticipantKind::Resource => {}
                 ParticipantKind::Group => {

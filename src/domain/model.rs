@@ -3,6 +3,7 @@
 //! nothing here derives `Serialize` (views and store records are separate types at the edges).
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
+use std::sync::Arc;
 
 /// A participant's answer to an invitation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,10 +121,12 @@ impl std::str::FromStr for Cadence {
 
 /// One concrete instance of a calendar event as the provider sees it now: a single event, or one
 /// occurrence of a series (expanded by the provider), possibly an exception (moved/edited/cancelled).
+/// The text fields every occurrence of a series shares are reference-counted, so a large calendar's
+/// expansion does not copy them per occurrence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
     /// Which `[[accounts]]` entry it came from.
-    pub account: String,
+    pub account: Arc<str>,
     /// Stable id, unique within the account: for a series occurrence it is derived from the series id
     /// and the original start (so a moved occurrence keeps its id); for a single event, its uid.
     pub id: String,
@@ -131,10 +134,10 @@ pub struct Instance {
     pub series_id: Option<String>,
     /// For occurrences: the original (unmoved) start, i.e. the RECURRENCE-ID.
     pub original_start: Option<DateTime<Utc>>,
-    pub title: String,
+    pub title: Arc<str>,
     /// Organizer email, lower-case.
-    pub organizer: Option<String>,
-    pub attendees: Vec<Attendee>,
+    pub organizer: Option<Arc<str>>,
+    pub attendees: Arc<[Attendee]>,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
     /// All-day events are never meetings.
@@ -144,9 +147,9 @@ pub struct Instance {
     /// The series rhythm (for occurrences of a recurring series).
     pub rhythm: Option<Rhythm>,
     /// The current description text (plain text; the managed block lives inside it).
-    pub description: String,
+    pub description: Arc<str>,
     /// Where the event lives, for messages: a file path, a calendar id.
-    pub source: String,
+    pub source: Arc<str>,
 }
 
 impl Instance {

@@ -158,22 +158,22 @@ fn reconcile_pair(
         match merged.get_mut(inst.id.as_str()) {
             Some(old) => {
                 let unchanged = old.series_id == inst.series_id
-                    && old.title == inst.title
+                    && *old.title == *inst.title
                     && old.start == inst.start
                     && old.end == inst.end
                     && old.status == status
                     && old.cancel_reason == cancel_reason
                     && old.one_on_one
-                    && old.account == inst.account;
+                    && *old.account == *inst.account;
                 if !unchanged {
                     old.series_id.clone_from(&inst.series_id);
-                    old.title.clone_from(&inst.title);
+                    old.title = inst.title.to_string();
                     old.start = inst.start;
                     old.end = inst.end;
                     old.status = status;
                     old.cancel_reason = cancel_reason;
                     old.one_on_one = true;
-                    old.account.clone_from(&inst.account);
+                    old.account = inst.account.to_string();
                     old.last_seen = now;
                     upsert.push(old.clone());
                 }
@@ -181,10 +181,10 @@ fn reconcile_pair(
             None => {
                 let rec = OccurrenceRecord {
                     pair_id: pair.id.clone(),
-                    account: inst.account.clone(),
+                    account: inst.account.to_string(),
                     instance_id: inst.id.clone(),
                     series_id: inst.series_id.clone(),
-                    title: inst.title.clone(),
+                    title: inst.title.to_string(),
                     start: inst.start,
                     end: inst.end,
                     status,
@@ -204,12 +204,12 @@ fn reconcile_pair(
             let unchanged = !old.one_on_one
                 && old.start == inst.start
                 && old.end == inst.end
-                && old.title == inst.title;
+                && *old.title == *inst.title;
             if !unchanged {
                 old.one_on_one = false;
                 old.start = inst.start;
                 old.end = inst.end;
-                old.title.clone_from(&inst.title);
+                old.title = inst.title.to_string();
                 old.last_seen = now;
                 upsert.push(old.clone());
             }
@@ -304,7 +304,7 @@ fn series_views(
         }
         let v = views.entry(key.clone()).or_insert_with(|| SeriesView {
             series_id: key,
-            title: inst.title.clone(),
+            title: inst.title.to_string(),
             rhythm: None,
             next_start: None,
             others: Vec::new(),
@@ -412,7 +412,7 @@ pub fn plan_agenda_write(
 ) -> AgendaWrite {
     let block = render_block(url, carried, tz);
     match apply_block(&target.description, &block) {
-        Ok(desc) if desc == target.description => AgendaWrite::UpToDate,
+        Ok(desc) if *desc == *target.description => AgendaWrite::UpToDate,
         Ok(desc) => AgendaWrite::Write(desc),
         Err(reason) => AgendaWrite::Damaged(reason),
     }
@@ -455,7 +455,7 @@ pub fn discover(pairs: &[Pair], views: &[AccountView<'_>]) -> Vec<Discovered> {
                     .or_default();
                 acc.count += 1;
                 if let Some(org) = &inst.organizer {
-                    *acc.organizers.entry(org.clone()).or_default() += 1;
+                    *acc.organizers.entry(org.to_string()).or_default() += 1;
                 }
                 *acc.durations
                     .entry(inst.duration().num_minutes())
@@ -464,7 +464,7 @@ pub fn discover(pairs: &[Pair], views: &[AccountView<'_>]) -> Vec<Discovered> {
                     acc.rhythm = inst.rhythm.clone();
                 }
                 if acc.title.is_empty() {
-                    acc.title = inst.title.clone();
+                    acc.title = inst.title.to_string();
                 }
             }
         }

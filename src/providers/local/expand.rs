@@ -26,6 +26,67 @@ pub(crate) struct Ctx<'a> {
     pub window: Window,
 }
 
+/// The parts of an event that all its instances share, built once per event.
+#[derive(Clone)]
+struct Shared {
+    account: std::sync::Arc<str>,
+    source: std::sync::Arc<str>,
+    title: std::sync::Arc<str>,
+    organizer: Option<std::sync::Arc<str>>,
+    attendees: std::sync::Arc<[Attendee]>,
+    description: std::sync::Arc<str>,
+}
+
+thread_local! {
+    /// Per-thread memo of the shared parts of the events of the file being expanded (keyed by
+    /// address; cleared at the start of every file, whose events stay put while it is expanded).
+    static SHARED: std::cell::RefCell<Vec<(usize, String, Shared)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn shared(ev: &Ev, ctx: &Ctx<'_>) -> Shared {
+    let key = ev as *const Ev as usize;
+    SHARED.with(|memo| {
+        let mut memo = memo.borrow_mut();
+        if let Some((_, _, s)) = memo
+            .iter()
+            .find(|(k, uid, s)| *k == key && *uid == ev.uid && &*s.source == ctx.source)
+        {
+            return s.clone();
+        }
+        let s = Shared {
+            account: ctx.account.into(),
+            source: ctx.source.into(),
+            title: ev.summary.as_str().into(),
+            organizer: ev.organizer.as_deref().map(Into::into),
+            attendees: ev
+                .attendees
+                .iter()
+                .map(|a| Attendee {
+                    email: a.email.clone(),
+                    kind: match a.kind {
+                        Kind::Person => ParticipantKind::Person,
+                        Kind::Group => ParticipantKind::Group,
+                        Kind::Resource => ParticipantKind::Resource,
+                    },
+                    response: match a.partstat {
+                        PartStat::Accepted => Response::Accepted,
+                        PartStat::Tentative => Response::Tentative,
+                        PartStat::Declined => Response::Declined,
+                        PartStat::NeedsAction => Response::NeedsAction,
+                    },
+                    optional: a.optional,
+                })
+                .collect(),
+            description: ev.description.as_str().into(),
+        };
+        if memo.len() >= 8 {
+            memo.remove(0);
+        }
+        memo.push((key, ev.uid.clone(), s.clone()));
+        s
+    })
+}
+
 /// The instance id of a series occurrence: `{UID}_{original start UTC}`.
 pub(crate) fn occurrence_id(uid: &str, original: DateTime<Utc>) -> String {
     use chrono::{Datelike, Timelike};
@@ -83,6 +144,8 @@ pub(crate) fn expand_file(
     out: &mut Vec<Instance>,
     problems: &mut Vec<SourceProblem>,
 ) {
+    // The memo of shared parts is valid only while this file's events stay where they are.
+    SHARED.with(|memo| memo.borrow_mut().clear());
     for (master, overrides) in group(events) {
         match master {
             Some(m) if !is_series(m) && overrides.is_empty() => {
@@ -219,39 +282,22 @@ fn instance(
     cancelled: bool,
     rhythm: Option<Rhythm>,
 ) -> Instance {
+    let sh = shared(ev, ctx);
     Instance {
-        account: ctx.account.to_string(),
+        account: sh.account,
         id,
         series_id,
         original_start,
-        title: ev.summary.clone(),
-        organizer: ev.organizer.clone(),
-        attendees: ev
-            .attendees
-            .iter()
-            .map(|a| Attendee {
-                email: a.email.clone(),
-                kind: match a.kind {
-                    Kind::Person => ParticipantKind::Person,
-                    Kind::Group => ParticipantKind::Group,
-                    Kind::Resource => ParticipantKind::Resource,
-                },
-                response: match a.partstat {
-                    PartStat::Accepted => Response::Accepted,
-                    PartStat::Tentative => Response::Tentative,
-                    PartStat::Declined => Response::Declined,
-                    PartStat::NeedsAction => Response::NeedsAction,
-                },
-                optional: a.optional,
-            })
-            .collect(),
+        title: sh.title,
+        organizer: sh.organizer,
+        attendees: sh.attendees,
         start,
         end,
         all_day: ev.start.is_date(),
         cancelled,
         rhythm,
-        description: ev.description.clone(),
-        source: ctx.source.to_string(),
+        description: sh.description,
+        source: sh.source,
     }
 }
 

@@ -198,7 +198,7 @@ impl LocalProvider {
     /// needed recovery), the target's current description differs from `w.target.description`,
     /// or the target is gone.
     pub fn write_occurrence(&self, w: &OccurrenceWrite) -> Result<WriteOutcome, ProviderError> {
-        let path = PathBuf::from(&w.target.source);
+        let path = PathBuf::from(&*w.target.source);
         let what = || format!("{} (event {})", w.target.source, w.target.id);
         let conflict = |reason: String| ProviderError::Conflict {
             what: what(),
@@ -312,7 +312,7 @@ impl LocalProvider {
             },
         };
         let source_ev = target.or(master).ok_or("the event no longer exists")?;
-        if source_ev.description != w.target.description {
+        if *source_ev.description != *w.target.description {
             return Err("its description was edited since it was read".into());
         }
         // Current end of the target.
