@@ -24,6 +24,15 @@ use tracing::{debug, error, info, warn};
 /// The key under which an account's local file cache is kept in the store.
 const LOCAL_CACHE_KEY: &str = "local-file-cache";
 
+/// Give memory freed by large temporaries (the file cache) back to the system (glibc keeps it).
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// What one cycle did; `sync --once` prints it and exits 1 when `failed()`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CycleReport {
@@ -104,34 +113,28 @@ impl Source {
         match self {
             Source::Local(p) => {
                 let t = std::time::Instant::now();
-                let stored = store
-                    .sync_state(account, LOCAL_CACHE_KEY)
-                    .unwrap_or_else(|e| {
-                        warn!(account, error = %e, "cannot read the file cache; reading every file");
-                        None
-                    });
-                let rss_before = rss_mb();
+                let stored = store.read_cache(account, LOCAL_CACHE_KEY).unwrap_or_else(|e| {
+                    warn!(account, error = %e, "cannot read the file cache; reading every file");
+                    None
+                });
                 let had_cache = stored.is_some();
                 let mut cache = stored
                     .as_deref()
                     .map(FileCache::from_bytes)
                     .unwrap_or_default();
-                let rss_blob_and_cache = rss_mb();
                 drop(stored);
                 let loaded_ms = t.elapsed().as_millis() as u64;
                 let snapshot = p.fetch(window, &mut cache)?;
                 let fetched_ms = t.elapsed().as_millis() as u64;
                 if cache.last_fetch_changed() || !had_cache {
                     let bytes = cache.to_bytes();
-                    if let Err(e) = store.set_sync_state(account, LOCAL_CACHE_KEY, &bytes) {
+                    if let Err(e) = store.write_cache(account, LOCAL_CACHE_KEY, &bytes) {
                         warn!(account, error = %e, "cannot save the file cache");
                     }
                 }
                 debug!(
                     account,
                     rss_mb = rss_mb(),
-                    rss_before,
-                    rss_blob_and_cache,
                     cache_load_ms = loaded_ms,
                     fetch_ms = fetched_ms - loaded_ms,
                     save_ms = t.elapsed().as_millis() as u64 - fetched_ms,
@@ -242,6 +245,7 @@ impl Engine {
         let window = self.window(now);
         let started = std::time::Instant::now();
         let fetched = self.fetch_all(now);
+        release_free_memory();
         debug!(
             ms = started.elapsed().as_millis() as u64,
             rss_mb = rss_mb(),

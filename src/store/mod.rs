@@ -219,6 +219,61 @@ impl Store {
             .map_err(|e| StoreError::io("write of sync state", e))
     }
 
+    /// Where large, rebuildable per-account caches live: plain files beside the database, not sled
+    /// values (rewriting a multi-megabyte value in sled leaves old copies behind until its GC runs).
+    fn cache_file(&self, account: &str, key: &str) -> Result<PathBuf> {
+        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(StoreError::InvalidInput {
+                what: "cache key",
+                value: key.to_string(),
+                reason: "only ASCII letters, digits and '-' are allowed".into(),
+            });
+        }
+        let account_hex: String = account.bytes().map(|b| format!("{b:02x}")).collect();
+        Ok(self
+            .inner
+            .path
+            .join("oneonone-caches")
+            .join(format!("{account_hex}-{key}")))
+    }
+
+    /// Read a cache file written by `write_cache`; `None` when there is none yet.
+    pub fn read_cache(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.cache_file(account, key)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Io {
+                operation: "read of a cache file",
+                source: Box::new(e),
+            }),
+        }
+    }
+
+    /// Replace a cache file atomically (temporary file, fsync, rename), readable by the owner only.
+    pub fn write_cache(&self, account: &str, key: &str, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        let path = self.cache_file(account, key)?;
+        let io = |e: std::io::Error| StoreError::Io {
+            operation: "write of a cache file",
+            source: Box::new(e),
+        };
+        let dir = path.parent().unwrap_or(&self.inner.path);
+        create_private_dir(dir).map_err(io)?;
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode_private()
+            .open(&tmp)
+            .map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        Ok(())
+    }
+
     // ---- occurrences ------------------------------------------------------------------------
 
     /// The remembered occurrences of a pair, sorted by start (then instance id).
@@ -649,6 +704,23 @@ fn tx_result<T>(
 // ---- permissions ------------------------------------------------------------------------------
 
 #[cfg(unix)]
+/// Open new files readable by the owner only.
+trait PrivateOpen {
+    fn mode_private(&mut self) -> &mut Self;
+}
+
+impl PrivateOpen for std::fs::OpenOptions {
+    #[cfg(unix)]
+    fn mode_private(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.mode(0o600)
+    }
+    #[cfg(not(unix))]
+    fn mode_private(&mut self) -> &mut Self {
+        self
+    }
+}
+
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     if !dir.exists() {
