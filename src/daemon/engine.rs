@@ -13,7 +13,7 @@ use crate::providers::local::{FileCache, LocalProvider};
 use crate::providers::{
     NewSeries, OccurrenceWrite, ProviderError, Snapshot, SourceProblem, Window, WriteOutcome,
 };
-use crate::store::{ItemKind, Store, StoreError, WriteRecord, WriteState};
+use crate::store::{ItemKind, OccurrenceRecord, Store, StoreError, WriteRecord, WriteState};
 use crate::sync::fix::{FixAction, plan_fixes};
 use crate::sync::{AccountView, AgendaWrite, diff_findings, plan_agenda_write, reconcile};
 use crate::web::agenda_url;
@@ -208,6 +208,15 @@ impl Engine {
         }
     }
 
+    /// Read every pair's occurrence history from the store.
+    fn load_histories(&self) -> Vec<(&Pair, Result<Vec<OccurrenceRecord>, StoreError>)> {
+        self.settings
+            .pairs
+            .iter()
+            .map(|p| (p, self.store.occurrences(&p.id)))
+            .collect()
+    }
+
     /// Fetch every account in parallel (one thread per account). Failures are per account.
     pub fn fetch_all(&self, now: DateTime<Utc>) -> Vec<(String, Result<Snapshot, ProviderError>)> {
         let window = self.window(now);
@@ -244,12 +253,19 @@ impl Engine {
         };
         let window = self.window(now);
         let started = std::time::Instant::now();
-        let fetched = self.fetch_all(now);
+        let pairs = &self.settings.pairs;
+        // Fetch the calendars and load the pairs' histories at the same time: they are independent.
+        let (fetched, loaded) = std::thread::scope(|scope| {
+            let history = scope.spawn(|| self.load_histories());
+            let fetched = self.fetch_all(now);
+            let loaded = history.join().unwrap_or_default();
+            (fetched, loaded)
+        });
         release_free_memory();
         debug!(
             ms = started.elapsed().as_millis() as u64,
             rss_mb = rss_mb(),
-            "phase: fetch"
+            "phase: fetched calendars and loaded histories"
         );
         let mut snapshots: Vec<(String, Snapshot, bool)> = Vec::new();
         for (name, result) in fetched {
@@ -278,28 +294,8 @@ impl Engine {
             })
             .collect();
 
-        let pairs = &self.settings.pairs;
-        // Load every pair's history, on two threads (decoding dominates).
         let mut history = HashMap::new();
         let mut unreadable: std::collections::HashSet<String> = Default::default();
-        let loaded: Vec<(&Pair, Result<Vec<_>, StoreError>)> = std::thread::scope(|scope| {
-            let half = pairs.len().div_ceil(2).max(1);
-            let handles: Vec<_> = pairs
-                .chunks(half)
-                .map(|chunk| {
-                    scope.spawn(move || {
-                        chunk
-                            .iter()
-                            .map(|p| (p, self.store.occurrences(&p.id)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        });
         for (p, result) in loaded {
             match result {
                 Ok(h) => {

@@ -111,25 +111,44 @@ pub fn reconcile(
 ) -> Vec<PairUpdate> {
     let index = PairIndex::new(pairs);
     let buckets = bucket(pairs, &index, views);
-    pairs
+    let work: Vec<(usize, &Pair, Vec<OccurrenceRecord>)> = pairs
         .iter()
         .enumerate()
-        .map(|(i, pair)| {
-            let view = views.iter().find(|v| v.account == pair.account);
-            reconcile_pair(
-                now,
-                i,
-                pair,
-                view,
-                &buckets.one_on_one[i],
-                &buckets.with_others[i],
-                history.remove(&pair.id).unwrap_or_default(),
-                horizon,
-                lookback,
-            )
-        })
-        .collect()
+        .map(|(i, pair)| (i, pair, history.remove(&pair.id).unwrap_or_default()))
+        .collect();
+    let run = |(i, pair, stored): (usize, &Pair, Vec<OccurrenceRecord>)| {
+        let view = views.iter().find(|v| v.account == pair.account);
+        reconcile_pair(
+            now,
+            i,
+            pair,
+            view,
+            &buckets.one_on_one[i],
+            &buckets.with_others[i],
+            stored,
+            horizon,
+            lookback,
+        )
+    };
+    // Pairs are independent: evaluate large organisations on two threads (same result, in order).
+    if work.len() < PARALLEL_FROM {
+        return work.into_iter().map(run).collect();
+    }
+    let mut work = work;
+    let second = work.split_off(work.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.into_iter().map(run).collect::<Vec<_>>());
+        let mut out: Vec<PairUpdate> = work.into_iter().map(run).collect();
+        match other.join() {
+            Ok(rest) => out.extend(rest),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        out
+    })
 }
+
+/// From this many pairs on, `reconcile` uses a second thread.
+const PARALLEL_FROM: usize = 200;
 
 #[allow(clippy::too_many_arguments)]
 fn reconcile_pair(

@@ -101,7 +101,7 @@ impl Clone for Seen {
 pub(crate) struct Entry {
     #[serde(rename = "s")]
     pub stamp: Stamp,
-    #[serde(rename = "p", default, skip_serializing_if = "ParsedFile::is_empty")]
+    #[serde(rename = "p", default)]
     pub parsed: ParsedFile,
     #[serde(skip)]
     pub seen: Seen,
@@ -143,7 +143,8 @@ impl Hasher for Fnv {
     }
 }
 
-/// The persisted form: a magic/version header line, then the entries as JSON.
+/// The persisted form: a magic/version header line, then the entries in postcard (a compact
+/// binary serde format: the cache of a 100,000-file vdir decodes several times faster than JSON).
 #[derive(Serialize, Deserialize)]
 struct Persisted {
     files: Vec<(PathBuf, Entry)>,
@@ -151,23 +152,25 @@ struct Persisted {
 
 /// Header of the persisted form; a different header (or none) means an empty cache.
 fn header() -> String {
-    format!("oneonone-local-cache v{VERSION}\n")
+    format!("oneonone-local-cache v{VERSION} postcard\n")
 }
 
 impl FileCache {
     /// Serialize the cache (versioned).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut files: Vec<(PathBuf, Entry)> = self
+        // Serialized from references (same shape as `Persisted`): no copy of 100,000 entries.
+        #[derive(Serialize)]
+        struct PersistedRef<'a> {
+            files: Vec<(&'a std::path::Path, &'a Entry)>,
+        }
+        let mut files: Vec<(&std::path::Path, &Entry)> = self
             .files
             .iter()
-            .map(|(p, e)| (PathBuf::from(p), e.clone()))
+            .map(|(p, e)| (std::path::Path::new(p), e))
             .collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut out = header().into_bytes();
-        if serde_json::to_writer(&mut out, &Persisted { files }).is_err() {
-            return Vec::new();
-        }
-        out
+        files.sort_by(|a, b| a.0.cmp(b.0));
+        let out = header().into_bytes();
+        postcard::to_extend(&PersistedRef { files }, out).unwrap_or_default()
     }
 
     /// Read bytes from `to_bytes`; garbage or another version gives an empty cache.
@@ -175,7 +178,7 @@ impl FileCache {
         let Some(body) = b.strip_prefix(header().as_bytes()) else {
             return FileCache::default();
         };
-        match serde_json::from_slice::<Persisted>(body) {
+        match postcard::from_bytes::<Persisted>(body) {
             Ok(p) => FileCache {
                 files: p
                     .files

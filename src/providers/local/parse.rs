@@ -41,7 +41,7 @@ pub(crate) struct Person {
     pub kind: Kind,
     #[serde(rename = "p")]
     pub partstat: PartStat,
-    #[serde(rename = "o", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(rename = "o", default)]
     pub optional: bool,
 }
 
@@ -61,31 +61,31 @@ pub(crate) enum EndSpec {
 pub(crate) struct Ev {
     #[serde(rename = "u")]
     pub uid: String,
-    #[serde(rename = "t", default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "t", default)]
     pub summary: String,
-    #[serde(rename = "o", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "o", default)]
     pub organizer: Option<String>,
-    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "a", default)]
     pub attendees: Vec<Person>,
     #[serde(rename = "s")]
     pub start: When,
     #[serde(rename = "e")]
     pub end: EndSpec,
-    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(rename = "c", default)]
     pub cancelled: bool,
-    #[serde(rename = "d", default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "d", default)]
     pub description: String,
-    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "r", default)]
     pub recurrence_id: Option<When>,
     /// RRULE bodies (`FREQ=…`).
-    #[serde(rename = "rr", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "rr", default)]
     pub rrules: Vec<String>,
-    #[serde(rename = "rd", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "rd", default)]
     pub rdates: Vec<When>,
-    #[serde(rename = "xd", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "xd", default)]
     pub exdates: Vec<When>,
     /// Timed, with two or more distinct people.
-    #[serde(rename = "m", default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(rename = "m", default)]
     pub candidate: bool,
     /// Position among the top-level VEVENTs of the file (meaningful for files that parsed cleanly).
     #[serde(rename = "i")]
@@ -107,21 +107,14 @@ impl Ev {
 /// The result of reading one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ParsedFile {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub events: Vec<Ev>,
     /// Messages (the file path is added by the caller).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     pub problems: Vec<String>,
     /// The file needed repair or per-event recovery: never rewrite it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub recovered: bool,
-}
-
-impl ParsedFile {
-    /// Nothing of interest in the file (the common case: a personal event).
-    pub(crate) fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.problems.is_empty() && !self.recovered
-    }
 }
 
 /// Cheap pre-check: can this text contain a meeting at all? (It needs an ATTENDEE line.)
