@@ -61,6 +61,25 @@ impl CycleReport {
     }
 }
 
+impl CycleReport {
+    /// Add the counts of a partial report (one thread's share of the pairs).
+    fn add(&mut self, o: &CycleReport) {
+        self.accounts_ok += o.accounts_ok;
+        self.accounts_failed += o.accounts_failed;
+        self.instances += o.instances;
+        self.problems += o.problems;
+        self.pairs += o.pairs;
+        self.writes += o.writes;
+        self.writes_planned_dry_run += o.writes_planned_dry_run;
+        self.writes_unchanged += o.writes_unchanged;
+        self.write_failures += o.write_failures;
+        self.findings_new += o.findings_new;
+        self.findings_cleared += o.findings_cleared;
+        self.notify_failures += o.notify_failures;
+        self.store_errors += o.store_errors;
+    }
+}
+
 impl std::fmt::Display for CycleReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -325,44 +344,64 @@ impl Engine {
             ms = started.elapsed().as_millis() as u64,
             "phase: reconciled"
         );
-        let mut planned: Vec<PlannedWrite> = Vec::new();
-        for update in &updates {
-            let Some(pair) = pairs.get(update.pair_index) else {
-                continue;
-            };
-            if unreadable.contains(&pair.id) {
-                // Its history could not be read: don't overwrite what we cannot see.
-                continue;
+        // Persist, notify and plan per pair; pairs are independent, so two threads share them.
+        let handle_pairs = |part: &[crate::sync::PairUpdate]| {
+            let mut report = CycleReport::default();
+            let mut planned: Vec<PlannedWrite> = Vec::new();
+            for update in part {
+                let Some(pair) = pairs.get(update.pair_index) else {
+                    continue;
+                };
+                if unreadable.contains(&pair.id) {
+                    // Its history could not be read: don't overwrite what we cannot see.
+                    continue;
+                }
+                if (!update.upsert.is_empty() || !update.remove.is_empty())
+                    && let Err(e) =
+                        self.store
+                            .update_occurrences(&pair.id, &update.upsert, &update.remove)
+                {
+                    report.store_errors += 1;
+                    error!(pair = %pair.id, error = %e, "cannot save the pair's history");
+                }
+                self.handle_findings(pair, update, now, rt, &mut report);
+                let instances: &[Instance] = snapshots
+                    .iter()
+                    .find(|(n, _, _)| *n == pair.account)
+                    .map(|(_, s, _)| s.instances.as_slice())
+                    .unwrap_or(&[]);
+                let fixes = if pair.enforce == Enforce::Fix {
+                    plan_fixes(
+                        pair,
+                        update,
+                        instances,
+                        now,
+                        self.settings.daemon.timezone,
+                        self.settings.daemon.horizon,
+                    )
+                } else {
+                    Vec::new()
+                };
+                planned.extend(self.handle_agenda(pair, update, &fixes, now, &mut report));
+                planned.extend(self.handle_fixes(pair, update, fixes, &mut report));
             }
-            if (!update.upsert.is_empty() || !update.remove.is_empty())
-                && let Err(e) =
-                    self.store
-                        .update_occurrences(&pair.id, &update.upsert, &update.remove)
-            {
-                report.store_errors += 1;
-                error!(pair = %pair.id, error = %e, "cannot save the pair's history");
+            (planned, report)
+        };
+        let (first, second) = updates.split_at(updates.len() / 2);
+        let (mut planned, part) = std::thread::scope(|scope| {
+            let other = scope.spawn(|| handle_pairs(second));
+            let (mut planned, mut part) = handle_pairs(first);
+            match other.join() {
+                Ok((more, rest)) => {
+                    planned.extend(more);
+                    part.add(&rest);
+                }
+                Err(panic) => std::panic::resume_unwind(panic),
             }
-            self.handle_findings(pair, update, now, rt, &mut report);
-            let instances: &[Instance] = snapshots
-                .iter()
-                .find(|(n, _, _)| *n == pair.account)
-                .map(|(_, s, _)| s.instances.as_slice())
-                .unwrap_or(&[]);
-            let fixes = if pair.enforce == Enforce::Fix {
-                plan_fixes(
-                    pair,
-                    update,
-                    instances,
-                    now,
-                    self.settings.daemon.timezone,
-                    self.settings.daemon.horizon,
-                )
-            } else {
-                Vec::new()
-            };
-            planned.extend(self.handle_agenda(pair, update, &fixes, now, &mut report));
-            planned.extend(self.handle_fixes(pair, update, fixes, &mut report));
-        }
+            (planned, part)
+        });
+        report.add(&part);
+        planned.sort_by(|a, b| a.key.cmp(&b.key));
         debug!(
             ms = started.elapsed().as_millis() as u64,
             rss_mb = rss_mb(),
