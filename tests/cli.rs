@@ -115,6 +115,17 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
     )
 }
 
+/// `s1.ics`: Alice and Bob weekly from 6 Oct 2026, with these occurrences (YYYYMMDD) cancelled.
+fn write_weekly_with_cancellations(env: &Env, days: &[&str]) {
+    let overrides: String = days.iter().map(|d| cancelled_override("s1", d)).collect();
+    let people = ["alice@acme.test", "bob@acme.test"];
+    std::fs::write(
+        env.cal().join("s1.ics"),
+        series("s1", "20261006", &people, None, &overrides),
+    )
+    .expect("write");
+}
+
 fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, std::time::SystemTime)> {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .expect("read dir")
@@ -270,22 +281,7 @@ fn sync_writes_the_block_once_and_touches_nothing_else() {
 fn status_json_has_the_documented_shape() {
     let env = Env::new();
     env.write_config(PAIR_AB, "");
-    let overrides = format!(
-        "{}{}",
-        cancelled_override("s1", "20261110"),
-        cancelled_override("s1", "20261117")
-    );
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261006",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            &overrides,
-        ),
-    )
-    .expect("write");
+    write_weekly_with_cancellations(&env, &["20261110", "20261117"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = env.run(&["status", "--json", "--now", "2026-11-22T12:00:00Z"]);
@@ -514,22 +510,7 @@ fn findings_are_notified_once_per_streak() {
         &format!("{PAIR_AB}\n[notify]\nwebhook_url = \"http://{addr}/hook\"\n"),
         "",
     );
-    let mut overrides = format!(
-        "{}{}",
-        cancelled_override("s1", "20261110"),
-        cancelled_override("s1", "20261117")
-    );
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261006",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            &overrides,
-        ),
-    )
-    .expect("write");
+    write_weekly_with_cancellations(&env, &["20261110", "20261117"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     let kinds = |v: &[Value]| -> Vec<String> {
@@ -556,18 +537,7 @@ fn findings_are_notified_once_per_streak() {
     assert_eq!(received.lock().expect("lock").len(), 2);
 
     // The streak grows to three: still the same streak, still not re-sent.
-    overrides.push_str(&cancelled_override("s1", "20261124"));
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261006",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            &overrides,
-        ),
-    )
-    .expect("write");
+    write_weekly_with_cancellations(&env, &["20261110", "20261117", "20261124"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-25T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
