@@ -422,6 +422,10 @@ impl Engine {
             rss_mb = rss_mb(),
             "phase: flushed"
         );
+        // Freeing a large organisation's instances and histories takes a noticeable moment; nothing
+        // waits for it, so another thread does it (a one-shot `sync` simply exits meanwhile).
+        drop(views);
+        std::thread::spawn(move || drop((snapshots, updates)));
         report
     }
 
