@@ -146,7 +146,7 @@ async fn from_daemon<T: for<'de> Deserialize<'de>>(
 
 /// `status`: from the store, or from the running daemon when it holds the store.
 pub async fn status(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result<StatusView> {
-    match Store::open(&settings.daemon.state_dir) {
+    match Store::try_open(&settings.daemon.state_dir) {
         Ok(store) => status_from_store(settings, &settings.pairs, &store, now),
         Err(store_err) => from_daemon(settings, "/api/status").await.map_err(|http_err| {
             anyhow!(
@@ -290,7 +290,7 @@ pub async fn meetings(
     settings: &Settings,
     filter: &MeetingFilter,
 ) -> anyhow::Result<Vec<MeetingView>> {
-    match Store::open(&settings.daemon.state_dir) {
+    match Store::try_open(&settings.daemon.state_dir) {
         Ok(store) => meetings_from_store(settings, &settings.pairs, &store, filter),
         Err(store_err) => from_daemon(settings, &format!("/api/meetings{}", filter.query()))
             .await

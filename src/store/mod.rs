@@ -123,18 +123,46 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Open (or create) the database in `dir`. The directory is created with mode 0700 (an existing
     /// one loses its group/other permissions) and the database files are made owner-only.
+    ///
+    /// Another process (or a just-dropped handle whose background work has not finished) may hold
+    /// the store's lock; `open` waits up to a second for it, `try_open` not at all.
     pub fn open(dir: &Path) -> Result<Store> {
+        Self::open_waiting(dir, std::time::Duration::from_secs(1))
+    }
+
+    /// Like `open`, but fail at once when the store is locked (e.g. by the running daemon).
+    pub fn try_open(dir: &Path) -> Result<Store> {
+        Self::open_waiting(dir, std::time::Duration::ZERO)
+    }
+
+    fn open_waiting(dir: &Path, wait: std::time::Duration) -> Result<Store> {
         let open_err = |reason: String| StoreError::Open {
             path: dir.to_path_buf(),
             reason,
         };
         create_private_dir(dir).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir)
             // sled's default page cache is 1 GB; our data set is small and the daemon long-lived.
             .cache_capacity(32 * 1024 * 1024)
-            .open()
-            .map_err(|e| open_err(e.to_string()))?;
+            // No background flusher: every caller flushes explicitly where durability matters (end of
+            // a cycle, around external writes, before a web form's redirect), and one thread fewer
+            // holding the database means a dropped store releases its lock sooner.
+            .flush_every_ms(None);
+        let deadline = std::time::Instant::now() + wait;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                // sled reports a held lock as ErrorKind::Other with this message.
+                Err(sled::Error::Io(e))
+                    if e.to_string().starts_with("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => return Err(open_err(e.to_string())),
+            }
+        };
         restrict_files(dir).map_err(|e| open_err(format!("cannot restrict permissions: {e}")))?;
         let tree = |name: &str| {
             db.open_tree(name)

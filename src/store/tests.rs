@@ -427,3 +427,18 @@ fn random_hex_is_random() {
     assert_eq!(a.len(), 32);
     assert_ne!(a, b);
 }
+
+#[test]
+fn a_dropped_store_can_be_reopened_at_once() {
+    // The next process (or a test) must not trip over a lock a background thread still holds.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    for i in 0..20u8 {
+        let store = Store::open(&path).unwrap();
+        store.set_sync_state("a", "k", &[i]).unwrap();
+        store.flush().unwrap();
+        drop(store);
+    }
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.sync_state("a", "k").unwrap(), Some(vec![19]));
+}
