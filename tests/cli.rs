@@ -115,13 +115,17 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
     )
 }
 
-/// `s1.ics`: Alice and Bob weekly from 6 Oct 2026, with these occurrences (YYYYMMDD) cancelled.
-fn write_weekly_with_cancellations(env: &Env, days: &[&str]) {
-    let overrides: String = days.iter().map(|d| cancelled_override("s1", d)).collect();
+/// `s1.ics`: Alice and Bob weekly at 10:00 London from `first` (YYYYMMDD), with the occurrences on
+/// `cancelled` days (YYYYMMDD) cancelled.
+fn write_weekly(env: &Env, first: &str, cancelled: &[&str]) {
+    let overrides: String = cancelled
+        .iter()
+        .map(|d| cancelled_override("s1", d))
+        .collect();
     let people = ["alice@acme.test", "bob@acme.test"];
     std::fs::write(
         env.cal().join("s1.ics"),
-        series("s1", "20261006", &people, None, &overrides),
+        series("s1", first, &people, None, &overrides),
     )
     .expect("write");
 }
@@ -281,7 +285,7 @@ fn sync_writes_the_block_once_and_touches_nothing_else() {
 fn status_json_has_the_documented_shape() {
     let env = Env::new();
     env.write_config(PAIR_AB, "");
-    write_weekly_with_cancellations(&env, &["20261110", "20261117"]);
+    write_weekly(&env, "20261006", &["20261110", "20261117"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     let (code, out, _) = env.run(&["status", "--json", "--now", "2026-11-22T12:00:00Z"]);
@@ -373,17 +377,7 @@ fn malformed_files_are_reported_and_the_rest_is_processed() {
 fn dry_run_plans_but_writes_nothing() {
     let env = Env::new();
     env.write_config(PAIR_AB, "");
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261103",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            "",
-        ),
-    )
-    .expect("write");
+    write_weekly(&env, "20261103", &[]);
     let before = snapshot(&env.cal());
     let (code, out, err) = env.run(&[
         "sync",
@@ -402,17 +396,7 @@ fn dry_run_plans_but_writes_nothing() {
 fn open_items_carry_over_into_the_next_invite() {
     let env = Env::new();
     env.write_config(PAIR_AB, "");
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261103",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            "",
-        ),
-    )
-    .expect("write");
+    write_weekly(&env, "20261103", &[]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
 
@@ -510,7 +494,7 @@ fn findings_are_notified_once_per_streak() {
         &format!("{PAIR_AB}\n[notify]\nwebhook_url = \"http://{addr}/hook\"\n"),
         "",
     );
-    write_weekly_with_cancellations(&env, &["20261110", "20261117"]);
+    write_weekly(&env, "20261006", &["20261110", "20261117"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     let kinds = |v: &[Value]| -> Vec<String> {
@@ -537,7 +521,7 @@ fn findings_are_notified_once_per_streak() {
     assert_eq!(received.lock().expect("lock").len(), 2);
 
     // The streak grows to three: still the same streak, still not re-sent.
-    write_weekly_with_cancellations(&env, &["20261110", "20261117", "20261124"]);
+    write_weekly(&env, "20261006", &["20261110", "20261117", "20261124"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-25T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
@@ -550,17 +534,7 @@ fn findings_are_notified_once_per_streak() {
 fn discover_prints_unconfigured_one_on_ones_as_toml() {
     let env = Env::new();
     env.write_config(PAIR_AB, "");
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261103",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            "",
-        ),
-    )
-    .expect("write");
+    write_weekly(&env, "20261103", &[]);
     std::fs::write(
         env.cal().join("gh.ics"),
         series(
@@ -605,17 +579,7 @@ enforce = "fix"
         "",
     );
     // Alice and Bob meet weekly for 30 minutes (should be 45); Alice and Erin have nothing.
-    std::fs::write(
-        env.cal().join("s1.ics"),
-        series(
-            "s1",
-            "20261103",
-            &["alice@acme.test", "bob@acme.test"],
-            None,
-            "",
-        ),
-    )
-    .expect("write");
+    write_weekly(&env, "20261103", &[]);
     let now = "2026-11-22T12:00:00Z";
     let (code, out, err) = env.run(&["sync", "--once", "--now", now]);
     assert_eq!(code, 0, "{out}\n{err}");

@@ -8,6 +8,7 @@ use super::notify::Notifier;
 use crate::config::{AccountSettings, ProviderSettings, Settings};
 use crate::domain::agenda::carried_into;
 use crate::domain::block::BlockItem;
+use crate::domain::hash::fnv1a64;
 use crate::domain::{Enforce, Instance, Pair};
 use crate::providers::local::{FileCache, LocalProvider};
 use crate::providers::{
@@ -186,19 +187,9 @@ pub struct Engine {
     pub dry_run: bool,
 }
 
-/// FNV-1a over a string.
-fn content_hash_u64(s: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in s.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 /// Identifies written content in the write journal.
 fn content_hash(s: &str) -> String {
-    format!("{:016x}", content_hash_u64(s))
+    format!("{:016x}", fnv1a64(s.as_bytes()))
 }
 
 impl Engine {
@@ -527,7 +518,7 @@ impl Engine {
         let workers = planned.len().clamp(1, WRITE_WORKERS);
         let mut buckets: Vec<Vec<usize>> = vec![Vec::new(); workers];
         for (i, p) in planned.iter().enumerate() {
-            buckets[(content_hash_u64(p.op.file()) % workers as u64) as usize].push(i);
+            buckets[(fnv1a64(p.op.file().as_bytes()) % workers as u64) as usize].push(i);
         }
         let mut results: Vec<Option<Result<WriteOutcome, ProviderError>>> =
             (0..planned.len()).map(|_| None).collect();

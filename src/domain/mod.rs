@@ -5,6 +5,7 @@
 pub mod agenda;
 pub mod block;
 pub mod detect;
+pub mod hash;
 pub mod model;
 pub mod rules;
 

@@ -39,12 +39,7 @@ fn overlaps(busy: &[(DateTime<Utc>, DateTime<Utc>)], s: DateTime<Utc>, e: DateTi
 /// The stable uid of the series fix mode creates for a pair, so a retry finds it instead of
 /// creating a duplicate.
 pub fn series_uid(pair: &Pair) -> String {
-    // FNV-1a 64: stable across versions and platforms (std's hasher is not).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in pair.id.as_bytes() {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::domain::hash::fnv1a64(pair.id.as_bytes());
     format!("oneonone-{h:016x}@oneonone")
 }
 

@@ -130,16 +130,12 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
+        let start = if self.0 == 0 {
+            crate::domain::hash::FNV_OFFSET
         } else {
             self.0
         };
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+        self.0 = crate::domain::hash::fnv1a64_extend(start, bytes);
     }
 }
 
