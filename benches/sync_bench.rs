@@ -1,20 +1,24 @@
 //! The engine benchmark (`cargo bench --bench sync_bench`): generates its own vdir of 2,000 weekly
 //! 1:1 series (a year each, some with overrides and cancellations) and 100,000 other events, then
 //! measures with the release binary `sync --once` cold (empty store), after its own writes, and
-//! warm (nothing changed), the peak memory of each run, and in-process the pure evaluation of all
-//! pairs.
+//! warm (nothing changed), the peak memory of each run; in-process, a daemon's cycle when nothing
+//! changed (its decoded state kept in memory between cycles) and the pure planning of all pairs.
 //!
-//! Targets (2-core machine): cold < 5 s, warm < 1 s, peak RSS < 300 MB, evaluation < 200 ms.
-//! Set `BENCH_SERIES` / `BENCH_OTHER` to change the sizes.
+//! Targets (2-core machine): cold < 5 s, warm < 1 s, peak RSS < 300 MB, daemon cycle < 0.5 s,
+//! planning < 200 ms. Set `BENCH_SERIES` / `BENCH_OTHER` to change the sizes.
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use oneonone::daemon::engine::{Engine, EngineOptions};
+use oneonone::domain::links::TokenSource;
 use oneonone::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+use oneonone::providers::Progress;
 use oneonone::providers::Window;
 use oneonone::providers::local::{FileCache, LocalProvider};
-use oneonone::sync::{AccountView, reconcile};
-use std::collections::HashMap;
+use oneonone::sync::{AccountInput, PairInput, PlanInputs, PlanSettings};
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Instant;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -254,43 +258,118 @@ fn main() {
             },
         })
         .collect();
-    let views = [AccountView {
-        account: "local",
-        window,
-        instances: &snapshot.instances,
-        complete: true,
+    let settings = PlanSettings {
+        horizon: Duration::weeks(8),
+        lookback: Duration::weeks(26),
+        timezone: tz,
+        public_url: "http://127.0.0.1:8080".into(),
+    };
+    let counts = BTreeMap::new();
+    let accounts = [AccountInput {
+        name: "local",
+        snapshot: Some(&snapshot),
+        writes_notify: false,
+        known_counts: &counts,
     }];
-    let first = reconcile(
+    let fresh = || -> Vec<Option<PairInput>> {
+        pairs
+            .iter()
+            .map(|p| {
+                Some(PairInput {
+                    link: format!("link-{}", p.id),
+                    ..PairInput::default()
+                })
+            })
+            .collect()
+    };
+    let first = oneonone::sync::plan(PlanInputs {
         now,
-        &pairs,
-        &views,
-        HashMap::new(),
-        Duration::weeks(8),
-        Duration::weeks(26),
-    );
-    let history: HashMap<String, Vec<_>> = first
+        settings: &settings,
+        pairs: &pairs,
+        accounts: &accounts,
+        state: fresh(),
+        tokens: &BenchTokens,
+    });
+    let states: Vec<Option<PairInput>> = first
+        .pairs
         .into_iter()
-        .map(|u| (pairs[u.pair_index].id.clone(), u.history))
+        .map(|p| {
+            Some(PairInput {
+                history: p.history,
+                findings: p.findings.active,
+                items: Vec::new(),
+                link: p.link,
+                marks: p.marks,
+            })
+        })
         .collect();
     let mut best = f64::MAX;
     for _ in 0..5 {
-        let input = history.clone();
+        let input = states.clone();
         let t = Instant::now();
-        let updates = reconcile(
+        let plan = oneonone::sync::plan(PlanInputs {
             now,
-            &pairs,
-            &views,
-            input,
-            Duration::weeks(8),
-            Duration::weeks(26),
-        );
+            settings: &settings,
+            pairs: &pairs,
+            accounts: &accounts,
+            state: input,
+            tokens: &BenchTokens,
+        });
         best = best.min(t.elapsed().as_secs_f64());
-        assert_eq!(updates.len(), series);
+        assert_eq!(plan.pairs.len(), series);
     }
     println!(
-        "pure evaluation of {series} pairs over {} instances: {:.0} ms (best of 5)",
+        "pure planning of {series} pairs over {} instances: {:.0} ms (best of 5)",
         snapshot.instances.len(),
         best * 1000.0
     );
+    drop(snapshot);
+    daemon_cycles(dir, now);
     let _ = Utc.timestamp_opt(0, 0);
+}
+
+/// Tokens for the pure planning run (never stored).
+struct BenchTokens;
+
+impl TokenSource for BenchTokens {
+    fn fresh_token(&self) -> Option<String> {
+        Some("0".repeat(32))
+    }
+}
+
+/// A daemon's cycles in-process: the first reads the store and the cache file, later ones keep
+/// the decoded state in memory. Prints the best of three no-change cycles.
+fn daemon_cycles(dir: &Path, now: chrono::DateTime<Utc>) {
+    let settings = oneonone::config::load(&dir.join("config.toml")).expect("config");
+    let store = oneonone::store::Store::open(&settings.daemon.state_dir).expect("store");
+    let providers = Engine::open_providers(&settings, &store, true).expect("providers");
+    let engine = Engine::new(
+        settings,
+        store,
+        providers,
+        EngineOptions {
+            dry_run: false,
+            keep_in_memory: true,
+        },
+    )
+    .expect("engine");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let progress = Arc::new(Progress::default());
+    let t = Instant::now();
+    let first = engine.cycle(now, rt.handle(), &progress).expect("cycle");
+    println!(
+        "daemon first cycle (store and cache file read): {:.2} s  [{first}]",
+        t.elapsed().as_secs_f64()
+    );
+    let mut best = f64::MAX;
+    let mut last = None;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let r = engine.cycle(now, rt.handle(), &progress).expect("cycle");
+        best = best.min(t.elapsed().as_secs_f64());
+        last = Some(r);
+    }
+    let last = last.expect("three cycles");
+    assert_eq!(last.writes, 0, "nothing changed: {last}");
+    println!("daemon cycle, nothing changed (state in memory): {best:.2} s (best of 3)  [{last}]");
 }

@@ -6,12 +6,14 @@
 //!
 //! ## Layout
 //! - `domain`:    pure model and rules (detection, findings, agenda carry-over). No I/O, no clock.
-//! - `sync`:      pure planner: `plan(now, pairs, history, snapshot) -> Plan`. No I/O, no clock.
-//! - `providers`: calendar sources; `providers::local` reads and writes a vdir of `.ics` files.
-//! - `store`:     sled behind a typed, versioned API (history, findings, agendas, sync state).
+//! - `sync`:      pure planner: `plan(inputs) -> Plan`. No I/O, no clock.
+//! - `providers`: the `Provider` trait and its implementations; `providers::local` reads and
+//!   writes a vdir of `.ics` files, `providers::memory` holds calendars in memory (tests).
+//! - `store`:     sled behind a typed, versioned API (history, findings, agendas, provider state).
 //! - `config`:    the TOML settings, env overrides, and `file:line:col` validation errors.
-//! - `web`:       axum server: agenda documents, status page, health.
-//! - `daemon`:    the poll loop, signals, systemd notify; owns the only clock.
+//! - `views`:     the read model of `status` and `meetings` (CLI output, admin API).
+//! - `web`:       axum: the public agenda pages, and the admin status page.
+//! - `daemon`:    the engine, the poll loop, signals, systemd notify; owns the only clock.
 //! - `cli`:       the subcommands.
 //! - `example`:   the example organisation generated relative to today.
 pub mod cli;
@@ -22,4 +24,5 @@ pub mod example;
 pub mod providers;
 pub mod store;
 pub mod sync;
+pub mod views;
 pub mod web;

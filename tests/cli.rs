@@ -1,8 +1,9 @@
 //! CLI integration tests on temporary vdirs: `check` exit codes and `PATH:LINE:COL` errors, a
 //! `sync --once` that writes agenda blocks without touching anything else and is idempotent,
-//! malformed files, the `--json` shapes, agenda carry-over end to end, dry-run, webhook
-//! notifications once per finding, and `discover`.
-use oneonone::store::{AgendaItemRecord, ItemKind, Section, Store};
+//! malformed files (reported, exit 1, their meetings kept), an emptied folder, the `--json` shapes,
+//! agenda carry-over end to end, dry-run, webhook notifications once per finding, and `discover`.
+use oneonone::domain::agenda::{AgendaItem, ItemKind, Section};
+use oneonone::store::Store;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -212,18 +213,32 @@ fn sync_writes_the_block_once_and_touches_nothing_else() {
     let now = "2026-11-22T12:00:00Z";
     let (code, out, err) = env.run(&["sync", "--once", "--now", now]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("writes=1"), "{out}");
+    assert!(out.contains("writes=2"), "{out}");
     let written = std::fs::read_to_string(env.cal().join("s1.ics")).expect("read");
-    // The master is byte-identical: the write is an override appended for the next occurrence.
+    // The master changes in its DESCRIPTION only (the pair's stable link); every other line of it
+    // is byte-identical. The next occurrence gets an override with its own doc's block.
     let master_end = original.find("END:VEVENT\r\n").expect("master") + "END:VEVENT\r\n".len();
-    assert_eq!(&written[..master_end], &original[..master_end]);
+    let master = |t: &str| -> Vec<String> {
+        t[..t.find("END:VEVENT\r\n").map_or(0, |i| i + 12)]
+            .replace("\r\n ", "")
+            .split("\r\n")
+            .filter(|l| !l.starts_with("DESCRIPTION:"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(master(&written), master(&original[..master_end]));
     assert!(
         written.contains("RECURRENCE-ID;TZID=Europe/London:20261124T100000"),
         "{written}"
     );
     let unfolded = written.replace("\r\n ", "");
+    assert!(unfolded.contains("DESCRIPTION:Dial-in: 555\\, ext 1\\n\\n-- oneonone agenda --\\nAgenda for your 1:1s: http://agenda.test/p/"), "{unfolded}");
     assert!(unfolded.contains("DESCRIPTION:Dial-in: 555\\, ext 1\\n\\n-- oneonone agenda --\\nAgenda for this 1:1: http://agenda.test/a/"), "{unfolded}");
-    assert!(unfolded.contains("-- end oneonone agenda --"), "{unfolded}");
+    assert_eq!(
+        unfolded.matches("-- end oneonone agenda --").count(),
+        2,
+        "{unfolded}"
+    );
     assert_eq!(
         written.matches("X-CUSTOM-PROP;X-PARAM=keep:me").count(),
         2,
@@ -356,10 +371,17 @@ fn malformed_files_are_reported_and_the_rest_is_processed() {
     )
     .expect("write");
     let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("writes=1"), "{out}");
+    assert_eq!(
+        code, 1,
+        "unreadable files make the run a partial failure\n{out}\n{err}"
+    );
+    assert!(out.contains("writes=2"), "{out}");
     for name in ["garbage.ics", "nostart.ics", "badtz.ics"] {
         assert!(err.contains(name), "{name} not reported:\n{err}");
+        assert!(
+            out.contains(name),
+            "{name} not named in the summary:\n{out}"
+        );
     }
     assert!(err.contains("Mars/Olympus_Mons"), "{err}");
     assert!(
@@ -387,7 +409,7 @@ fn dry_run_plans_but_writes_nothing() {
         "2026-11-22T12:00:00Z",
     ]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("dry-run=1"), "{out}");
+    assert!(out.contains("dry-run=2"), "{out}");
     assert!(err.contains("dry run: would write"), "{err}");
     assert_eq!(snapshot(&env.cal()), before);
 }
@@ -404,12 +426,19 @@ fn open_items_carry_over_into_the_next_invite() {
     {
         let store = Store::open(&env.root.join("state")).expect("store");
         let pair = "alice@acme.test~bob@acme.test";
+        let token = store
+            .occurrences(pair)
+            .expect("read")
+            .into_iter()
+            .find(|o| o.meeting == "s1_20261124T100000Z")
+            .and_then(|o| o.agenda)
+            .expect("the next occurrence names its doc");
         let doc = store
-            .agenda_doc_for(pair, "s1_20261124T100000Z")
+            .agenda_doc(&token)
             .expect("read")
             .expect("doc exists for the next occurrence");
         let start = doc.start;
-        let item = |id: &str, kind, text: &str, owner: Option<&str>| AgendaItemRecord {
+        let item = |id: &str, kind, text: &str, owner: Option<&str>| AgendaItem {
             id: id.into(),
             pair_id: pair.into(),
             kind,
@@ -421,7 +450,7 @@ fn open_items_carry_over_into_the_next_invite() {
             text: text.into(),
             owner: owner.map(String::from),
             author: None,
-            origin_instance: doc.instance_id.clone(),
+            origin_meeting: doc.meeting.clone(),
             origin_start: start,
             done_in: None,
             done_start: None,
@@ -437,7 +466,7 @@ fn open_items_carry_over_into_the_next_invite() {
             ))
             .expect("put");
         let mut done = item("t1", ItemKind::TalkingPoint, "Conference budget", None);
-        done.done_in = Some(doc.instance_id.clone());
+        done.done_in = Some(doc.meeting.clone());
         done.done_start = Some(start);
         done.done_at = Some(start);
         store.put_agenda_item(&done).expect("put");
@@ -631,10 +660,11 @@ enforce = "fix"
         "clashes with the 10:00 series:\n{new}"
     );
 
-    // The next cycle sees the new series and puts the agenda into its first occurrence …
+    // The next cycle sees the new series and puts the agenda into it: the pair's link into the
+    // series, its first occurrence's doc into that occurrence …
     let (code, out, err) = env.run(&["sync", "--once", "--now", now]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("writes=1"), "{out}");
+    assert!(out.contains("writes=2"), "{out}");
     assert!(out.contains("cleared=2"), "{out}");
     // … and from then on nothing is created or rewritten.
     let before = snapshot(&env.cal());
@@ -677,4 +707,69 @@ fn check_warns_when_a_secret_is_readable_by_others() {
     let (code, out, _) = env.run(&["check"]);
     assert_eq!(code, 0);
     assert!(!out.contains("warning"), "{out}");
+}
+
+/// `status --json` of the one pair: (next_scheduled, cancelled_in_window, finding kinds).
+fn pair_status(env: &Env, now: &str) -> (Value, Value, Vec<String>) {
+    let (code, out, err) = env.run(&["status", "--json", "--now", now]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let p = &v["pairs"][0];
+    let kinds = p["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str().map(String::from))
+        .collect();
+    (
+        p["next_scheduled"].clone(),
+        p["cancelled_in_window"].clone(),
+        kinds,
+    )
+}
+
+#[test]
+fn a_file_that_stops_parsing_keeps_its_meetings_and_fix_mode_creates_nothing() {
+    let env = Env::new();
+    env.write_config(&format!("{PAIR_AB}enforce = \"fix\"\n"), "");
+    write_weekly(&env, "20261103", &[]);
+    let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The file breaks (a sync tool wrote half of it): its meetings are unknown, not cancelled.
+    let text = std::fs::read_to_string(env.cal().join("s1.ics")).expect("read");
+    std::fs::write(env.cal().join("s1.ics"), &text[..text.len() / 3]).expect("truncate");
+    let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-23T12:00:00Z"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("s1.ics"), "the summary names the file: {out}");
+    let (next, cancelled, kinds) = pair_status(&env, "2026-11-23T12:00:00Z");
+    assert_eq!(next, "2026-11-24T10:00:00Z");
+    assert_eq!(cancelled, 0);
+    assert!(kinds.is_empty(), "{kinds:?}");
+    let created = std::fs::read_dir(env.cal())
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("oneonone-"))
+        .count();
+    assert_eq!(created, 0, "fix mode must not create a second series");
+}
+
+#[test]
+fn an_emptied_folder_is_a_failed_read_not_cancellations() {
+    let env = Env::new();
+    env.write_config(PAIR_AB, "");
+    write_weekly(&env, "20261103", &[]);
+    let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The folder is emptied (an unmounted disk looks the same).
+    std::fs::remove_file(env.cal().join("s1.ics")).expect("rm");
+    let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-23T12:00:00Z"]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("held 1 events when last read and now returns none"),
+        "{out}"
+    );
+    let (next, cancelled, kinds) = pair_status(&env, "2026-11-23T12:00:00Z");
+    assert_eq!(next, "2026-11-24T10:00:00Z");
+    assert_eq!(cancelled, 0);
+    assert!(kinds.is_empty(), "{kinds:?}");
 }

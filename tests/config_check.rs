@@ -42,14 +42,16 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "daemon.timezone = {}", d.timezone.name());
     let _ = writeln!(out, "daemon.public_url = {}", d.public_url);
     let _ = writeln!(out, "daemon.listen = {}", d.listen);
+    let _ = writeln!(out, "daemon.admin_listen = {}", d.admin_listen);
     let _ = writeln!(out, "daemon.dry_run = {}", d.dry_run);
     for a in &s.accounts {
-        let ProviderSettings::Local { path, example } = &a.provider;
+        let ProviderSettings::Local(l) = &a.provider;
         let _ = writeln!(
             out,
-            "account {} = local path={} example={example}",
+            "account {} = local path={} example={}",
             a.name,
-            path.display()
+            l.path.display(),
+            l.example
         );
     }
     let f = &s.defaults;

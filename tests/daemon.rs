@@ -1,6 +1,7 @@
-//! The daemon end to end: `run` writes the agenda block on its first cycle, serves the agenda page,
-//! reloads its configuration on SIGHUP (rejecting a broken one and keeping the old), and stops
-//! cleanly on SIGTERM.
+//! The daemon end to end: `run` writes the agenda blocks on its first cycle, serves the agenda page
+//! and the pair's link on the public listener and the status API only on its admin socket (which
+//! `oneonone status` uses while the daemon holds the store), reloads its configuration on SIGHUP
+//! (rejecting a broken one and keeping the old), and stops cleanly on SIGTERM.
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -23,6 +24,7 @@ poll_interval = "{poll}"
 timezone = "Europe/London"
 public_url = "http://127.0.0.1:{port}"
 listen = "127.0.0.1:{port}"
+admin_listen = "unix:admin.sock"
 
 [[accounts]]
 name = "local"
@@ -111,15 +113,60 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
     });
     assert_eq!(status, 200, "{url}");
     assert!(body.contains("Growth and career"), "{body}");
-    let health = rt.block_on(async {
-        reqwest::get(format!("http://127.0.0.1:{port}/api/status"))
+    // The series carries the pair's stable link: it opens the next meeting's doc.
+    let start = ics
+        .find(&format!("http://127.0.0.1:{port}/p/"))
+        .expect("pair link written");
+    let pair_link: String = ics[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c))
+        .collect();
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let (status, location) = rt.block_on(async {
+        let r = no_redirect
+            .get(&pair_link)
+            .send()
             .await
-            .expect("GET status")
-            .text()
-            .await
-            .unwrap_or_default()
+            .expect("GET pair link");
+        let loc = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        (r.status().as_u16(), loc)
     });
-    assert!(health.contains("alice@acme.test~bob@acme.test"), "{health}");
+    assert_eq!(status, 303, "{pair_link}");
+    assert!(
+        location.is_some_and(|l| url.ends_with(&l)),
+        "the pair link opens the next doc"
+    );
+    // The admin API is not on the public listener …
+    for path in ["/api/status", "/api/meetings", "/"] {
+        let status = rt.block_on(async {
+            reqwest::get(format!("http://127.0.0.1:{port}{path}"))
+                .await
+                .expect("GET")
+                .status()
+                .as_u16()
+        });
+        assert_eq!(status, 404, "public {path}");
+    }
+    // … but `status` reaches it on the admin socket while the daemon holds the store.
+    let out = Command::new(BIN)
+        .args(["status", "--json", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("status");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("alice@acme.test~bob@acme.test"), "{text}");
 
     // A broken config on SIGHUP is rejected and the daemon keeps running.
     std::fs::write(&cfg, "this is = = not toml").expect("write broken config");

@@ -8,10 +8,10 @@ use oneonone::domain::{
     Attendee, Cadence, CancellationPolicy, Enforce, Instance, Pair, ParticipantKind, Response,
     Rhythm,
 };
-use oneonone::providers::Window;
-use oneonone::sync::{AccountView, reconcile};
 use proptest::prelude::*;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+
+mod support;
 
 fn pair() -> Pair {
     Pair {
@@ -48,8 +48,11 @@ fn inst(
 ) -> Instance {
     Instance {
         account: "local".into(),
+        calendar: "cal".into(),
+        owner: None,
         id: id.into(),
         series_id: Some("s".into()),
+        uid: "s".into(),
         original_start: Some(start),
         title: "1:1".into(),
         organizer: Some(organizer.into()),
@@ -60,8 +63,34 @@ fn inst(
         cancelled,
         rhythm: Some(Rhythm::Weeks(1)),
         description: "".into(),
+        version: "v".into(),
         source: "prop".into(),
     }
+}
+
+/// Plan one pair over a complete calendar holding `instances` (fresh state).
+fn plan_one(
+    now: DateTime<Utc>,
+    p: Pair,
+    instances: Vec<Instance>,
+    lookback: Duration,
+) -> oneonone::sync::PairPlan {
+    let n = instances.len();
+    let snap = support::snapshot(instances, &[("cal", n)]);
+    let counts = BTreeMap::new();
+    let accounts = [support::account("local", Some(&snap), false, &counts)];
+    let pairs = [p];
+    let settings = support::settings(Duration::weeks(8), lookback);
+    let tokens = support::CountingTokens::default();
+    let plan = support::plan(
+        now,
+        &settings,
+        &pairs,
+        &accounts,
+        support::fresh_states(&pairs),
+        &tokens,
+    );
+    plan.pairs.into_iter().next().expect("one pair, one plan")
 }
 
 const ZONES: [chrono_tz::Tz; 4] = [
@@ -112,10 +141,8 @@ proptest! {
             let bob = if *f == 2 { Response::Declined } else { Response::Accepted };
             inst(&format!("s_{k}"), start, vec![person("alice@acme.test", Response::Accepted), person("bob@acme.test", bob)], "alice@acme.test", *f == 1)
         }).collect();
-        let window = Window { start: now - Duration::weeks(60), end: now + Duration::weeks(8) };
-        let views = [AccountView { account: "local", window, instances: &instances, complete: true }];
-        let u = reconcile(now, &[p], &views, HashMap::new(), Duration::weeks(8), Duration::weeks(60));
-        let h = &u[0].health;
+        let u = plan_one(now, p, instances.clone(), Duration::weeks(60));
+        let h = &u.health;
         let occurrences = instances.len() as u32;
         prop_assert!(h.cancelled_in_window <= occurrences);
         prop_assert!(h.consecutive_cancellations <= occurrences);
@@ -143,11 +170,9 @@ proptest! {
         }
         let now = *starts.get(25).unwrap() + Duration::hours(1);
         let instances: Vec<Instance> = starts.iter().enumerate().map(|(k, s)| inst(&format!("s_{k}"), *s, vec![person("alice@acme.test", Response::Accepted), person("bob@acme.test", Response::Accepted)], "alice@acme.test", false)).collect();
-        let window = Window { start: now - Duration::weeks(40), end: now + Duration::weeks(8) };
-        let views = [AccountView { account: "local", window, instances: &instances, complete: true }];
-        let u = reconcile(now, &[pair()], &views, HashMap::new(), Duration::weeks(8), Duration::weeks(40));
-        let kinds: Vec<FindingKind> = u[0].health.findings.iter().map(|f| f.kind).collect();
+        let u = plan_one(now, pair(), instances, Duration::weeks(40));
+        let kinds: Vec<FindingKind> = u.health.findings.iter().map(|f| f.kind).collect();
         prop_assert!(kinds.is_empty(), "findings {:?} in {}", kinds, tz);
-        prop_assert_eq!(u[0].health.last_held, starts.get(25).copied());
+        prop_assert_eq!(u.health.last_held, starts.get(25).copied());
     }
 }

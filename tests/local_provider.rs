@@ -468,7 +468,7 @@ fn create_series_writes_a_complete_calendar_once() {
     let dir = tempfile::tempdir().unwrap();
     let p = LocalProvider::new("local", dir.path(), Tz::UTC);
     let s = NewSeries {
-        uid: "oneonone-ann~bob@example.com".into(),
+        key: "oneonone-ann~bob@example.com".into(),
         title: "Ann / Bob 1:1".into(),
         organizer: "Ann@example.com".into(),
         attendee: "bob@example.com".into(),
@@ -476,7 +476,7 @@ fn create_series_writes_a_complete_calendar_once() {
             .with_ymd_and_hms(2026, 3, 2, 10, 0, 0)
             .unwrap(),
         duration: Duration::minutes(30),
-        rrule: "FREQ=WEEKLY;INTERVAL=2".into(),
+        cadence: oneonone::domain::Cadence::Weeks(2),
         description: "-- oneonone agenda --\nhttps://example/agenda\n-- end oneonone agenda --"
             .into(),
     };
@@ -497,7 +497,7 @@ fn create_series_writes_a_complete_calendar_once() {
     assert_eq!(first.organizer.as_deref(), Some("ann@example.com"));
     // The same UID in another file also counts as existing.
     let s2 = NewSeries {
-        uid: "ser".into(),
+        key: "ser".into(),
         ..s.clone()
     };
     fs::write(

@@ -9,10 +9,10 @@
 //! `update_occurrences` transactions and check they were applied all-or-nothing. The database
 //! directory is shared by all iterations, so later iterations also reopen after many crashes.
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use oneonone::store::{
-    AgendaItemRecord, FindingRecord, ItemKind, OccurrenceRecord, OccurrenceStatus, Section, Store,
-    WriteRecord, WriteState,
-};
+use oneonone::domain::agenda::{AgendaItem, ItemKind, Section};
+use oneonone::domain::rules::ActiveFinding;
+use oneonone::domain::{Occurrence, OccurrenceStatus};
+use oneonone::store::{AccountState, MirrorCommit, Store, WriteRecord, WriteState};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -47,13 +47,13 @@ fn sync_value(iter: u32, i: u64) -> Vec<u8> {
     format!("token-{iter}-{i}-{}", "z".repeat((i % 50) as usize)).into_bytes()
 }
 
-fn occurrence(pair: &str, instance: String, i: u64, title: String) -> OccurrenceRecord {
+fn occurrence(pair: &str, instance: String, i: u64, title: String) -> Occurrence {
     let start = base() + Duration::days(i as i64);
-    OccurrenceRecord {
+    Occurrence {
         pair_id: pair.to_string(),
         account: "acct".into(),
-        instance_id: instance,
-        series_id: Some("series".into()),
+        meeting: instance,
+        series: Some("series".into()),
         title,
         start,
         end: start + Duration::minutes(30),
@@ -65,10 +65,12 @@ fn occurrence(pair: &str, instance: String, i: u64, title: String) -> Occurrence
         cancel_reason: (i % 2 == 1).then(|| "declined by r@x.org".to_string()),
         last_seen: start,
         one_on_one: true,
+        seen_in: Vec::new(),
+        agenda: None,
     }
 }
 
-fn occurrences(iter: u32, i: u64) -> Vec<OccurrenceRecord> {
+fn occurrences(iter: u32, i: u64) -> Vec<Occurrence> {
     ["a", "b"]
         .iter()
         .map(|s| {
@@ -82,8 +84,8 @@ fn occurrences(iter: u32, i: u64) -> Vec<OccurrenceRecord> {
         .collect()
 }
 
-fn agenda_item(iter: u32, i: u64) -> AgendaItemRecord {
-    AgendaItemRecord {
+fn agenda_item(iter: u32, i: u64) -> AgendaItem {
+    AgendaItem {
         id: format!("it{iter}-{i}"),
         pair_id: pair_of(iter),
         kind: ItemKind::ActionItem,
@@ -91,7 +93,7 @@ fn agenda_item(iter: u32, i: u64) -> AgendaItemRecord {
         text: format!("follow up on {iter}/{i} <b>ünïcode</b>"),
         owner: Some("r@x.org".into()),
         author: None,
-        origin_instance: format!("it{iter}-{i}-a"),
+        origin_meeting: format!("it{iter}-{i}-a"),
         origin_start: base() + Duration::days(i as i64),
         done_in: None,
         done_start: None,
@@ -104,9 +106,9 @@ fn findings_pair(iter: u32, i: u64) -> String {
     format!("f{iter}-{i}~x")
 }
 
-fn findings(iter: u32, i: u64) -> Vec<FindingRecord> {
+fn findings(iter: u32, i: u64) -> Vec<ActiveFinding> {
     (0..3)
-        .map(|n| FindingRecord {
+        .map(|n| ActiveFinding {
             pair_id: findings_pair(iter, i),
             key: format!("k{n}"),
             kind: "cancellations".into(),
@@ -129,7 +131,7 @@ fn write_record(iter: u32, i: u64) -> WriteRecord {
     }
 }
 
-fn tx_batch(generation: u64) -> Vec<OccurrenceRecord> {
+fn tx_batch(generation: u64) -> Vec<Occurrence> {
     (0..TX_RECORDS)
         .map(|n| {
             occurrence(
@@ -157,7 +159,7 @@ fn child(spec: &str) -> ! {
     for i in 0u64.. {
         let ack = if mode == "tx" {
             // Odd generations also remove the first ten, so a transaction mixes removes and inserts.
-            let (upsert, remove): (Vec<OccurrenceRecord>, Vec<String>) = if i % 2 == 1 {
+            let (upsert, remove): (Vec<Occurrence>, Vec<String>) = if i % 2 == 1 {
                 (
                     tx_batch(i).into_iter().skip(10).collect(),
                     (0..10).map(|n| format!("tx-{n}")).collect(),
@@ -172,8 +174,16 @@ fn child(spec: &str) -> ! {
         } else {
             match i % 5 {
                 0 => {
-                    store
-                        .set_sync_state("acct", &sync_key(iter, i), &sync_value(iter, i))
+                    // A provider's token and the mirror change it covers, in one commit.
+                    AccountState::for_account(&store, "acct")
+                        .commit(
+                            "cal",
+                            MirrorCommit {
+                                upsert: vec![(sync_key(iter, i), sync_value(iter, i))],
+                                state: vec![(sync_key(iter, i), sync_value(iter, i))],
+                                ..MirrorCommit::default()
+                            },
+                        )
                         .expect("sync state write");
                     format!("ACK {i}")
                 }
@@ -237,11 +247,19 @@ fn verify(dir: &Path, acked: &Acked, tx_acked: Option<u64>) {
     for (&(iter, i), token) in acked {
         let what = format!("acknowledged record {iter}/{i}");
         match i % 5 {
-            0 => assert_eq!(
-                store.sync_state("acct", &sync_key(iter, i)).expect(&what),
-                Some(sync_value(iter, i)),
-                "{what}"
-            ),
+            0 => {
+                let state = AccountState::for_account(&store, "acct");
+                assert_eq!(
+                    state.get(&sync_key(iter, i)).expect(&what),
+                    Some(sync_value(iter, i)),
+                    "{what}"
+                );
+                let mirror = state.mirror("cal").expect(&what);
+                assert!(
+                    mirror.contains(&(sync_key(iter, i), sync_value(iter, i))),
+                    "{what}: mirror entry missing"
+                );
+            }
             1 => {
                 let have = store.occurrences(&pair_of(iter)).expect(&what);
                 for want in occurrences(iter, i) {
@@ -257,14 +275,16 @@ fn verify(dir: &Path, acked: &Acked, tx_acked: Option<u64>) {
                 );
             }
             3 => {
+                let token = token
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{what}: no token acked"));
                 let doc = store
-                    .agenda_doc_for(&pair_of(iter), &format!("it{iter}-{i}-a"))
+                    .agenda_doc(token)
                     .expect(&what)
                     .unwrap_or_else(|| panic!("{what}: agenda doc missing"));
-                assert_eq!(Some(&doc.token), token.as_ref(), "{what}: token changed");
+                assert_eq!(doc.meeting, format!("it{iter}-{i}-a"), "{what}");
+                assert_eq!(doc.pair_id, pair_of(iter), "{what}");
                 assert_eq!(doc.start, base() + Duration::days(i as i64), "{what}");
-                let by_token = store.agenda_doc(&doc.token).expect(&what);
-                assert_eq!(by_token, Some(doc), "{what}");
             }
             _ => {
                 assert_eq!(
@@ -298,17 +318,17 @@ fn verify(dir: &Path, acked: &Acked, tx_acked: Option<u64>) {
         let generation = generations.first().copied().unwrap_or_default();
         assert!(generation >= last, "generation {generation} < acked {last}");
         let want = tx_batch(generation);
-        let expected: Vec<&OccurrenceRecord> = if generation % 2 == 1 {
+        let expected: Vec<&Occurrence> = if generation % 2 == 1 {
             want.iter().skip(10).collect()
         } else {
             want.iter().collect()
         };
-        let have_sorted: BTreeMap<&str, &OccurrenceRecord> =
-            have.iter().map(|o| (o.instance_id.as_str(), o)).collect();
+        let have_sorted: BTreeMap<&str, &Occurrence> =
+            have.iter().map(|o| (o.meeting.as_str(), o)).collect();
         assert_eq!(have.len(), expected.len(), "generation {generation}");
         for w in expected {
             assert_eq!(
-                have_sorted.get(w.instance_id.as_str()),
+                have_sorted.get(w.meeting.as_str()),
                 Some(&w),
                 "gen {generation}"
             );

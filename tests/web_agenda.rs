@@ -1,8 +1,10 @@
-//! The agenda web server end to end: a real listener on 127.0.0.1:0, a temporary store, reqwest.
+//! The agenda web server end to end: real listeners on 127.0.0.1:0 (the public one and the admin
+//! one), a temporary store, reqwest.
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use oneonone::domain::{Cadence, CancellationPolicy, Enforce, Pair};
-use oneonone::store::{OccurrenceRecord, OccurrenceStatus, Store};
-use oneonone::web::{WebState, agenda_url, serve};
+use oneonone::domain::agenda::Section;
+use oneonone::domain::{Cadence, CancellationPolicy, Enforce, Occurrence, OccurrenceStatus, Pair};
+use oneonone::store::Store;
+use oneonone::web::{WebState, admin_router, agenda_url, pair_url, serve};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 use std::sync::{Arc, RwLock};
@@ -40,12 +42,12 @@ fn pair(id: &str) -> Pair {
     }
 }
 
-fn occurrence(pair_id: &str, n: i64, status: OccurrenceStatus) -> OccurrenceRecord {
-    OccurrenceRecord {
+fn occurrence(pair_id: &str, n: i64, status: OccurrenceStatus) -> Occurrence {
+    Occurrence {
         pair_id: pair_id.into(),
         account: "local".into(),
-        instance_id: format!("w{n}"),
-        series_id: Some("series".into()),
+        meeting: format!("w{n}"),
+        series: Some("series".into()),
         title: "Ann / Bob weekly".into(),
         start: start(n),
         end: start(n) + Duration::minutes(30),
@@ -53,11 +55,15 @@ fn occurrence(pair_id: &str, n: i64, status: OccurrenceStatus) -> OccurrenceReco
         cancel_reason: None,
         last_seen: start(n),
         one_on_one: true,
+        seen_in: Vec::new(),
+        agenda: None,
     }
 }
 
 struct Server {
     base: String,
+    /// The admin listener (status page).
+    admin: String,
     store: Store,
     client: reqwest::Client,
     /// Doc tokens of PAIR's occurrences 0..=3, and of OTHER's occurrence 0.
@@ -107,6 +113,14 @@ async fn start_server() -> Server {
         format!("{base}/"),
         Arc::new(now),
     );
+    let admin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind admin");
+    let admin = format!("http://{}", admin_listener.local_addr().expect("addr"));
+    let admin_app = admin_router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(admin_listener, admin_app).await;
+    });
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = serve(listener, state, async {
@@ -120,6 +134,7 @@ async fn start_server() -> Server {
         .expect("client");
     Server {
         base,
+        admin,
         store,
         client,
         tokens,
@@ -244,7 +259,13 @@ async fn health_css_and_status_pages() {
         ],
     )
     .await;
-    let (status, headers, body) = s.get(&format!("{}/", s.base)).await;
+    // The status page and the API are not on the public listener, whoever asks.
+    for path in ["/", "/api/status", "/api/meetings"] {
+        let (status, _, body) = s.get(&format!("{}{path}", s.base)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "public {path}");
+        assert!(!body.contains("ann@x.org"), "public {path}");
+    }
+    let (status, headers, body) = s.get(&format!("{}/", s.admin)).await;
     assert_eq!(status, StatusCode::OK);
     assert_security_headers(&headers, "status");
     assert!(body.contains("ann@x.org") && body.contains("bob@x.org") && body.contains("cy@x.org"));
@@ -343,9 +364,9 @@ async fn add_item_redirects_and_shows_escaped() {
         .iter()
         .find(|i| i.text == "Write the design doc")
         .expect("action item");
-    assert_eq!(action.section, oneonone::store::Section::ActionItems);
+    assert_eq!(action.section, Section::ActionItems);
     assert_eq!(action.owner.as_deref(), Some("bob"));
-    assert_eq!(action.origin_instance, "w1");
+    assert_eq!(action.origin_meeting, "w1");
     assert_eq!(action.origin_start, start(1));
     assert_eq!(action.created_at, now());
     let (_, _, body) = s.get(&s.doc_url(1)).await;
@@ -613,17 +634,66 @@ async fn serve_stops_on_shutdown() {
     let server = tokio::spawn(serve(listener, state, async {
         let _ = rx.await;
     }));
-    let body = reqwest::get(format!("http://{addr}/"))
+    let body = reqwest::get(format!("http://{addr}/healthz"))
         .await
-        .expect("GET /")
+        .expect("GET /healthz")
         .text()
         .await
         .expect("body");
-    assert!(body.contains("No pairs are configured."));
+    assert_eq!(body, "ok");
     tx.send(()).expect("signal shutdown");
     let finished = tokio::time::timeout(std::time::Duration::from_secs(5), server)
         .await
         .expect("serve returns after shutdown")
         .expect("serve task");
     assert!(finished.is_ok(), "{finished:?}");
+}
+
+#[tokio::test]
+async fn the_pair_link_opens_the_next_meetings_doc() {
+    let s = start_server().await;
+    let link = s.store.ensure_pair_link(PAIR).expect("pair link");
+    // Now is after occurrence 1; 2 was cancelled, so the next meeting is 3.
+    let (status, location, _) = s.get_no_follow(&pair_url(&s.base, &link)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let doc3 = s.tokens.get(3).cloned().unwrap_or_default();
+    assert_eq!(location.as_deref(), Some(format!("/a/{doc3}").as_str()));
+    // The doc links the pair's other meetings' docs (not the other pair's).
+    let (_, _, body) = s.get(&s.doc_url(3)).await;
+    assert!(body.contains("Other meetings"), "{body}");
+    for t in s.tokens.iter().take(3) {
+        assert!(body.contains(&format!("/a/{t}")), "link to {t}");
+    }
+    assert!(!body.contains(&s.other_token));
+    // An unknown or rotated link is a 404; the new one works.
+    let (status, _, _) = s.get_no_follow(&pair_url(&s.base, &"0".repeat(32))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let rotated = s.store.replace_pair_link(PAIR).expect("rotate");
+    let (status, _, _) = s.get_no_follow(&pair_url(&s.base, &link)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = s.get_no_follow(&pair_url(&s.base, &rotated)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_pair_link_without_a_next_meeting_lists_the_earlier_ones() {
+    let s = start_server().await;
+    let link = s.store.ensure_pair_link(OTHER).expect("pair link");
+    let (status, _, body) = s.get_no_follow(&pair_url(&s.base, &link)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("No upcoming 1:1"), "{body}");
+}
+
+impl Server {
+    /// GET without following redirects: (status, Location, body).
+    async fn get_no_follow(&self, url: &str) -> (StatusCode, Option<String>, String) {
+        let res = self.client.get(url).send().await.expect("request");
+        let status = res.status();
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (status, location, res.text().await.expect("body"))
+    }
 }

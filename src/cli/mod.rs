@@ -1,11 +1,13 @@
 //! The subcommands: `run`, `check`, `sync --once`, `status`, `meetings`, `discover`. This is the
 //! edge: it reads the configuration, opens the store, calls the engine, and renders output. The
-//! `--json` shapes are an API Boundary (scripts and monitoring depend on them); they are built from
-//! dedicated view structs in `views`.
+//! `--json` shapes are an API Boundary (scripts and monitoring depend on them); they are the
+//! view structs of `crate::views`.
+mod progress;
 pub mod views;
 
 use crate::config::Settings;
-use crate::daemon::{clock, engine::Engine};
+use crate::daemon::clock;
+use crate::daemon::engine::{Engine, EngineOptions};
 use crate::store::Store;
 use anyhow::{Context, anyhow};
 use clap::{Parser, Subcommand};
@@ -112,7 +114,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&view)?);
             } else {
-                print!("{}", views::status_text(&view));
+                print!("{}", crate::views::status_text(&view));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -124,7 +126,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             to,
         } => {
             let settings = load_settings(&config.config)?;
-            let filter = views::MeetingFilter::parse(
+            let filter = crate::views::MeetingFilter::parse(
                 pair.as_deref(),
                 from.as_deref(),
                 to.as_deref(),
@@ -134,13 +136,16 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
-                print!("{}", views::meetings_text(&list, settings.daemon.timezone));
+                print!(
+                    "{}",
+                    crate::views::meetings_text(&list, settings.daemon.timezone)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Discover(c) => {
             let settings = load_settings(&c.config)?;
-            print!("{}", views::discover(&settings, now)?);
+            print!("{}", views::discover(&settings, now).await?);
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -193,14 +198,27 @@ async fn sync_once(
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<ExitCode> {
     let settings = load_settings(path)?;
-    crate::daemon::prepare(&settings, now)?;
     let store = open_store(&settings)?;
-    let engine = std::sync::Arc::new(Engine::new(settings, store, dry_run));
-    let report = crate::daemon::run_cycle(engine.clone(), now)
-        .await
-        .context("running the sync cycle")?;
+    let providers = Engine::open_providers(&settings, &store, false)?;
+    let engine = Engine::new(
+        settings,
+        store,
+        providers,
+        EngineOptions {
+            dry_run,
+            keep_in_memory: false,
+        },
+    )?;
+    engine.prepare(now).await?;
+    let engine = std::sync::Arc::new(engine);
+    let progress = std::sync::Arc::new(crate::providers::Progress::default());
+    let line = progress::ProgressLine::start(progress.clone());
+    let report = crate::daemon::run_cycle(engine.clone(), now, progress).await;
+    drop(line);
+    let report = report.context("running the sync cycle")?;
     engine.store.flush().context("flushing the store")?;
     println!("{report}");
+    print!("{}", report.unreadable_summary());
     Ok(if report.failed() {
         ExitCode::from(1)
     } else {

@@ -17,6 +17,7 @@ pub(crate) const OVERRIDABLE: &[&str] = &[
     "daemon.timezone",
     "daemon.public_url",
     "daemon.listen",
+    "daemon.admin_listen",
     "daemon.dry_run",
     "defaults.cadence",
     "defaults.duration",

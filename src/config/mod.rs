@@ -15,14 +15,16 @@
 //! lookback = "26w"                      # and this far back (default 26w)
 //! timezone = "Europe/London"            # IANA name (default "UTC")
 //! public_url = "http://127.0.0.1:8080"  # http(s) base of agenda links (default shown)
-//! listen = "127.0.0.1:8080"             # socket address of the web server (default shown)
+//! listen = "127.0.0.1:8080"             # the public web server: agenda pages only (default shown)
+//! admin_listen = "127.0.0.1:8081"       # status page and API: loopback, or "unix:PATH" (a socket;
+//!                                       # a relative PATH is inside state_dir) (default shown)
 //! dry_run = false
 //!
 //! [[accounts]]
 //! name = "local"
-//! provider = "local"                    # only "local" for now (google/microsoft are planned)
-//! path = "calendars"                    # a vdir of .ics files
-//! example = false                       # generate the example organisation here if missing
+//! provider = "local"                    # the provider reads the rest of the keys: see
+//! path = "calendars"                    # `providers::*::…Settings::parse`
+//! example = false
 //!
 //! [defaults]                            # for pairs that do not say otherwise
 //! cadence = "weekly"                    # weekly | biweekly | monthly | "every N weeks"
@@ -72,6 +74,9 @@ use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
 
 pub use duration::format_chrono;
 pub use error::{ConfigError, ConfigErrors};
+pub use validate::AccountKeys;
+
+pub use crate::providers::ProviderSettings;
 
 /// Everything the program is configured with, validated.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,8 +106,10 @@ pub struct DaemonSettings {
     pub timezone: chrono_tz::Tz,
     /// The http(s) base of agenda links, without a trailing slash.
     pub public_url: String,
-    /// The web server's socket address.
+    /// The public web server's socket address (agenda pages, static files, `/healthz`).
     pub listen: SocketAddr,
+    /// Where the admin surface (status page, `/api/*`) listens: never the public listener.
+    pub admin_listen: AdminListen,
     /// Plan and log, but never write to a calendar.
     pub dry_run: bool,
 }
@@ -117,7 +124,26 @@ impl Default for DaemonSettings {
             timezone: chrono_tz::UTC,
             public_url: "http://127.0.0.1:8080".to_string(),
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8080),
+            admin_listen: AdminListen::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8081)),
             dry_run: false,
+        }
+    }
+}
+
+/// Where the admin surface listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminListen {
+    /// A loopback socket address.
+    Tcp(SocketAddr),
+    /// A Unix socket (absolute path).
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for AdminListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminListen::Tcp(a) => write!(f, "{a}"),
+            AdminListen::Unix(p) => write!(f, "unix:{}", p.display()),
         }
     }
 }
@@ -127,15 +153,8 @@ impl Default for DaemonSettings {
 pub struct AccountSettings {
     /// Unique among the accounts; pairs refer to it.
     pub name: String,
+    /// The provider's own validated keys.
     pub provider: ProviderSettings,
-}
-
-/// How an account reaches its calendars.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ProviderSettings {
-    /// A vdir of `.ics` files. `path` is absolute (resolved against the config file's directory)
-    /// and readable, unless `example` is set and it does not exist yet (its parent does).
-    Local { path: PathBuf, example: bool },
 }
 
 /// `[defaults]`: what pairs get unless they say otherwise.

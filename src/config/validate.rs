@@ -16,9 +16,7 @@ use toml::de::{DeTable, DeValue};
 use super::duration::{parse_chrono, parse_std};
 use super::env::{Overrides, collect};
 use super::error::{ConfigError, ConfigErrors, LineIndex};
-use super::{
-    AccountSettings, DaemonSettings, Defaults, NotifySettings, ProviderSettings, Settings,
-};
+use super::{AccountSettings, AdminListen, DaemonSettings, Defaults, NotifySettings, Settings};
 use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
 
 const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify"];
@@ -30,9 +28,11 @@ const DAEMON_KEYS: &[&str] = &[
     "timezone",
     "public_url",
     "listen",
+    "admin_listen",
     "dry_run",
 ];
-const ACCOUNT_KEYS: &[&str] = &["name", "provider", "path", "example"];
+/// The keys every account has; the rest belong to its provider.
+const ACCOUNT_KEYS: &[&str] = &["name", "provider"];
 const DEFAULTS_KEYS: &[&str] = &["cadence", "duration", "enforce", "cancellations"];
 const CANCELLATION_KEYS: &[&str] = &["max_consecutive", "max_in_window", "window"];
 const PAIR_KEYS: &[&str] = &[
@@ -375,6 +375,26 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     })
 }
 
+/// `admin_listen`: a loopback socket address, or `unix:PATH` (relative to `state_dir`). The admin
+/// surface has no authentication of its own, so it never listens beyond this machine.
+fn parse_admin_listen(s: &str, state_dir: &Path) -> Result<AdminListen, String> {
+    let t = s.trim();
+    if let Some(path) = t.strip_prefix("unix:") {
+        if path.trim().is_empty() {
+            return Err("\"unix:\" needs a socket path, e.g. \"unix:admin.sock\"".into());
+        }
+        return Ok(AdminListen::Unix(state_dir.join(path.trim())));
+    }
+    let addr = parse_listen(t)?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: the status page and API have no sign-in, so they \
+             listen on loopback (e.g. \"127.0.0.1:8081\") or a Unix socket (\"unix:admin.sock\")"
+        ));
+    }
+    Ok(AdminListen::Tcp(addr))
+}
+
 /// An http(s) URL with a host. `base` URLs (public_url) may not carry a query or fragment and lose
 /// any trailing slash.
 fn parse_http_url(s: &str, base: bool) -> Result<String, String> {
@@ -411,23 +431,6 @@ fn parse_email(s: &str) -> Result<String, String> {
         Ok(e)
     } else {
         Err(format!("invalid email {s:?}: expected name@domain"))
-    }
-}
-
-/// Account path check: a readable directory, or (with `example`) a missing one whose parent exists.
-fn check_account_dir(path: &Path, example: bool) -> Result<(), String> {
-    match std::fs::read_dir(path) {
-        Ok(_) => Ok(()),
-        Err(e) if example && e.kind() == std::io::ErrorKind::NotFound => match path.parent() {
-            Some(parent) if parent.is_dir() => Ok(()),
-            Some(parent) => Err(format!(
-                "cannot create the example organisation in {}: its parent directory {} does not exist",
-                path.display(),
-                parent.display()
-            )),
-            None => Err(format!("cannot read directory {}: {e}", path.display())),
-        },
-        Err(e) => Err(format!("cannot read directory {}: {e}", path.display())),
     }
 }
 
@@ -530,9 +533,9 @@ pub(crate) fn validate(
     ctx.unknown_keys(root, TOP_KEYS, "at the top level");
 
     let daemon = daemon(&mut ctx, root);
-    let accounts = accounts(&mut ctx, root);
+    let (accounts, account_names) = accounts(&mut ctx, root);
     let defaults = defaults(&mut ctx, root);
-    let pairs = pairs(&mut ctx, root, &accounts, &defaults);
+    let pairs = pairs(&mut ctx, root, &account_names, &defaults);
     let notify = notify(&mut ctx, root);
 
     if !ctx.errors.is_empty() {
@@ -571,6 +574,21 @@ fn daemon(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> DaemonSettings {
         .unwrap_or(d.public_url);
     let f = ctx.scalar(t, "daemon.listen");
     let listen = ctx.parsed(f, parse_listen).unwrap_or(d.listen);
+    let f = ctx.scalar(t, "daemon.admin_listen");
+    let admin_f = f.as_ref().map(|f| (f.origin.clone(), f.key.clone()));
+    let admin_listen = ctx
+        .parsed(f, |s| parse_admin_listen(s, &state_dir))
+        .unwrap_or(d.admin_listen);
+    if admin_listen == AdminListen::Tcp(listen) {
+        let origin = admin_f.map_or(Origin::File(0), |(o, _)| o);
+        ctx.err(
+            &origin,
+            format!(
+                "daemon.admin_listen: {listen} is also daemon.listen; the admin surface never shares \
+                 a listener with the agenda pages"
+            ),
+        );
+    }
     let f = ctx.scalar(t, "daemon.dry_run");
     let dry_run = f.and_then(|f| ctx.boolean(&f)).unwrap_or(d.dry_run);
     DaemonSettings {
@@ -581,17 +599,80 @@ fn daemon(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> DaemonSettings {
         timezone,
         public_url,
         listen,
+        admin_listen,
         dry_run,
     }
 }
 
-/// The accounts that have a name. Accounts with a bad provider or path still count as named (so
+/// The keys of one `[[accounts]]` entry, as its provider reads them: every read names its key,
+/// every problem is reported at the key (or at the entry when the key is missing), so provider
+/// errors are `PATH:LINE:COL` like all others.
+pub struct AccountKeys<'c, 'a, 't, 'i> {
+    ctx: &'c mut Ctx<'a>,
+    table: &'t DeTable<'i>,
+    /// Offset of the entry, for missing keys.
+    at: usize,
+}
+
+impl<'t, 'i> AccountKeys<'_, '_, 't, 'i> {
+    fn found(&mut self, key: &str, required: bool) -> Option<Found<'t, 'i>> {
+        let f = self
+            .ctx
+            .find(Some(self.table), key, &format!("accounts.{key}"), None);
+        if f.is_none() && required {
+            self.ctx.err_at(
+                self.at,
+                format!("[[accounts]] entry is missing required key \"{key}\""),
+            );
+        }
+        f
+    }
+
+    /// A string value (required keys that are missing are reported).
+    pub fn string(&mut self, key: &str, required: bool) -> Option<String> {
+        let f = self.found(key, required)?;
+        self.ctx.string(&f)
+    }
+
+    /// A path; relative ones are resolved against the config file's directory.
+    pub fn path(&mut self, key: &str, required: bool) -> Option<PathBuf> {
+        let f = self.found(key, required);
+        self.ctx.path(f)
+    }
+
+    /// A boolean (`true`/`false`).
+    pub fn boolean(&mut self, key: &str) -> Option<bool> {
+        let f = self.found(key, false)?;
+        self.ctx.boolean(&f)
+    }
+
+    /// Report a problem with the value of `key` (at the value, or at the entry when absent).
+    pub fn error(&mut self, key: &str, message: &str) {
+        let origin = self
+            .table
+            .get(key)
+            .map_or(Origin::File(self.at), |v| Origin::File(v.span().start));
+        self.ctx.err(&origin, format!("accounts.{key}: {message}"));
+    }
+
+    /// Report the keys of the entry that are neither common nor in `known` (the provider's own).
+    pub fn reject_unknown(&mut self, provider: &str, known: &[&str]) {
+        let all: Vec<&str> = ACCOUNT_KEYS.iter().chain(known).copied().collect();
+        self.ctx.unknown_keys(
+            self.table,
+            &all,
+            &format!("in [[accounts]] (provider \"{provider}\")"),
+        );
+    }
+}
+
+/// The accounts that have a name. Accounts with a bad provider or keys still count as named (so
 /// pairs naming them get no second error); the load fails on their own errors anyway.
-fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSettings> {
+fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> (Vec<AccountSettings>, Vec<String>) {
     let mut out: Vec<AccountSettings> = Vec::new();
+    let mut named: Vec<String> = Vec::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (t, at) in array_of_tables(ctx, root, "accounts") {
-        ctx.unknown_keys(t, ACCOUNT_KEYS, "in [[accounts]]");
         let required = |ctx: &mut Ctx<'_>, key: &str| {
             let f = ctx.find(Some(t), key, &format!("accounts.{key}"), None);
             if f.is_none() {
@@ -604,7 +685,6 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSettings> {
         };
         let name_f = required(ctx, "name");
         let provider_f = required(ctx, "provider");
-        let path_f = required(ctx, "path");
 
         let name_origin = name_f.as_ref().map(|f| f.origin.clone());
         let name = ctx.parsed(name_f, |s| {
@@ -625,36 +705,34 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Vec<AccountSettings> {
                 seen.insert(n.clone(), ctx.index.line(*offset));
             }
         }
-
-        let provider = ctx.parsed(provider_f, |s| match s.trim().to_ascii_lowercase().as_str() {
-            "local" => Ok(()),
-            p @ ("google" | "microsoft") => Err(format!(
-                "provider \"{p}\" is not supported yet; only \"local\" is (google and microsoft are planned)"
-            )),
-            _ => Err(format!(
-                "unknown provider {s:?}: expected \"local\" (google and microsoft are not supported yet)"
-            )),
+        let kind = ctx.parsed(provider_f, |s| {
+            let k = s.trim().to_ascii_lowercase();
+            if crate::providers::KINDS.contains(&k.as_str()) {
+                Ok(k)
+            } else if k == "google" || k == "microsoft" {
+                Err(format!(
+                    "provider \"{k}\" is not supported by this build yet; known providers: {}",
+                    crate::providers::KINDS.join(", ")
+                ))
+            } else {
+                Err(format!(
+                    "unknown provider {s:?}; known providers: {}",
+                    crate::providers::KINDS.join(", ")
+                ))
+            }
         });
-        let example_f = ctx.find(Some(t), "example", "accounts.example", None);
-        let example = example_f.and_then(|f| ctx.boolean(&f)).unwrap_or(false);
-        let path_origin = path_f.as_ref().map(|f| f.origin.clone());
-        let path = ctx.path(path_f);
-        if let (Some(p), Some(origin), Some(())) = (&path, &path_origin, provider)
-            && let Err(e) = check_account_dir(p, example)
-        {
-            ctx.err(origin, format!("accounts.path: {e}"));
-        }
+        let settings = kind.as_deref().and_then(|k| {
+            let mut keys = AccountKeys { ctx, table: t, at };
+            crate::providers::parse_settings(k, &mut keys)
+        });
         if let Some(name) = name {
-            out.push(AccountSettings {
-                name,
-                provider: ProviderSettings::Local {
-                    path: path.unwrap_or_default(),
-                    example,
-                },
-            });
+            named.push(name.clone());
+            if let Some(provider) = settings {
+                out.push(AccountSettings { name, provider });
+            }
         }
     }
-    out
+    (out, named)
 }
 
 fn defaults(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Defaults {
@@ -684,10 +762,10 @@ fn defaults(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Defaults {
 fn pairs(
     ctx: &mut Ctx<'_>,
     root: &DeTable<'_>,
-    accounts: &[AccountSettings],
+    account_names: &[String],
     defaults: &Defaults,
 ) -> Vec<Pair> {
-    let known: Vec<&str> = accounts.iter().map(|a| a.name.as_str()).collect();
+    let known: Vec<&str> = account_names.iter().map(String::as_str).collect();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
     let mut out = Vec::new();
     for (t, at) in array_of_tables(ctx, root, "pairs") {

@@ -1,18 +1,16 @@
-//! The daemon's local JSON API: `GET /api/status` and `GET /api/meetings`, the same views as the
-//! CLI's `--json` output, so `oneonone status` works while the daemon holds the store. These routes
-//! and the status page list pairs and agenda links, so they answer only loopback clients; the agenda
-//! pages themselves (`/a/{token}`) are capability URLs and answer anyone who has the link.
-use crate::cli::views::{MeetingFilter, meetings_from_store, status_from_store};
+//! The daemon's admin JSON API: `GET /api/status` and `GET /api/meetings`, the same views as the
+//! CLI's `--json` output (`crate::views`), so `oneonone status` works while the daemon holds the
+//! store. These routes list pairs and agenda links, so they are mounted only on the admin listener
+//! (loopback or a Unix socket), never on the public one that serves the agenda pages.
 use crate::config::Settings;
 use crate::store::Store;
-use axum::extract::{ConnectInfo, Query, Request, State};
+use crate::views::{MeetingFilter, meetings_from_store, status_from_store};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 /// What the API reads: the store and the current (reloadable) settings.
@@ -87,22 +85,4 @@ async fn meetings(State(state): State<ApiState>, Query(q): Query<MeetingsQuery>)
         Ok(v) => Json(v).into_response(),
         Err(e) => error(e),
     }
-}
-
-/// Refuse the status page and the API to anything but loopback clients.
-pub async fn loopback_only_for_admin(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let path = req.uri().path();
-    let admin = path == "/" || path.starts_with("/api/");
-    if admin && !peer.ip().is_loopback() {
-        return (
-            StatusCode::FORBIDDEN,
-            "The status page and API answer only on loopback (use an SSH tunnel).\n",
-        )
-            .into_response();
-    }
-    next.run(req).await
 }

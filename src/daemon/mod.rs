@@ -1,37 +1,26 @@
-//! The long-running shell: the poll loop, the web server, signals and systemd notification. It owns
-//! the only clock (`clock::now`). One cycle at a time runs on a blocking thread; SIGTERM/SIGINT let
-//! the running cycle finish (so in-flight writes complete), flush the store and exit; SIGHUP reloads
-//! the configuration (a bad new config is reported and the old one kept).
+//! The long-running shell: the poll loop, the two web listeners, signals and systemd notification.
+//! It owns the only clock (`clock::now`). One cycle at a time runs on a blocking thread; SIGTERM/
+//! SIGINT let the running cycle finish (so in-flight writes complete), flush the store and exit;
+//! SIGHUP reloads the configuration (a bad new config is reported and the old one kept).
+//!
+//! Architecture Invariant: the admin surface (status page, `/api/*`) is served only on the admin
+//! listener (loopback or a Unix socket); the public listener, which people reach from the links in
+//! their invites, serves agenda pages, static files and `/healthz` only.
 pub mod api;
 pub mod clock;
 pub mod engine;
 pub mod notify;
 
-use crate::config::Settings;
+use crate::config::{AdminListen, Settings};
+use crate::providers::Progress;
 use crate::store::Store;
 use crate::web::WebState;
 use anyhow::Context;
-use engine::Engine;
+use engine::{CycleReport, Engine, EngineOptions};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{error, info, warn};
-
-/// Prepare what a cycle needs before the first run: the example organisation, if configured.
-pub fn prepare(settings: &Settings, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
-    for account in &settings.accounts {
-        let crate::config::ProviderSettings::Local { path, example } = &account.provider;
-        if *example {
-            let today = now.with_timezone(&settings.daemon.timezone).date_naive();
-            if crate::example::ensure(path, today, settings.daemon.timezone).with_context(|| {
-                format!("generating the example calendars in {}", path.display())
-            })? {
-                info!(account = %account.name, path = %path.display(), "generated the example organisation");
-            }
-        }
-    }
-    Ok(())
-}
 
 fn sd_notify(state: &[sd_notify::NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(state) {
@@ -43,58 +32,140 @@ fn sd_notify(state: &[sd_notify::NotifyState<'_>]) {
 pub async fn run_cycle(
     engine: Arc<Engine>,
     now: chrono::DateTime<chrono::Utc>,
-) -> anyhow::Result<engine::CycleReport> {
+    progress: Arc<Progress>,
+) -> anyhow::Result<CycleReport> {
     let rt = tokio::runtime::Handle::current();
-    let report = tokio::task::spawn_blocking(move || engine.cycle(now, &rt))
+    let report = tokio::task::spawn_blocking(move || engine.cycle(now, &rt, &progress))
         .await
-        .context("the sync cycle panicked")?;
+        .context("the sync cycle panicked")??;
     Ok(report)
+}
+
+/// Build the daemon's engine for `settings` (providers keep their state in memory).
+async fn build_engine(settings: Settings, store: &Store, dry_run: bool) -> anyhow::Result<Engine> {
+    let providers = Engine::open_providers(&settings, store, true)?;
+    let engine = Engine::new(
+        settings,
+        store.clone(),
+        providers,
+        EngineOptions {
+            dry_run,
+            keep_in_memory: true,
+        },
+    )?;
+    engine
+        .prepare(clock::now())
+        .await
+        .context("preparing the accounts")?;
+    Ok(engine)
+}
+
+/// The two listeners: public (agenda pages) and admin (status page, API).
+struct Listeners {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+async fn serve_web(
+    settings: &Settings,
+    store: &Store,
+    pairs: Arc<RwLock<Vec<crate::domain::Pair>>>,
+    shared_settings: Arc<RwLock<Arc<Settings>>>,
+) -> anyhow::Result<Listeners> {
+    let web_state = WebState::new(
+        store.clone(),
+        pairs,
+        settings.daemon.timezone,
+        settings.daemon.public_url.clone(),
+        Arc::new(clock::now),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let public = tokio::net::TcpListener::bind(settings.daemon.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.daemon.listen))?;
+    info!(listen = %settings.daemon.listen, public_url = %settings.daemon.public_url, "agenda pages listening");
+    let public_app = crate::web::router(web_state.clone());
+    let mut tasks = vec![tokio::spawn({
+        let w = wait(stopped.clone());
+        async move {
+            axum::serve(public, public_app)
+                .with_graceful_shutdown(w)
+                .await
+        }
+    })];
+    let admin_app = crate::web::admin_router(web_state).merge(api::router(api::ApiState {
+        store: store.clone(),
+        settings: shared_settings,
+    }));
+    let w = wait(stopped);
+    match &settings.daemon.admin_listen {
+        AdminListen::Tcp(addr) => {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (admin)"))?;
+            info!(admin_listen = %addr, "status page and API listening");
+            tasks.push(tokio::spawn(async move {
+                axum::serve(l, admin_app).with_graceful_shutdown(w).await
+            }));
+        }
+        AdminListen::Unix(path) => {
+            let l = bind_unix(path)?;
+            info!(admin_listen = %path.display(), "status page and API listening");
+            tasks.push(tokio::spawn(async move {
+                axum::serve(l, admin_app).with_graceful_shutdown(w).await
+            }));
+        }
+    }
+    Ok(Listeners { stop, tasks })
+}
+
+/// Bind the admin Unix socket, owner-only, replacing a stale socket file.
+fn bind_unix(path: &std::path::Path) -> anyhow::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && meta.file_type().is_socket()
+    {
+        std::fs::remove_file(path)
+            .with_context(|| format!("removing the stale socket {}", path.display()))?;
+    }
+    let l = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listening on {} (admin)", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("restricting {}", path.display()))?;
+    Ok(l)
+}
+
+impl Listeners {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            match tokio::time::timeout(Duration::from_secs(10), t).await {
+                Ok(Ok(Err(e))) => warn!(error = %e, "web server stopped with an error"),
+                Err(_) => warn!("web server did not stop within 10 s"),
+                _ => {}
+            }
+        }
+    }
 }
 
 /// `oneonone run`: serve until SIGTERM/SIGINT.
 pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Result<()> {
     let settings = crate::config::load(&config_path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    prepare(&settings, clock::now())?;
     let store = Store::open(&settings.daemon.state_dir).with_context(|| {
         format!(
             "opening the store in {}",
             settings.daemon.state_dir.display()
         )
     })?;
-
+    let mut engine = Arc::new(build_engine(settings.clone(), &store, dry_run).await?);
     let pairs = Arc::new(RwLock::new(settings.pairs.clone()));
-    let web_state = WebState {
-        store: store.clone(),
-        pairs: pairs.clone(),
-        tz: settings.daemon.timezone,
-        public_url: settings.daemon.public_url.clone(),
-        now: Arc::new(clock::now),
-    };
-    let listener = tokio::net::TcpListener::bind(settings.daemon.listen)
-        .await
-        .with_context(|| format!("listening on {}", settings.daemon.listen))?;
-    info!(listen = %settings.daemon.listen, public_url = %settings.daemon.public_url, "web server listening");
-    let (stop_web_tx, stop_web_rx) = tokio::sync::oneshot::channel::<()>();
     let shared_settings = Arc::new(RwLock::new(Arc::new(settings.clone())));
-    let app = crate::web::router(web_state)
-        .merge(api::router(api::ApiState {
-            store: store.clone(),
-            settings: shared_settings.clone(),
-        }))
-        .layer(axum::middleware::from_fn(api::loopback_only_for_admin));
-    let web = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_web_rx.await;
-        })
-        .await
-    });
+    let listeners = serve_web(&settings, &store, pairs.clone(), shared_settings.clone()).await?;
 
     let mut poll = settings.daemon.poll_interval;
-    let mut engine = Arc::new(Engine::new(settings, store.clone(), dry_run));
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
@@ -112,7 +183,7 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next_cycle) => {
-                let cycle = run_cycle(engine.clone(), clock::now());
+                let cycle = run_cycle(engine.clone(), clock::now(), Arc::new(Progress::default()));
                 tokio::pin!(cycle);
                 // Keep the watchdog fed while a long cycle runs; a stop signal waits for it to finish.
                 let mut stop_requested = false;
@@ -127,7 +198,7 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
                 match result {
                     Ok(report) if report.failed() => warn!(%report, "cycle finished with failures"),
                     Ok(report) => info!(%report, "cycle finished"),
-                    Err(e) => error!(error = %e, "cycle failed"),
+                    Err(e) => error!(error = %format!("{e:#}"), "cycle failed"),
                 }
                 if !ready {
                     sd_notify(&[sd_notify::NotifyState::Ready]);
@@ -142,44 +213,54 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
-                match crate::config::load(&config_path) {
+                match reload(&config_path, &engine.settings, &store, dry_run).await {
                     Ok(new) => {
-                        if new.daemon.state_dir != engine.settings.daemon.state_dir
-                            || new.daemon.listen != engine.settings.daemon.listen
-                        {
-                            warn!("state_dir and listen changes take effect after a restart");
-                        }
-                        if let Err(e) = prepare(&new, clock::now()) {
-                            error!(error = %e, "reload: cannot prepare the example calendars");
-                        }
-                        poll = new.daemon.poll_interval;
+                        poll = new.settings.daemon.poll_interval;
                         if let Ok(mut p) = pairs.write() {
-                            *p = new.pairs.clone();
+                            p.clone_from(&new.settings.pairs);
                         }
-                        info!(pairs = new.pairs.len(), accounts = new.accounts.len(), "configuration reloaded");
                         if let Ok(mut s) = shared_settings.write() {
-                            *s = Arc::new(new.clone());
+                            *s = Arc::new(new.settings.clone());
                         }
-                        engine = Arc::new(Engine::new(new, store.clone(), dry_run));
+                        info!(pairs = new.settings.pairs.len(), accounts = new.settings.accounts.len(), "configuration reloaded");
+                        engine = Arc::new(new);
                         next_cycle = tokio::time::Instant::now();
                     }
-                    Err(errors) => {
-                        for e in &errors.0 {
-                            error!("reload rejected, keeping the running configuration: {e}");
-                        }
-                    }
+                    Err(e) => error!("reload rejected, keeping the running configuration: {e:#}"),
                 }
             }
         }
     }
     sd_notify(&[sd_notify::NotifyState::Stopping]);
-    let _ = stop_web_tx.send(());
-    match tokio::time::timeout(Duration::from_secs(10), web).await {
-        Ok(Ok(Err(e))) => warn!(error = %e, "web server stopped with an error"),
-        Err(_) => warn!("web server did not stop within 10 s"),
-        _ => {}
-    }
+    listeners.stop().await;
     store.flush().context("flushing the store")?;
     info!("stopped");
     Ok(())
+}
+
+/// Load and validate the configuration again, and build a new engine for it.
+async fn reload(
+    config_path: &std::path::Path,
+    running: &Settings,
+    store: &Store,
+    dry_run: bool,
+) -> anyhow::Result<Engine> {
+    let new = crate::config::load(config_path).map_err(|errors| {
+        anyhow::anyhow!(
+            "{}",
+            errors
+                .0
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    })?;
+    if new.daemon.state_dir != running.daemon.state_dir
+        || new.daemon.listen != running.daemon.listen
+        || new.daemon.admin_listen != running.daemon.admin_listen
+    {
+        warn!("state_dir, listen and admin_listen changes take effect after a restart");
+    }
+    build_engine(new, store, dry_run).await
 }

@@ -2,7 +2,7 @@
 //! (Slack/Teams-style JSON with a `text` field plus structured fields). A failed delivery is retried
 //! on the next cycle (the finding stays "not notified" in the store), so nothing is lost and nothing
 //! is sent twice for the same finding key.
-use crate::store::FindingRecord;
+use crate::domain::rules::ActiveFinding;
 use serde_json::json;
 use std::time::Duration;
 
@@ -14,17 +14,19 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn new(webhook_url: Option<String>) -> Self {
+    /// A notifier; building its HTTP client can fail (no TLS roots, say), which is an error, not
+    /// a silently different client.
+    pub fn new(webhook_url: Option<String>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("oneonone/", env!("CARGO_PKG_VERSION")))
             .build()
-            .unwrap_or_default();
-        Notifier {
+            .map_err(|e| anyhow::anyhow!("cannot build the webhook's HTTP client: {e}"))?;
+        Ok(Notifier {
             client,
             webhook_url,
-        }
+        })
     }
 
     pub fn has_webhook(&self) -> bool {
@@ -32,7 +34,7 @@ impl Notifier {
     }
 
     /// The JSON body posted for one finding.
-    pub fn payload(f: &FindingRecord) -> serde_json::Value {
+    pub fn payload(f: &ActiveFinding) -> serde_json::Value {
         let (manager, report) = f.pair_id.split_once('~').unwrap_or((&f.pair_id, ""));
         json!({
             "text": format!("oneonone: {} ({} / {}): {}", f.kind, manager, report, f.message),
@@ -45,7 +47,7 @@ impl Notifier {
     }
 
     /// Post one finding; Ok when the webhook answered 2xx (or none is configured).
-    pub async fn send(&self, f: &FindingRecord) -> Result<(), String> {
+    pub async fn send(&self, f: &ActiveFinding) -> Result<(), String> {
         let Some(url) = &self.webhook_url else {
             return Ok(());
         };

@@ -1,20 +1,74 @@
 //! Agenda carry-over: which items of a pair's ledger the doc of one occurrence shows, and how.
 //!
-//! Items live in a per-pair ledger (`AgendaItemRecord`). An item belongs to the occurrence it was
-//! added for (`origin_instance`/`origin_start`) and shows in the doc of every occurrence from then
-//! on until it is ticked done; the doc in which it was ticked shows it done, later docs no longer
-//! show it. Docs of occurrences *before* the one where it was ticked still show it open, because it
-//! was open then.
+//! Items live in a per-pair ledger (`AgendaItem`). An item belongs to the occurrence it was added
+//! for (`origin_meeting`/`origin_start`) and shows in the doc of every occurrence from then on until
+//! it is ticked done; the doc in which it was ticked shows it done, later docs no longer show it.
+//! Docs of occurrences *before* the one where it was ticked still show it open, because it was open
+//! then.
 //!
-//! Architecture Invariant: pure. No I/O, no clock; the store's record types are read, never
-//! written, and odd data (an item done in an unknown occurrence) simply hides the item.
-use crate::store::{AgendaItemRecord, OccurrenceRecord, OccurrenceStatus};
+//! Architecture Invariant: pure. No I/O, no clock; odd data (an item done in an unknown occurrence)
+//! simply hides the item.
+use super::history::{Occurrence, OccurrenceStatus};
 use chrono::{DateTime, Utc};
+
+/// The kind of an agenda item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ItemKind {
+    TalkingPoint,
+    ActionItem,
+}
+
+/// Which section of the doc an item belongs to (the shape of a good 1:1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    CheckIn,
+    ReportTopics,
+    ManagerTopics,
+    Growth,
+    Feedback,
+    ActionItems,
+}
+
+/// One agenda item of a pair. Items live in a per-pair ledger: an item belongs to the occurrence it
+/// was added for and shows in every later occurrence's doc until it is done (that is carry-over).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgendaItem {
+    /// Unique within the pair (random, URL-safe).
+    pub id: String,
+    pub pair_id: String,
+    pub kind: ItemKind,
+    pub section: Section,
+    pub text: String,
+    /// Action items: who owns it (an email or a name as typed).
+    pub owner: Option<String>,
+    /// Who added it, as given in the form (free text), if anything.
+    pub author: Option<String>,
+    /// The occurrence (meeting key) it was added for, and that occurrence's start.
+    pub origin_meeting: String,
+    pub origin_start: DateTime<Utc>,
+    /// Set when ticked done / discussed: in which occurrence's doc, and when.
+    pub done_in: Option<String>,
+    pub done_start: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The agenda document of one occurrence. `token` is the unguessable capability in its URL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgendaDoc {
+    pub token: String,
+    pub pair_id: String,
+    /// The meeting key of its occurrence.
+    pub meeting: String,
+    /// The occurrence's start when the doc was made (the history has the current one).
+    pub start: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
 
 /// One item as it appears in the doc of one occurrence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocItem<'a> {
-    pub item: &'a AgendaItemRecord,
+    pub item: &'a AgendaItem,
     /// It originated in an earlier occurrence.
     pub carried_over: bool,
     /// How many held occurrences started in `[origin_start, doc_start)`: meetings in which it
@@ -32,15 +86,15 @@ pub struct DocItem<'a> {
 /// `history` is the pair's occurrence history (records of other pairs are ignored). Order: section,
 /// then origin start, then creation time, then id.
 pub fn doc_items<'a>(
-    items: &'a [AgendaItemRecord],
-    history: &[OccurrenceRecord],
+    items: &'a [AgendaItem],
+    history: &[Occurrence],
     doc_instance: &str,
     doc_start: DateTime<Utc>,
 ) -> Vec<DocItem<'a>> {
     let mut out: Vec<DocItem<'a>> = items
         .iter()
         .filter_map(|item| {
-            let here = item.origin_instance == doc_instance;
+            let here = item.origin_meeting == doc_instance;
             if !here && item.origin_start > doc_start {
                 return None; // added for a later occurrence
             }
@@ -86,8 +140,8 @@ pub fn doc_items<'a>(
 /// are carried over and not done anywhere (an item ticked in a later doc is no longer open, so it is
 /// not written into an earlier invite either).
 pub fn carried_into<'a>(
-    items: &'a [AgendaItemRecord],
-    history: &[OccurrenceRecord],
+    items: &'a [AgendaItem],
+    history: &[Occurrence],
     doc_instance: &str,
     doc_start: DateTime<Utc>,
 ) -> Vec<DocItem<'a>> {
@@ -100,7 +154,7 @@ pub fn carried_into<'a>(
 /// Held occurrences of `pair_id` (other than the doc's own) that started in `[from, to)`, each
 /// instance counted once.
 fn held_between(
-    history: &[OccurrenceRecord],
+    history: &[Occurrence],
     pair_id: &str,
     doc_instance: &str,
     from: DateTime<Utc>,
@@ -111,11 +165,11 @@ fn held_between(
         .filter(|o| {
             o.pair_id == pair_id
                 && o.status == OccurrenceStatus::Held
-                && o.instance_id != doc_instance
+                && o.meeting != doc_instance
                 && o.start >= from
                 && o.start < to
         })
-        .map(|o| o.instance_id.as_str())
+        .map(|o| o.meeting.as_str())
         .collect();
     seen.sort_unstable();
     seen.dedup();
@@ -125,7 +179,6 @@ fn held_between(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{ItemKind, Section};
     use chrono::{Duration, TimeZone};
 
     const PAIR: &str = "m@x~r@x";
@@ -143,12 +196,12 @@ mod tests {
     }
 
     /// Occurrence `n` of the pair with this status.
-    fn occurrence(n: i64, status: OccurrenceStatus) -> OccurrenceRecord {
-        OccurrenceRecord {
+    fn occurrence(n: i64, status: OccurrenceStatus) -> Occurrence {
+        Occurrence {
             pair_id: PAIR.into(),
             account: "a".into(),
-            instance_id: inst(n),
-            series_id: Some("s".into()),
+            meeting: inst(n),
+            series: Some("s".into()),
             title: "1:1".into(),
             start: start(n),
             end: start(n) + Duration::minutes(30),
@@ -156,11 +209,13 @@ mod tests {
             cancel_reason: None,
             last_seen: start(n),
             one_on_one: true,
+            seen_in: Vec::new(),
+            agenda: None,
         }
     }
 
     /// History: occurrences 0..=6, held except where listed as cancelled; 5 and 6 are scheduled.
-    fn history(cancelled: &[i64]) -> Vec<OccurrenceRecord> {
+    fn history(cancelled: &[i64]) -> Vec<Occurrence> {
         (0..=6)
             .map(|n| {
                 let status = if cancelled.contains(&n) {
@@ -176,8 +231,8 @@ mod tests {
     }
 
     /// An item added for occurrence `origin`, done in `done` (if any).
-    fn item(id: &str, section: Section, origin: i64, done: Option<i64>) -> AgendaItemRecord {
-        AgendaItemRecord {
+    fn item(id: &str, section: Section, origin: i64, done: Option<i64>) -> AgendaItem {
+        AgendaItem {
             id: id.into(),
             pair_id: PAIR.into(),
             kind: if section == Section::ActionItems {
@@ -189,7 +244,7 @@ mod tests {
             text: format!("item {id}"),
             owner: None,
             author: None,
-            origin_instance: inst(origin),
+            origin_meeting: inst(origin),
             origin_start: start(origin),
             done_in: done.map(inst),
             done_start: done.map(start),
@@ -201,7 +256,7 @@ mod tests {
     /// (id, carried_over, times_carried, done_here) of each doc item, in order.
     type Row = (&'static str, bool, u32, bool);
 
-    fn view(items: &[AgendaItemRecord], hist: &[OccurrenceRecord], doc: i64) -> Vec<Row> {
+    fn view(items: &[AgendaItem], hist: &[Occurrence], doc: i64) -> Vec<Row> {
         doc_items(items, hist, &inst(doc), start(doc))
             .into_iter()
             .map(|d| {
@@ -222,7 +277,7 @@ mod tests {
         use Section::*;
         struct Case {
             name: &'static str,
-            items: Vec<AgendaItemRecord>,
+            items: Vec<AgendaItem>,
             cancelled: Vec<i64>,
             doc: i64,
             want: Vec<Row>,
@@ -363,7 +418,7 @@ mod tests {
         let mut hist = history(&[]);
         let mut foreign = hist.first().cloned().unwrap_or_else(|| unreachable!());
         foreign.pair_id = "other~pair".into();
-        foreign.instance_id = "x".into();
+        foreign.meeting = "x".into();
         foreign.start = start(1) + Duration::hours(1);
         hist.push(foreign);
         if let Some(dup) = hist.get(1).cloned() {
@@ -391,7 +446,7 @@ mod tests {
         ) {
             use Section::*;
             let n = statuses.len() as i64;
-            let hist: Vec<OccurrenceRecord> = statuses
+            let hist: Vec<Occurrence> = statuses
                 .iter()
                 .enumerate()
                 .map(|(k, st)| {
@@ -404,7 +459,7 @@ mod tests {
                 })
                 .collect();
             let sections = [CheckIn, ReportTopics, ManagerTopics, Growth, Feedback, ActionItems];
-            let items: Vec<AgendaItemRecord> = raw_items
+            let items: Vec<AgendaItem> = raw_items
                 .iter()
                 .enumerate()
                 .map(|(i, (origin, done, sec))| {

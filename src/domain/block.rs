@@ -125,9 +125,41 @@ pub fn render_block(url: &str, items: &[BlockItem], tz: chrono_tz::Tz) -> String
     s
 }
 
+/// The block a recurring series carries in its own description: the pair's stable link, which
+/// always opens the agenda of the next meeting. It holds no items, so it changes only when the link
+/// does.
+pub fn render_series_block(pair_url: &str) -> String {
+    format!(
+        "{BLOCK_START}\nAgenda for your 1:1s: {pair_url}\n\
+         It opens the agenda of your next 1:1; earlier ones are linked from there.\n\
+         Add talking points before the meeting; both of you can edit it.\n{BLOCK_END}"
+    )
+}
+
+/// The block of a single event on a provider whose writes notify attendees: written once, never
+/// updated, so it carries the link only (the doc itself shows what carried over).
+pub fn render_link_only_block(url: &str) -> String {
+    format!(
+        "{BLOCK_START}\nAgenda for this 1:1: {url}\n\
+         Open it for the items carried over from earlier 1:1s, and add talking points before the \
+         meeting; both of you can edit it.\n{BLOCK_END}"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_blocks_are_well_formed() {
+        for b in [
+            render_series_block("https://x/p/t"),
+            render_link_only_block("https://x/a/t"),
+        ] {
+            assert!(matches!(find_block(&b), BlockState::Present(r) if r == (0..b.len())));
+            assert!(b.contains("https://x/"));
+        }
+    }
 
     fn block(body: &str) -> String {
         format!("{BLOCK_START}\n{body}\n{BLOCK_END}")

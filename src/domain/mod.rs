@@ -1,12 +1,16 @@
-//! The pure core: 1:1 detection, occurrence status, cadence/duration/cancellation findings, the
-//! managed description block and agenda carry-over. Architecture Invariant: nothing in here does I/O
-//! or reads the clock; `now` is always an argument, and the domain never fails: odd data becomes a
-//! finding, not an error.
+//! The pure core: 1:1 detection, occurrence status and history, cadence/duration/cancellation
+//! findings, the managed description block, agenda carry-over and the link formats. Architecture
+//! Invariant: nothing in here does I/O, reads the clock or makes randomness; `now` (and fresh
+//! tokens) are always arguments, and the domain never fails: odd data becomes a finding, not an
+//! error. Nothing here derives `Serialize`: the store and the views have their own records.
 pub mod agenda;
 pub mod block;
 pub mod detect;
 pub mod hash;
+pub mod history;
+pub mod links;
 pub mod model;
 pub mod rules;
 
+pub use history::{MarkState, Occurrence, OccurrenceStatus, SeenIn, WriteMark};
 pub use model::*;

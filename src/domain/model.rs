@@ -119,19 +119,30 @@ impl std::str::FromStr for Cadence {
     }
 }
 
-/// One concrete instance of a calendar event as the provider sees it now: a single event, or one
+/// One concrete instance of a calendar event as one calendar shows it now: a single event, or one
 /// occurrence of a series (expanded by the provider), possibly an exception (moved/edited/cancelled).
-/// The text fields every occurrence of a series shares are reference-counted, so a large calendar's
-/// expansion does not copy them per occurrence.
+/// The same meeting can be seen in several calendars (the manager's and the report's); each copy is
+/// one `Instance`, and they share a [`Instance::meeting_key`]. The text fields every occurrence of a
+/// series shares are reference-counted, so a large calendar's expansion does not copy them per
+/// occurrence.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
     /// Which `[[accounts]]` entry it came from.
     pub account: Arc<str>,
-    /// Stable id, unique within the account: for a series occurrence it is derived from the series id
-    /// and the original start (so a moved occurrence keeps its id); for a single event, its uid.
+    /// The calendar it was read from (a mailbox, a vdir collection folder): completeness is judged
+    /// per calendar.
+    pub calendar: Arc<str>,
+    /// Whose calendar this copy is in (lower-case email), when the provider knows.
+    pub owner: Option<Arc<str>>,
+    /// The provider's id of this copy, unique within its calendar: what writes address. For a
+    /// series occurrence it is derived from the series id and the original start (so a moved
+    /// occurrence keeps its id).
     pub id: String,
-    /// The series (iCalendar UID / Google recurringEventId / Graph seriesMasterId), if recurring.
+    /// The provider's id of the series this occurrence belongs to (iCalendar UID, Google
+    /// recurringEventId, Graph seriesMasterId), if recurring.
     pub series_id: Option<String>,
+    /// The iCalendar UID, shared by every copy of the meeting in every calendar.
+    pub uid: Arc<str>,
     /// For occurrences: the original (unmoved) start, i.e. the RECURRENCE-ID.
     pub original_start: Option<DateTime<Utc>>,
     pub title: Arc<str>,
@@ -148,13 +159,96 @@ pub struct Instance {
     pub rhythm: Option<Rhythm>,
     /// The current description text (plain text; the managed block lives inside it).
     pub description: Arc<str>,
-    /// Where the event lives, for messages: a file path, a calendar id.
+    /// Opaque version of this copy as read (etag, changeKey, a fingerprint of the file's event):
+    /// writes are conditional on it.
+    pub version: Arc<str>,
+    /// The unit of reading it came from (a file, a series master's event id): when that unit
+    /// cannot be read, the provider names it in a `SourceProblem` with the same `source`.
     pub source: Arc<str>,
 }
 
 impl Instance {
     pub fn duration(&self) -> Duration {
         self.end - self.start
+    }
+
+    /// The identity of the meeting, the same for every copy in every calendar: the UID, plus the
+    /// original start for a series occurrence (`{UID}_{YYYYMMDDTHHMMSSZ}`).
+    pub fn meeting_key(&self) -> String {
+        match (self.original_start, self.series_id.is_some()) {
+            (Some(orig), true) => meeting_key(&self.uid, Some(orig)),
+            _ => self.uid.to_string(),
+        }
+    }
+
+    /// The key grouping the occurrences of one series across calendars (the UID), or the
+    /// meeting key of a single event.
+    pub fn series_key(&self) -> String {
+        if self.series_id.is_some() {
+            self.uid.to_string()
+        } else {
+            self.meeting_key()
+        }
+    }
+
+    /// Is this copy in the organizer's own calendar?
+    pub fn is_organizer_copy(&self) -> bool {
+        matches!((&self.owner, &self.organizer), (Some(o), Some(org)) if o == org)
+    }
+}
+
+/// The meeting key of a UID and (for a series occurrence) its original start:
+/// `{UID}_{YYYYMMDDTHHMMSSZ}`, or the UID alone for a single event.
+pub fn meeting_key(uid: &str, original_start: Option<DateTime<Utc>>) -> String {
+    use chrono::{Datelike, Timelike};
+    let Some(original) = original_start else {
+        return uid.to_string();
+    };
+    // Hand-rolled: this runs once per instance (100,000+ per fetch of a large vdir).
+    fn push_num(out: &mut String, n: u32, width: usize) {
+        let mut buf = [b'0'; 10];
+        let mut v = n;
+        for slot in buf.iter_mut().take(width).rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        out.extend(buf.iter().take(width).map(|&b| char::from(b)));
+    }
+    let mut out = String::with_capacity(uid.len() + 17);
+    out.push_str(uid);
+    out.push('_');
+    push_num(&mut out, u32::try_from(original.year()).unwrap_or(0), 4);
+    push_num(&mut out, original.month(), 2);
+    push_num(&mut out, original.day(), 2);
+    out.push('T');
+    push_num(&mut out, original.hour(), 2);
+    push_num(&mut out, original.minute(), 2);
+    push_num(&mut out, original.second(), 2);
+    out.push('Z');
+    out
+}
+
+/// The master of a recurring series as one calendar shows it: where the series-wide agenda link
+/// is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesMaster {
+    pub account: Arc<str>,
+    pub calendar: Arc<str>,
+    pub owner: Option<Arc<str>>,
+    /// The provider's id of the series (what `Instance::series_id` of its occurrences holds).
+    pub id: String,
+    pub uid: Arc<str>,
+    pub title: Arc<str>,
+    pub organizer: Option<Arc<str>>,
+    pub description: Arc<str>,
+    pub version: Arc<str>,
+    pub source: Arc<str>,
+}
+
+impl SeriesMaster {
+    /// Is this copy in the organizer's own calendar?
+    pub fn is_organizer_copy(&self) -> bool {
+        matches!((&self.owner, &self.organizer), (Some(o), Some(org)) if o == org)
     }
 }
 

@@ -3,8 +3,8 @@
 //! latest calendar snapshot) and what the snapshot says about the pair's series; `now` is an argument.
 //! Each finding has a stable `key` so that the shell notifies it once when it appears (not every
 //! cycle), and again only for a *new* streak/gap, and forgets it when it clears.
+use super::history::{Occurrence, OccurrenceStatus};
 use super::model::{Cadence, Pair, Rhythm};
-use crate::store::{OccurrenceRecord, OccurrenceStatus};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt;
 
@@ -17,6 +17,12 @@ pub enum FindingKind {
     DurationMismatch,
     RepeatedCancellations,
     NotOneOnOne,
+    /// The managed block in an event's description has unbalanced or repeated markers: it is left
+    /// alone until someone removes the stray marker.
+    AgendaBlockDamaged,
+    /// The organizer's copy of the meeting is not on any calendar oneonone reads (the organizer is
+    /// outside the organisation): nothing is written to it.
+    OrganizerOutside,
 }
 
 impl FindingKind {
@@ -28,6 +34,8 @@ impl FindingKind {
             FindingKind::DurationMismatch => "duration_mismatch",
             FindingKind::RepeatedCancellations => "repeated_cancellations",
             FindingKind::NotOneOnOne => "not_one_on_one",
+            FindingKind::AgendaBlockDamaged => "agenda_block_damaged",
+            FindingKind::OrganizerOutside => "organizer_outside",
         }
     }
 }
@@ -62,6 +70,22 @@ pub struct Finding {
     pub key: String,
     pub message: String,
     pub occurrence: Option<DateTime<Utc>>,
+}
+
+/// A finding the daemon has seen and is tracking until it clears: notified once (when the delivery
+/// succeeded, `notified_at` is set), forgotten when it no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFinding {
+    pub pair_id: String,
+    /// Identity of the finding (`Finding::key`): a new streak notifies again, a growing one not.
+    pub key: String,
+    pub kind: String,
+    pub severity: String,
+    pub message: String,
+    pub occurrence: Option<DateTime<Utc>>,
+    pub first_seen: DateTime<Utc>,
+    /// When delivery succeeded (None: not delivered yet, retried next cycle).
+    pub notified_at: Option<DateTime<Utc>>,
 }
 
 /// What the current calendar says about one of the pair's recurring series.
@@ -109,24 +133,20 @@ fn fmt_day(t: DateTime<Utc>) -> String {
 /// series as seen now; `horizon` is how far ahead the daemon looks.
 pub fn evaluate(
     pair: &Pair,
-    history: &[OccurrenceRecord],
+    history: &[Occurrence],
     series: &[SeriesView],
     now: DateTime<Utc>,
     horizon: Duration,
 ) -> PairHealth {
-    let mut occ: Vec<&OccurrenceRecord> = history.iter().filter(|o| o.one_on_one).collect();
-    occ.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(a.instance_id.cmp(&b.instance_id))
-    });
+    let mut occ: Vec<&Occurrence> = history.iter().filter(|o| o.one_on_one).collect();
+    occ.sort_by(|a, b| a.start.cmp(&b.start).then(a.meeting.cmp(&b.meeting)));
 
     let last_held = occ
         .iter()
         .filter(|o| o.status == OccurrenceStatus::Held && o.start <= now)
         .map(|o| o.start)
         .max();
-    let upcoming: Vec<&&OccurrenceRecord> = occ
+    let upcoming: Vec<&&Occurrence> = occ
         .iter()
         .filter(|o| o.status == OccurrenceStatus::Scheduled && o.start > now)
         .collect();
@@ -143,18 +163,18 @@ pub fn evaluate(
         .filter(|o| o.status == OccurrenceStatus::Held)
         .count() as u32;
     // Cancellations count when they are past, or decided in advance for an upcoming occurrence.
-    let cancelled_in_window: Vec<&&OccurrenceRecord> = occ
+    let cancelled_in_window: Vec<&&Occurrence> = occ
         .iter()
         .filter(|o| o.status == OccurrenceStatus::Cancelled)
         .filter(|o| o.start >= window_start && o.start <= now + horizon)
         .collect();
 
     // The streak: walk back from the latest decided occurrence (past, or cancelled in advance).
-    let decided: Vec<&&OccurrenceRecord> = occ
+    let decided: Vec<&&Occurrence> = occ
         .iter()
         .filter(|o| o.start <= now || o.status == OccurrenceStatus::Cancelled)
         .collect();
-    let streak: Vec<&&&OccurrenceRecord> = decided
+    let streak: Vec<&&&Occurrence> = decided
         .iter()
         .rev()
         .take_while(|o| o.status == OccurrenceStatus::Cancelled)
@@ -236,7 +256,7 @@ pub fn evaluate(
         if length == pair.duration {
             continue;
         }
-        let group = o.series_id.clone().unwrap_or_else(|| o.instance_id.clone());
+        let group = o.group().to_string();
         if seen_groups.contains(&group) {
             continue;
         }
@@ -265,7 +285,7 @@ pub fn evaluate(
     if policy.max_consecutive > 0 && consecutive >= policy.max_consecutive {
         // Keyed by the first cancellation of the streak: a growing streak is not re-notified.
         let first = streak.last().map(|o| o.start);
-        let first_id = streak.last().map(|o| o.instance_id.as_str()).unwrap_or("");
+        let first_id = streak.last().map(|o| o.meeting.as_str()).unwrap_or("");
         findings.push(Finding {
             kind: FindingKind::RepeatedCancellations,
             severity: Severity::Warning,

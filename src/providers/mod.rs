@@ -1,28 +1,184 @@
 //! Calendar providers: the only code that knows a calendar's wire or file format. Each provider turns
-//! what it reads into `domain::Instance`s and carries out description writes planned by `sync`.
+//! what it reads into `domain::Instance`s (and the series masters behind them), says which calendars
+//! it read completely, and carries out the writes the planner decides.
 //!
-//! API Boundary: `Snapshot`, `SourceProblem`, `OccurrenceWrite`, `NewSeries`, `WriteOutcome`, `ProviderError`.
+//! API Boundary: the [`Provider`] trait and its data — [`Snapshot`], [`CalendarRead`],
+//! [`SourceProblem`], [`Window`], [`OccurrenceWrite`], [`SeriesWrite`], [`NewSeries`],
+//! [`WriteOutcome`], [`ProviderError`] — plus [`open`], the one place that matches on the kind of
+//! an account, and [`parse_settings`], which hands each account's keys to its provider.
+//!
+//! Architecture Invariants:
+//! - A provider owns its wire format and its sync state (through the `AccountState` handle it is
+//!   opened with); nothing outside `providers/*` reads a file or API format.
+//! - Every write is conditional on what was read (`Instance::version`, the description it had): a
+//!   target that changed since is a `Conflict`, never an overwrite.
+//! - A calendar that could not be read is reported as such (`CalendarRead::events` is `Err`), never
+//!   as an empty calendar; a file or event that could not be read is a `SourceProblem` with
+//!   `unreadable` set, naming the same `source` its instances carry.
 pub mod local;
+pub mod memory;
+mod progress;
 
-use crate::domain::Instance;
+pub use progress::Progress;
+
+use crate::config::AccountKeys;
+use crate::domain::{Cadence, Instance, SeriesMaster};
+use crate::store::AccountState;
 use chrono::{DateTime, Utc};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The future every provider method returns (providers are used as `Arc<dyn Provider>`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A calendar source for one `[[accounts]]` entry.
+pub trait Provider: Send + Sync {
+    /// The account's name.
+    fn account(&self) -> &str;
+
+    /// Does a description write by the organizer notify (email) the attendees? Local: no;
+    /// Google with `sendUpdates=none`: no; Microsoft Graph: yes. The planner writes a block at
+    /// most once per event on providers where it does.
+    fn writes_notify_attendees(&self) -> bool;
+
+    /// Anything to do once before the first cycle (the local provider generates the example
+    /// organisation there). Returns a line for the log, if something was done.
+    fn prepare(&self, _now: DateTime<Utc>) -> BoxFuture<'_, Result<Option<String>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Read every calendar of the account for `window`, many at once within the provider's
+    /// limits, reporting each calendar read to `progress`. `Err` only when nothing at all could
+    /// be read (the account is unreachable); a calendar that failed is a `CalendarRead` with an
+    /// `Err`, the others still count.
+    fn fetch<'a>(
+        &'a self,
+        window: Window,
+        progress: &'a Progress,
+    ) -> BoxFuture<'a, Result<Snapshot, ProviderError>>;
+
+    /// Change one occurrence or single event (description and/or end). For a series occurrence
+    /// only that occurrence changes (an exception), never the series.
+    fn write_occurrence<'a>(
+        &'a self,
+        w: &'a OccurrenceWrite,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>>;
+
+    /// Change the description of a series master (every occurrence without its own text).
+    fn write_series<'a>(
+        &'a self,
+        w: &'a SeriesWrite,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>>;
+
+    /// Create a new recurring series, idempotently by `NewSeries::key`: when an event made with
+    /// that key exists already, `Unchanged`.
+    fn create_series<'a>(
+        &'a self,
+        s: &'a NewSeries,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>>;
+}
+
+/// The validated, provider-specific keys of one `[[accounts]]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderSettings {
+    /// `provider = "local"`: a vdir of `.ics` files.
+    Local(local::LocalSettings),
+}
+
+impl ProviderSettings {
+    /// The `provider = "…"` value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderSettings::Local(_) => "local",
+        }
+    }
+}
+
+/// The provider kinds `provider = "…"` accepts.
+pub const KINDS: &[&str] = &["local"];
+
+/// Hand the keys of an `[[accounts]]` entry to the provider of `kind`, which reads and validates
+/// them (each problem reported at its key). `None` when something was wrong (already reported).
+pub fn parse_settings(
+    kind: &str,
+    keys: &mut AccountKeys<'_, '_, '_, '_>,
+) -> Option<ProviderSettings> {
+    match kind {
+        "local" => local::LocalSettings::parse(keys).map(ProviderSettings::Local),
+        _ => None,
+    }
+}
+
+/// What a provider is opened with.
+#[derive(Debug, Clone)]
+pub struct OpenContext {
+    /// The account's persistent state.
+    pub state: AccountState,
+    /// The zone of floating times.
+    pub default_tz: chrono_tz::Tz,
+    /// Keep decoded state (caches, mirrors) in memory between fetches: the daemon does, a one-off
+    /// `sync --once` does not (it has no next fetch and would only raise its peak memory).
+    pub keep_in_memory: bool,
+}
+
+/// Open the provider of one account. The one place that matches on the kind of an account.
+pub fn open(
+    account: &crate::config::AccountSettings,
+    ctx: OpenContext,
+) -> Result<Arc<dyn Provider>, ProviderError> {
+    match &account.provider {
+        ProviderSettings::Local(s) => {
+            Ok(Arc::new(local::LocalAccount::open(&account.name, s, ctx)))
+        }
+    }
+}
 
 /// Everything a provider saw in one fetch of one account.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// Instances overlapping the requested window, recurring series expanded.
+    /// Instances overlapping the requested window, recurring series expanded; one per copy.
     pub instances: Vec<Instance>,
-    /// Things that could not be read (a malformed file, an event without DTSTART, an unknown TZID);
-    /// each names where and why. The rest of the snapshot is still valid.
+    /// The masters of the recurring series the instances belong to.
+    pub series: Vec<SeriesMaster>,
+    /// Every calendar the provider tried to read, and how that went.
+    pub calendars: Vec<CalendarRead>,
+    /// Things that could not be read, or were read with a caveat; each names where and why.
     pub problems: Vec<SourceProblem>,
 }
 
-/// A piece of calendar data that could not be used, and why.
+impl Snapshot {
+    /// Is this calendar in the snapshot and read completely?
+    pub fn calendar_complete(&self, calendar: &str) -> bool {
+        self.calendars
+            .iter()
+            .any(|c| c.id == calendar && c.events.is_ok())
+    }
+}
+
+/// One calendar of an account in one fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalendarRead {
+    /// The id instances carry in `Instance::calendar`.
+    pub id: String,
+    /// Whose calendar it is, when known (lower-case email).
+    pub owner: Option<String>,
+    /// Read completely, holding this many events (of any kind, in or out of the window, meetings
+    /// or not); or could not be read completely, and why.
+    pub events: Result<usize, String>,
+}
+
+/// A piece of calendar data that could not be used (or only with a caveat), and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SourceProblem {
-    /// File path, calendar id or event id.
+    /// The calendar it belongs to, if known.
+    pub calendar: Option<String>,
+    /// The unit of reading: a file path, an event id (the `Instance::source` of what it holds).
     pub source: String,
     pub message: String,
+    /// It could not be read (wholly or partly): what it held keeps its last known state. False for
+    /// a caveat about data that was read (an end before its start, swapped).
+    pub unreadable: bool,
 }
 
 impl std::fmt::Display for SourceProblem {
@@ -43,7 +199,7 @@ pub struct Window {
 /// series master. `None` fields are left as they are.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OccurrenceWrite {
-    /// The instance as last fetched (id, series, original start, source, current description).
+    /// The instance as last fetched (id, calendar, version, current description).
     pub target: Instance,
     /// The complete new description (user text outside the managed block unchanged).
     pub description: Option<String>,
@@ -51,21 +207,30 @@ pub struct OccurrenceWrite {
     pub end: Option<DateTime<Utc>>,
 }
 
-/// A new recurring 1:1 series (fix mode: the pair has no series at all).
+/// Change the description of a series master.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesWrite {
+    /// The master as last fetched (id, calendar, version, current description).
+    pub target: SeriesMaster,
+    /// The complete new description (user text outside the managed block unchanged).
+    pub description: String,
+}
+
+/// A new recurring 1:1 series (fix mode: the pair has no series at all), in neutral terms: each
+/// provider renders its own format (an RRULE, Google `recurrence`, Graph `patternedRecurrence`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewSeries {
-    /// Globally unique id for the new event (the planner derives it from the pair id, so a retry
-    /// after a crash finds the event it already created instead of creating a duplicate).
-    pub uid: String,
+    /// Deterministic idempotency key (derived from the pair): the provider uses it as the event's
+    /// UID / client id / transactionId, so a retried or crashed create never makes a second one.
+    pub key: String,
     pub title: String,
     pub organizer: String,
     /// The other person (the organizer is added as an attendee too where the format wants it).
     pub attendee: String,
-    /// First occurrence start, as a wall-clock time in `timezone`.
+    /// First occurrence start, as a wall-clock time in the pair's zone.
     pub first_start: DateTime<chrono_tz::Tz>,
     pub duration: chrono::Duration,
-    /// RRULE body, e.g. `FREQ=WEEKLY;INTERVAL=2`.
-    pub rrule: String,
+    pub cadence: Cadence,
     pub description: String,
 }
 
@@ -94,4 +259,14 @@ pub enum ProviderError {
         #[source]
         source: std::io::Error,
     },
+    /// The request was sent but its outcome is unknown (a lost response): it may have happened.
+    #[error("{what}: the outcome is unknown ({reason})")]
+    Uncertain { what: String, reason: String },
+}
+
+impl ProviderError {
+    /// The write certainly did not happen (so trying again cannot make it happen twice).
+    pub fn certainly_not_applied(&self) -> bool {
+        !matches!(self, ProviderError::Uncertain { .. })
+    }
 }

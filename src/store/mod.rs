@@ -1,36 +1,49 @@
 //! The daemon's memory: sled 0.34 behind a narrow, typed, versioned API.
 //!
-//! What it keeps: opaque per-account sync state (provider caches, sync tokens), the occurrence
-//! history of every pair, the active (notified) findings, the agenda documents and the per-pair
-//! agenda-item ledger, and the journal of external writes.
+//! What it keeps: per-account provider state behind [`AccountState`] (opaque sync state such as
+//! tokens and delta links, a mirror of the account's events, large rebuildable caches as files),
+//! the occurrence history of every pair, the active findings, the agenda documents, the per-pair
+//! stable links and agenda-item ledgers, the per-pair write-once marks, how many events each
+//! calendar held when last read, and the journal of external writes.
 //!
 //! Invariants:
-//! - No sled type crosses this module's boundary; callers see [`Store`], the record types of
-//!   [`records`] and [`StoreError`]. Changing the engine touches this module only.
+//! - No sled type crosses this module's boundary; callers see [`Store`], [`AccountState`], domain
+//!   types (which the private records of [`records`] serialise) and [`StoreError`]. Changing the
+//!   engine touches this module only.
 //! - Every value is stored as one schema-version byte followed by its payload (JSON for records,
 //!   the raw bytes for sync state). Decoding checks the version; older versions go through
 //!   `migrate`, newer ones are refused with an error naming the tree and key.
 //! - Keys are `part\0part`: ids may not contain `\0` (checked, never silently mangled), so a prefix
 //!   scan over `pair\0` sees exactly one pair's records.
-//! - Multi-key updates (`update_occurrences`, `set_findings`, `ensure_agenda_doc`) are single sled
-//!   transactions, so a crash leaves either the old or the new state.
+//! - Multi-key updates (`update_occurrences`, `set_findings`, `ensure_agenda_doc`, a provider's
+//!   `AccountState::commit` of its sync token with the mirror changes it covers) are single sled
+//!   transactions or batches, so a crash leaves either the old or the new state.
 //! - Nothing is durable until [`Store::flush`] returns; callers flush at the end of every sync round
 //!   and before and after every external write.
 //! - Agenda tokens are capabilities: they never appear in an error message (they are shortened).
 //! - The directory is created `0700` and the database files are made owner-only.
-pub mod records;
-pub use records::*;
+mod account;
+mod records;
+pub use account::{AccountState, MirrorCommit};
+pub use records::{WriteRecord, WriteState};
+
+use crate::domain::agenda::{AgendaDoc, AgendaItem};
+use crate::domain::history::{Occurrence, WriteMark};
+use crate::domain::rules::ActiveFinding;
+use records::{AgendaDocRec, AgendaItemRec, CalendarRec, FindingRec, OccurrenceRec, WriteMarkRec};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The schema version written in front of every value by this build.
-pub const SCHEMA_VERSION: u8 = 1;
+/// Version 2 added the per-occurrence agenda token, the pair links, the write-once marks, the
+/// calendar counts and the provider mirror; version-1 values read unchanged (new fields default).
+pub const SCHEMA_VERSION: u8 = 2;
 
 const T_META: &str = "meta";
 const T_SYNC: &str = "sync_state";
@@ -40,6 +53,11 @@ const T_DOCS: &str = "agenda_docs";
 const T_DOC_INDEX: &str = "agenda_doc_index";
 const T_ITEMS: &str = "agenda_items";
 const T_WRITES: &str = "writes";
+const T_MIRROR: &str = "provider_mirror";
+const T_LINKS: &str = "pair_links";
+const T_LINK_INDEX: &str = "pair_link_index";
+const T_MARKS: &str = "write_marks";
+const T_CALENDARS: &str = "calendars";
 
 const META_SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -108,6 +126,11 @@ struct Inner {
     doc_index: sled::Tree,
     items: sled::Tree,
     writes: sled::Tree,
+    mirror: sled::Tree,
+    links: sled::Tree,
+    link_index: sled::Tree,
+    marks: sled::Tree,
+    calendars: sled::Tree,
     /// Serialises `set_findings`, which scans the pair's keys before its transaction.
     findings_lock: Mutex<()>,
 }
@@ -169,25 +192,17 @@ impl Store {
                 .map_err(|e| open_err(format!("cannot open tree {name}: {e}")))
         };
         let meta = tree(T_META)?;
-        match meta
+        let found = meta
             .get(META_SCHEMA_KEY)
             .map_err(|e| open_err(e.to_string()))?
+            .map(|v| v.first().copied().unwrap_or(0));
+        if let Some(found) = found
+            && found > SCHEMA_VERSION
         {
-            None => {
-                meta.insert(META_SCHEMA_KEY, &[SCHEMA_VERSION])
-                    .map_err(|e| open_err(e.to_string()))?;
-            }
-            Some(v) => {
-                let found = v.first().copied().unwrap_or(0);
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema {
-                        path: dir.to_path_buf(),
-                        found,
-                    });
-                }
-                // Older schemas: values are migrated lazily on read by `migrate`; nothing to do
-                // eagerly yet (there is only version 1).
-            }
+            return Err(StoreError::NewerSchema {
+                path: dir.to_path_buf(),
+                found,
+            });
         }
         let inner = Inner {
             sync: tree(T_SYNC)?,
@@ -197,13 +212,64 @@ impl Store {
             doc_index: tree(T_DOC_INDEX)?,
             items: tree(T_ITEMS)?,
             writes: tree(T_WRITES)?,
+            mirror: tree(T_MIRROR)?,
+            links: tree(T_LINKS)?,
+            link_index: tree(T_LINK_INDEX)?,
+            marks: tree(T_MARKS)?,
+            calendars: tree(T_CALENDARS)?,
             db,
             path: dir.to_path_buf(),
             findings_lock: Mutex::new(()),
         };
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(inner),
-        })
+        };
+        if found.is_some_and(|v| v < 2) {
+            store
+                .migrate_to_2()
+                .map_err(|e| open_err(format!("migrating to schema 2: {e}")))?;
+        }
+        if found != Some(SCHEMA_VERSION) {
+            meta.insert(META_SCHEMA_KEY, &[SCHEMA_VERSION])
+                .map_err(|e| open_err(e.to_string()))?;
+            store.flush().map_err(|e| open_err(e.to_string()))?;
+        }
+        Ok(store)
+    }
+
+    /// Schema 1 → 2: the agenda token of each occurrence moves into its history record (the
+    /// `agenda_doc_index` tree is kept, unused, so a downgrade still finds it), and a series that
+    /// fix mode created (journal `create:PAIR`, done) becomes the pair's write mark, so it is never
+    /// created again.
+    fn migrate_to_2(&self) -> Result<()> {
+        for entry in self.inner.writes.iter() {
+            let (k, v) = entry.map_err(|e| StoreError::io("scan of the write journal", e))?;
+            let rec: WriteRecord = decode(T_WRITES, &k, &v)?;
+            if let Some(pair) = rec.instance_id.strip_prefix("create:")
+                && rec.state == WriteState::Done
+            {
+                let mark = WriteMark {
+                    key: rec.instance_id.clone(),
+                    state: crate::domain::MarkState::Done,
+                    at: rec.at,
+                };
+                self.put_write_marks(pair, &[mark])?;
+            }
+        }
+        let mut batch = sled::Batch::default();
+        for entry in self.inner.doc_index.iter() {
+            let (k, token) = entry.map_err(|e| StoreError::io("scan of agenda docs", e))?;
+            let Some(raw) = get(&self.inner.occ, T_OCC, &k)? else {
+                continue;
+            };
+            let mut rec: OccurrenceRec = decode(T_OCC, &k, &raw)?;
+            rec.set_agenda(String::from_utf8_lossy(&token).into_owned());
+            batch.insert(k.to_vec(), encode(&rec)?);
+        }
+        self.inner
+            .occ
+            .apply_batch(batch)
+            .map_err(|e| StoreError::io("migration of agenda tokens", e))
     }
 
     /// The directory the database lives in.
@@ -223,7 +289,7 @@ impl Store {
     // ---- sync state -------------------------------------------------------------------------
 
     /// The opaque sync state stored under (`account`, `key`), if any.
-    pub fn sync_state(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn sync_state(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let k = key2("account", account, "sync state key", key)?;
         match get(&self.inner.sync, T_SYNC, &k)? {
             None => Ok(None),
@@ -235,14 +301,11 @@ impl Store {
     }
 
     /// Store the opaque sync state for (`account`, `key`), replacing any previous value.
-    pub fn set_sync_state(&self, account: &str, key: &str, value: &[u8]) -> Result<()> {
+    pub(crate) fn set_sync_state(&self, account: &str, key: &str, value: &[u8]) -> Result<()> {
         let k = key2("account", account, "sync state key", key)?;
-        let mut v = Vec::with_capacity(value.len() + 1);
-        v.push(SCHEMA_VERSION);
-        v.extend_from_slice(value);
         self.inner
             .sync
-            .insert(k, v)
+            .insert(k, encode_raw(value))
             .map(|_| ())
             .map_err(|e| StoreError::io("write of sync state", e))
     }
@@ -266,7 +329,7 @@ impl Store {
     }
 
     /// Read a cache file written by `write_cache`; `None` when there is none yet.
-    pub fn read_cache(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn read_cache(&self, account: &str, key: &str) -> Result<Option<Vec<u8>>> {
         let path = self.cache_file(account, key)?;
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
@@ -279,7 +342,7 @@ impl Store {
     }
 
     /// Replace a cache file atomically (temporary file, fsync, rename), readable by the owner only.
-    pub fn write_cache(&self, account: &str, key: &str, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write_cache(&self, account: &str, key: &str, bytes: &[u8]) -> Result<()> {
         use std::io::Write;
         let path = self.cache_file(account, key)?;
         let io = |e: std::io::Error| StoreError::Io {
@@ -304,35 +367,36 @@ impl Store {
 
     // ---- occurrences ------------------------------------------------------------------------
 
-    /// The remembered occurrences of a pair, sorted by start (then instance id).
-    pub fn occurrences(&self, pair_id: &str) -> Result<Vec<OccurrenceRecord>> {
-        let mut out: Vec<OccurrenceRecord> = scan_pair(&self.inner.occ, T_OCC, pair_id)?;
+    /// The remembered occurrences of a pair, sorted by start (then meeting key).
+    pub fn occurrences(&self, pair_id: &str) -> Result<Vec<Occurrence>> {
+        let recs: Vec<OccurrenceRec> = scan_pair(&self.inner.occ, T_OCC, pair_id)?;
+        let mut out: Vec<Occurrence> = recs.into_iter().map(Occurrence::from).collect();
         out.sort_by(|a, b| {
             a.start
                 .cmp(&b.start)
-                .then_with(|| a.instance_id.cmp(&b.instance_id))
+                .then_with(|| a.meeting.cmp(&b.meeting))
         });
         Ok(out)
     }
 
-    /// Upsert these records and delete the pair's records whose instance_id is in `remove`, in one
-    /// transaction. Removals are applied first, so an id both removed and upserted ends up upserted.
+    /// Upsert these records and delete the pair's records whose meeting key is in `remove`, in one
+    /// batch. Removals are applied first, so a key both removed and upserted ends up upserted.
     /// Every upserted record must belong to `pair_id`.
     pub fn update_occurrences(
         &self,
         pair_id: &str,
-        upsert: &[OccurrenceRecord],
+        upsert: &[Occurrence],
         remove: &[String],
     ) -> Result<()> {
         let mut puts = Vec::with_capacity(upsert.len());
         for rec in upsert {
             same_pair(pair_id, &rec.pair_id)?;
-            let k = key2("pair id", pair_id, "instance id", &rec.instance_id)?;
-            puts.push((k, encode(rec)?));
+            let k = key2("pair id", pair_id, "meeting key", &rec.meeting)?;
+            puts.push((k, encode(&OccurrenceRec::from(rec))?));
         }
         let mut dels = Vec::with_capacity(remove.len());
         for id in remove {
-            dels.push(key2("pair id", pair_id, "instance id", id)?);
+            dels.push(key2("pair id", pair_id, "meeting key", id)?);
         }
         // One tree: a sled batch is applied atomically, and is much cheaper than a transaction.
         let mut batch = sled::Batch::default();
@@ -372,9 +436,10 @@ impl Store {
 
     // ---- findings ---------------------------------------------------------------------------
 
-    /// The pair's active (notified) findings, ordered by first sight, then key.
-    pub fn findings(&self, pair_id: &str) -> Result<Vec<FindingRecord>> {
-        let mut out: Vec<FindingRecord> = scan_pair(&self.inner.findings, T_FINDINGS, pair_id)?;
+    /// The pair's active findings, ordered by first sight, then key.
+    pub fn findings(&self, pair_id: &str) -> Result<Vec<ActiveFinding>> {
+        let recs: Vec<FindingRec> = scan_pair(&self.inner.findings, T_FINDINGS, pair_id)?;
+        let mut out: Vec<ActiveFinding> = recs.into_iter().map(ActiveFinding::from).collect();
         out.sort_by(|a, b| {
             a.first_seen
                 .cmp(&b.first_seen)
@@ -385,14 +450,14 @@ impl Store {
 
     /// Replace the pair's active findings with exactly `active`, in one transaction. Records must
     /// belong to `pair_id`; of two records with the same key the last one wins.
-    pub fn set_findings(&self, pair_id: &str, active: &[FindingRecord]) -> Result<()> {
+    pub fn set_findings(&self, pair_id: &str, active: &[ActiveFinding]) -> Result<()> {
         let mut puts = Vec::with_capacity(active.len());
         let mut keep = BTreeSet::new();
         for rec in active {
             same_pair(pair_id, &rec.pair_id)?;
             let k = key2("pair id", pair_id, "finding key", &rec.key)?;
             keep.insert(k.clone());
-            puts.push((k, encode(rec)?));
+            puts.push((k, encode(&FindingRec::from(rec))?));
         }
         // The scan and the transaction must not interleave with another set_findings.
         let _guard = self
@@ -424,98 +489,142 @@ impl Store {
     // ---- agenda docs ------------------------------------------------------------------------
 
     /// The agenda doc with this token, if any. A malformed token is simply not found.
-    pub fn agenda_doc(&self, token: &str) -> Result<Option<AgendaDocRecord>> {
+    pub fn agenda_doc(&self, token: &str) -> Result<Option<AgendaDoc>> {
         if token.is_empty() || token.contains('\0') {
             return Ok(None);
         }
         match get(&self.inner.docs, T_DOCS, token.as_bytes())? {
             None => Ok(None),
-            Some(raw) => decode(T_DOCS, token.as_bytes(), &raw).map(Some),
+            Some(raw) => {
+                decode::<AgendaDocRec>(T_DOCS, token.as_bytes(), &raw).map(|r| Some(r.into()))
+            }
         }
     }
 
-    /// The agenda doc of one occurrence of a pair, if one was made.
-    pub fn agenda_doc_for(
-        &self,
-        pair_id: &str,
-        instance_id: &str,
-    ) -> Result<Option<AgendaDocRecord>> {
-        let k = key2("pair id", pair_id, "instance id", instance_id)?;
-        let Some(token) = get(&self.inner.doc_index, T_DOC_INDEX, &k)? else {
-            return Ok(None);
-        };
-        match get(&self.inner.docs, T_DOCS, &token)? {
-            Some(raw) => decode(T_DOCS, &token, &raw).map(Some),
-            None => Err(StoreError::Decode {
-                tree: T_DOC_INDEX,
-                key: display_key(T_DOC_INDEX, &k),
-                reason: "points to a missing agenda doc".into(),
-            }),
+    /// Store new agenda docs (the planner made their tokens). A token that already names a doc of
+    /// another occurrence is refused (2^-128, but a capability is never handed out twice).
+    pub fn put_agenda_docs(&self, docs: &[AgendaDoc]) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
         }
+        let mut puts = Vec::with_capacity(docs.len());
+        for d in docs {
+            check_part("agenda token", &d.token)?;
+            puts.push((
+                d.token.clone(),
+                AgendaDocRec::from(d),
+                encode(&AgendaDocRec::from(d))?,
+            ));
+        }
+        let res: std::result::Result<(), TransactionError<StoreError>> =
+            self.inner.docs.transaction(|tx| {
+                for (token, rec, bytes) in &puts {
+                    if let Some(raw) = tx.get(token.as_bytes())? {
+                        let old: AgendaDocRec = decode(T_DOCS, token.as_bytes(), &raw)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        if old.pair_and_meeting() != rec.pair_and_meeting() {
+                            return Err(ConflictableTransactionError::Abort(StoreError::Random(
+                                "a new agenda token collides with an existing one".into(),
+                            )));
+                        }
+                        continue;
+                    }
+                    tx.insert(token.as_bytes(), bytes.as_slice())?;
+                }
+                Ok(())
+            });
+        tx_result("creation of agenda docs", res)
     }
 
-    /// Idempotent: returns the existing doc for (pair, instance) if there is one, else stores a new
-    /// doc with a fresh 128-bit random token (32 lower-case hex chars) and returns it. Keeps `start`
-    /// up to date if the occurrence moved.
+    /// The doc of one occurrence of a pair: the one its history record names, or else a new one
+    /// (fresh 128-bit token) which the record, if there is one, then names. For tools and tests;
+    /// the daemon's docs are made by the planner.
     pub fn ensure_agenda_doc(
         &self,
         pair_id: &str,
-        instance_id: &str,
+        meeting: &str,
         start: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> Result<AgendaDocRecord> {
-        let idx_key = key2("pair id", pair_id, "instance id", instance_id)?;
-        // Fast path (every cycle, for every pair): the doc exists and has not moved.
-        if let Some(doc) = self.agenda_doc_for(pair_id, instance_id)?
-            && doc.start == start
+    ) -> Result<AgendaDoc> {
+        let k = key2("pair id", pair_id, "meeting key", meeting)?;
+        let record: Option<OccurrenceRec> = match get(&self.inner.occ, T_OCC, &k)? {
+            Some(raw) => Some(decode(T_OCC, &k, &raw)?),
+            None => None,
+        };
+        let occurrence = record.map(Occurrence::from);
+        if let Some(token) = occurrence.as_ref().and_then(|o| o.agenda.as_deref())
+            && let Some(doc) = self.agenda_doc(token)?
         {
             return Ok(doc);
         }
-        let fresh = AgendaDocRecord {
+        let doc = AgendaDoc {
             token: random_hex(16)?,
             pair_id: pair_id.to_string(),
-            instance_id: instance_id.to_string(),
+            meeting: meeting.to_string(),
             start,
             created_at: now,
         };
-        let fresh_bytes = encode(&fresh)?;
-        let res: std::result::Result<AgendaDocRecord, TransactionError<StoreError>> =
-            (&self.inner.docs, &self.inner.doc_index).transaction(|(docs, index)| {
-                if let Some(token) = index.get(idx_key.as_slice())? {
-                    let Some(raw) = docs.get(&token)? else {
-                        return Err(ConflictableTransactionError::Abort(StoreError::Decode {
-                            tree: T_DOC_INDEX,
-                            key: display_key(T_DOC_INDEX, &idx_key),
-                            reason: "points to a missing agenda doc".into(),
-                        }));
-                    };
-                    let mut doc: AgendaDocRecord = decode(T_DOCS, &token, &raw)
-                        .map_err(ConflictableTransactionError::Abort)?;
-                    if doc.start != start {
-                        doc.start = start;
-                        let bytes = encode(&doc).map_err(ConflictableTransactionError::Abort)?;
-                        docs.insert(&token, bytes)?;
-                    }
-                    return Ok(doc);
-                }
-                if docs.get(fresh.token.as_bytes())?.is_some() {
-                    // 2^-128: refuse rather than hand out someone else's capability.
+        self.put_agenda_docs(std::slice::from_ref(&doc))?;
+        if let Some(mut o) = occurrence {
+            o.agenda = Some(doc.token.clone());
+            self.update_occurrences(pair_id, &[o], &[])?;
+        }
+        Ok(doc)
+    }
+
+    // ---- pair links -------------------------------------------------------------------------
+
+    /// The token of the pair's stable link, if it has one.
+    pub fn pair_link(&self, pair_id: &str) -> Result<Option<String>> {
+        let k = prefix1("pair id", pair_id)?;
+        Ok(get(&self.inner.links, T_LINKS, &k)?
+            .map(|raw| String::from_utf8_lossy(&raw).into_owned()))
+    }
+
+    /// The pair's stable link token, made (128 random bits) the first time it is asked for.
+    pub fn ensure_pair_link(&self, pair_id: &str) -> Result<String> {
+        if let Some(t) = self.pair_link(pair_id)? {
+            return Ok(t);
+        }
+        self.replace_pair_link(pair_id)
+    }
+
+    /// Give the pair a new stable link token; the old one stops working at once.
+    pub fn replace_pair_link(&self, pair_id: &str) -> Result<String> {
+        let k = prefix1("pair id", pair_id)?;
+        let token = random_hex(16)?;
+        let res: std::result::Result<(), TransactionError<StoreError>> =
+            (&self.inner.links, &self.inner.link_index).transaction(|(links, index)| {
+                if index.get(token.as_bytes())?.is_some() {
                     return Err(ConflictableTransactionError::Abort(StoreError::Random(
-                        "fresh token collides with an existing one".into(),
+                        "a new link token collides with an existing one".into(),
                     )));
                 }
-                docs.insert(fresh.token.as_bytes(), fresh_bytes.as_slice())?;
-                index.insert(idx_key.as_slice(), fresh.token.as_bytes())?;
-                Ok(fresh.clone())
+                if let Some(old) = links.insert(k.as_slice(), token.as_bytes())? {
+                    index.remove(old)?;
+                }
+                index.insert(token.as_bytes(), pair_id.as_bytes())?;
+                Ok(())
             });
-        tx_result("creation of an agenda doc", res)
+        tx_result("creation of a pair link", res)?;
+        Ok(token)
+    }
+
+    /// The pair a stable link token belongs to. A malformed token is simply not found.
+    pub fn pair_of_link(&self, token: &str) -> Result<Option<String>> {
+        if token.is_empty() || token.contains('\0') {
+            return Ok(None);
+        }
+        Ok(get(&self.inner.link_index, T_LINK_INDEX, token.as_bytes())?
+            .map(|raw| String::from_utf8_lossy(&raw).into_owned()))
     }
 
     // ---- agenda items -----------------------------------------------------------------------
 
     /// The pair's agenda-item ledger, sorted by creation time (then id).
-    pub fn agenda_items(&self, pair_id: &str) -> Result<Vec<AgendaItemRecord>> {
-        let mut out: Vec<AgendaItemRecord> = scan_pair(&self.inner.items, T_ITEMS, pair_id)?;
+    pub fn agenda_items(&self, pair_id: &str) -> Result<Vec<AgendaItem>> {
+        let recs: Vec<AgendaItemRec> = scan_pair(&self.inner.items, T_ITEMS, pair_id)?;
+        let mut out: Vec<AgendaItem> = recs.into_iter().map(AgendaItem::from).collect();
         out.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -525,18 +634,18 @@ impl Store {
     }
 
     /// The item `item_id` of the pair's ledger, if it exists.
-    pub fn agenda_item(&self, pair_id: &str, item_id: &str) -> Result<Option<AgendaItemRecord>> {
+    pub fn agenda_item(&self, pair_id: &str, item_id: &str) -> Result<Option<AgendaItem>> {
         let k = key2("pair id", pair_id, "item id", item_id)?;
         match get(&self.inner.items, T_ITEMS, &k)? {
             None => Ok(None),
-            Some(raw) => decode(T_ITEMS, &k, &raw).map(Some),
+            Some(raw) => decode::<AgendaItemRec>(T_ITEMS, &k, &raw).map(|r| Some(r.into())),
         }
     }
 
     /// Insert or replace an agenda item (keyed by its pair and id).
-    pub fn put_agenda_item(&self, item: &AgendaItemRecord) -> Result<()> {
+    pub fn put_agenda_item(&self, item: &AgendaItem) -> Result<()> {
         let k = key2("pair id", &item.pair_id, "item id", &item.id)?;
-        let v = encode(item)?;
+        let v = encode(&AgendaItemRec::from(item))?;
         self.inner
             .items
             .insert(k, v)
@@ -544,26 +653,105 @@ impl Store {
             .map_err(|e| StoreError::io("write of an agenda item", e))
     }
 
+    // ---- write-once marks -------------------------------------------------------------------
+
+    /// The pair's write-once marks (blocks on notifying providers, series creation), by key.
+    pub fn write_marks(&self, pair_id: &str) -> Result<Vec<WriteMark>> {
+        let recs: Vec<WriteMarkRec> = scan_pair(&self.inner.marks, T_MARKS, pair_id)?;
+        Ok(recs.into_iter().map(WriteMark::from).collect())
+    }
+
+    /// Insert or replace write-once marks of a pair (one batch).
+    pub fn put_write_marks(&self, pair_id: &str, marks: &[WriteMark]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for m in marks {
+            let k = key2("pair id", pair_id, "write key", &m.key)?;
+            batch.insert(k, encode(&WriteMarkRec::from(m))?);
+        }
+        self.inner
+            .marks
+            .apply_batch(batch)
+            .map_err(|e| StoreError::io("write of write marks", e))
+    }
+
+    // ---- calendars --------------------------------------------------------------------------
+
+    /// How many events each calendar of the account held when it was last read completely, and
+    /// when that count was last confirmed.
+    pub fn calendar_counts(
+        &self,
+        account: &str,
+    ) -> Result<BTreeMap<String, (usize, DateTime<Utc>)>> {
+        let prefix = prefix1("account", account)?;
+        let mut out = BTreeMap::new();
+        for entry in self.inner.calendars.scan_prefix(&prefix) {
+            let (k, v) = entry.map_err(|e| StoreError::io("scan of calendars", e))?;
+            let rec: CalendarRec = decode(T_CALENDARS, &k, &v)?;
+            let cal = String::from_utf8_lossy(k.get(prefix.len()..).unwrap_or_default());
+            out.insert(cal.into_owned(), (rec.events, rec.at));
+        }
+        Ok(out)
+    }
+
+    /// Replace the account's calendar counts with exactly `counts` (one transaction).
+    pub fn set_calendar_counts(
+        &self,
+        account: &str,
+        counts: &BTreeMap<String, (usize, DateTime<Utc>)>,
+    ) -> Result<()> {
+        let prefix = prefix1("account", account)?;
+        let mut dels = Vec::new();
+        for entry in self.inner.calendars.scan_prefix(&prefix) {
+            let (k, _) = entry.map_err(|e| StoreError::io("scan of calendars", e))?;
+            dels.push(k.to_vec());
+        }
+        let mut batch = sled::Batch::default();
+        for k in dels {
+            batch.remove(k);
+        }
+        for (cal, (events, at)) in counts {
+            let k = key2("account", account, "calendar", cal)?;
+            batch.insert(
+                k,
+                encode(&CalendarRec {
+                    events: *events,
+                    at: *at,
+                })?,
+            );
+        }
+        self.inner
+            .calendars
+            .apply_batch(batch)
+            .map_err(|e| StoreError::io("write of calendar counts", e))
+    }
+
     // ---- external-write journal -------------------------------------------------------------
 
-    /// The journal entry of the last external write to (`account`, `instance_id`), if any.
-    pub fn write_record(&self, account: &str, instance_id: &str) -> Result<Option<WriteRecord>> {
-        let k = key2("account", account, "instance id", instance_id)?;
+    /// The journal entry of the last external write to (`account`, `key`), if any.
+    pub fn write_record(&self, account: &str, key: &str) -> Result<Option<WriteRecord>> {
+        let k = key2("account", account, "write key", key)?;
         match get(&self.inner.writes, T_WRITES, &k)? {
             None => Ok(None),
             Some(raw) => decode(T_WRITES, &k, &raw).map(Some),
         }
     }
 
-    /// Record (replace) the journal entry of an external write.
-    pub fn put_write_record(&self, rec: &WriteRecord) -> Result<()> {
-        let k = key2("account", &rec.account, "instance id", &rec.instance_id)?;
-        let v = encode(rec)?;
+    /// Record (replace) journal entries of external writes, in one batch.
+    pub fn put_write_records(&self, recs: &[WriteRecord]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for rec in recs {
+            let k = key2("account", &rec.account, "write key", &rec.instance_id)?;
+            batch.insert(k, encode(rec)?);
+        }
         self.inner
             .writes
-            .insert(k, v)
-            .map(|_| ())
-            .map_err(|e| StoreError::io("write of a write record", e))
+            .apply_batch(batch)
+            .map_err(|e| StoreError::io("write of write records", e))
+    }
+
+    /// Record (replace) the journal entry of an external write.
+    pub fn put_write_record(&self, rec: &WriteRecord) -> Result<()> {
+        self.put_write_records(std::slice::from_ref(rec))
     }
 }
 
@@ -580,15 +768,27 @@ pub fn random_hex(bytes: usize) -> Result<String> {
 }
 
 /// The migration hook: turns the payload of a value written with schema `from` (< current) into
-/// the current payload format of `tree`. There is only schema 1 so far, so every older version is
-/// unknown. When a record changes shape, bump [`SCHEMA_VERSION`] and convert here.
-fn migrate(tree: &'static str, from: u8, _payload: &[u8]) -> std::result::Result<Vec<u8>, String> {
-    Err(format!(
-        "unknown schema version {from} for {tree} (this build reads 1 to {SCHEMA_VERSION})"
-    ))
+/// the current payload format of `tree`. When a record changes shape, bump [`SCHEMA_VERSION`] and
+/// convert here.
+fn migrate(tree: &'static str, from: u8, payload: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    match from {
+        // Schema 2 only added fields (defaulted on read) and trees.
+        1 => Ok(payload.to_vec()),
+        _ => Err(format!(
+            "unknown schema version {from} for {tree} (this build reads 1 to {SCHEMA_VERSION})"
+        )),
+    }
 }
 
 // ---- encoding ---------------------------------------------------------------------------------
+
+/// Opaque bytes behind the version byte (sync state, mirror values).
+fn encode_raw(value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(value.len() + 1);
+    v.push(SCHEMA_VERSION);
+    v.extend_from_slice(value);
+    v
+}
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut out = vec![SCHEMA_VERSION];
@@ -638,7 +838,7 @@ fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], raw: &[u8]) -> Re
 /// A key for messages: parts joined by `/`; agenda tokens shortened (they are capabilities).
 fn display_key(tree: &'static str, key: &[u8]) -> String {
     let s = String::from_utf8_lossy(key);
-    if tree == T_DOCS {
+    if tree == T_DOCS || tree == T_LINK_INDEX {
         let short: String = s.chars().take(4).collect();
         return format!("{short}…");
     }
@@ -699,6 +899,9 @@ fn get(tree: &sled::Tree, name: &'static str, key: &[u8]) -> Result<Option<sled:
             T_DOCS | T_DOC_INDEX => "read of agenda docs",
             T_ITEMS => "read of agenda items",
             T_WRITES => "read of the write journal",
+            T_LINKS | T_LINK_INDEX => "read of pair links",
+            T_MARKS => "read of write marks",
+            T_MIRROR => "read of the provider mirror",
             _ => "read",
         },
         source: Box::new(e),

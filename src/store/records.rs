@@ -1,77 +1,224 @@
-//! The records kept in the store. Each is serialized with a schema version (see `store`); these are
-//! the store's own types, deliberately separate from the domain types and from any wire format.
+//! The records kept in the store: the store's own serde types, deliberately separate from the
+//! domain types (which do not derive `Serialize`) and from any wire format. Each converts to and
+//! from its domain type here, so a domain change never silently changes what is on disk. Field
+//! names are the on-disk JSON names; new fields get `#[serde(default)]` so older values still read.
+use crate::domain::agenda::{AgendaDoc, AgendaItem, ItemKind, Section};
+use crate::domain::history::{Occurrence, OccurrenceStatus, SeenIn};
+use crate::domain::rules::ActiveFinding;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// What became of one occurrence of a pair's 1:1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OccurrenceStatus {
+pub(crate) enum StatusRec {
     Held,
     Scheduled,
     Cancelled,
 }
 
-/// One occurrence of a pair's 1:1, remembered even after the calendar forgets it (so a cancellation
-/// still counts after the event is deleted or EXDATE'd).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct OccurrenceRecord {
-    pub pair_id: String,
-    pub account: String,
-    /// Provider instance id (stable across moves of the occurrence).
-    pub instance_id: String,
-    pub series_id: Option<String>,
-    pub title: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub status: OccurrenceStatus,
-    /// Why it counts as cancelled: "cancelled", "declined by x@y", "removed from the calendar".
-    pub cancel_reason: Option<String>,
-    /// The last time a sync saw it on the calendar.
-    pub last_seen: DateTime<Utc>,
-    /// The people on it at last sight were exactly the pair.
-    pub one_on_one: bool,
+impl From<OccurrenceStatus> for StatusRec {
+    fn from(s: OccurrenceStatus) -> Self {
+        match s {
+            OccurrenceStatus::Held => StatusRec::Held,
+            OccurrenceStatus::Scheduled => StatusRec::Scheduled,
+            OccurrenceStatus::Cancelled => StatusRec::Cancelled,
+        }
+    }
 }
 
-/// A finding that has been notified (log + webhook) and is still active. Removed when it clears.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FindingRecord {
-    pub pair_id: String,
-    /// Identity of the finding: kind plus what it is about (e.g. the first cancellation of a streak),
-    /// so a new streak notifies again but a growing one does not.
-    pub key: String,
-    pub kind: String,
-    pub severity: String,
-    pub message: String,
-    pub occurrence: Option<DateTime<Utc>>,
-    pub first_seen: DateTime<Utc>,
-    /// When the webhook accepted it (None: not delivered yet, retried next cycle).
-    pub notified_at: Option<DateTime<Utc>>,
+impl From<StatusRec> for OccurrenceStatus {
+    fn from(s: StatusRec) -> Self {
+        match s {
+            StatusRec::Held => OccurrenceStatus::Held,
+            StatusRec::Scheduled => OccurrenceStatus::Scheduled,
+            StatusRec::Cancelled => OccurrenceStatus::Cancelled,
+        }
+    }
 }
 
-/// The agenda document of one occurrence. `token` is the unguessable capability in its URL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgendaDocRecord {
-    /// ≥128 random bits, URL-safe (hex or base32).
-    pub token: String,
-    pub pair_id: String,
-    pub instance_id: String,
-    pub start: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
+pub(crate) struct SeenInRec {
+    #[serde(rename = "c")]
+    calendar: String,
+    #[serde(rename = "s")]
+    source: String,
 }
 
-/// The kind of an agenda item.
+/// One occurrence of a pair's 1:1 (`domain::Occurrence`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct OccurrenceRec {
+    pair_id: String,
+    account: String,
+    /// The meeting key (named `instance_id` since schema 1).
+    instance_id: String,
+    series_id: Option<String>,
+    title: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    status: StatusRec,
+    cancel_reason: Option<String>,
+    last_seen: DateTime<Utc>,
+    one_on_one: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    seen_in: Vec<SeenInRec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agenda: Option<String>,
+}
+
+impl OccurrenceRec {
+    pub(crate) fn set_agenda(&mut self, token: String) {
+        self.agenda = Some(token);
+    }
+}
+
+impl From<&Occurrence> for OccurrenceRec {
+    fn from(o: &Occurrence) -> Self {
+        OccurrenceRec {
+            pair_id: o.pair_id.clone(),
+            account: o.account.clone(),
+            instance_id: o.meeting.clone(),
+            series_id: o.series.clone(),
+            title: o.title.clone(),
+            start: o.start,
+            end: o.end,
+            status: o.status.into(),
+            cancel_reason: o.cancel_reason.clone(),
+            last_seen: o.last_seen,
+            one_on_one: o.one_on_one,
+            seen_in: o
+                .seen_in
+                .iter()
+                .map(|s| SeenInRec {
+                    calendar: s.calendar.clone(),
+                    source: s.source.clone(),
+                })
+                .collect(),
+            agenda: o.agenda.clone(),
+        }
+    }
+}
+
+impl From<OccurrenceRec> for Occurrence {
+    fn from(r: OccurrenceRec) -> Self {
+        Occurrence {
+            pair_id: r.pair_id,
+            account: r.account,
+            meeting: r.instance_id,
+            series: r.series_id,
+            title: r.title,
+            start: r.start,
+            end: r.end,
+            status: r.status.into(),
+            cancel_reason: r.cancel_reason,
+            last_seen: r.last_seen,
+            one_on_one: r.one_on_one,
+            seen_in: r
+                .seen_in
+                .into_iter()
+                .map(|s| SeenIn {
+                    calendar: s.calendar,
+                    source: s.source,
+                })
+                .collect(),
+            agenda: r.agenda,
+        }
+    }
+}
+
+/// A finding being tracked (`domain::rules::ActiveFinding`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct FindingRec {
+    pair_id: String,
+    key: String,
+    kind: String,
+    severity: String,
+    message: String,
+    occurrence: Option<DateTime<Utc>>,
+    first_seen: DateTime<Utc>,
+    notified_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ActiveFinding> for FindingRec {
+    fn from(f: &ActiveFinding) -> Self {
+        FindingRec {
+            pair_id: f.pair_id.clone(),
+            key: f.key.clone(),
+            kind: f.kind.clone(),
+            severity: f.severity.clone(),
+            message: f.message.clone(),
+            occurrence: f.occurrence,
+            first_seen: f.first_seen,
+            notified_at: f.notified_at,
+        }
+    }
+}
+
+impl From<FindingRec> for ActiveFinding {
+    fn from(r: FindingRec) -> Self {
+        ActiveFinding {
+            pair_id: r.pair_id,
+            key: r.key,
+            kind: r.kind,
+            severity: r.severity,
+            message: r.message,
+            occurrence: r.occurrence,
+            first_seen: r.first_seen,
+            notified_at: r.notified_at,
+        }
+    }
+}
+
+/// The agenda document of one occurrence (`domain::agenda::AgendaDoc`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AgendaDocRec {
+    token: String,
+    pair_id: String,
+    /// The meeting key (named `instance_id` since schema 1).
+    instance_id: String,
+    start: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+}
+
+impl AgendaDocRec {
+    pub(crate) fn pair_and_meeting(&self) -> (&str, &str) {
+        (&self.pair_id, &self.instance_id)
+    }
+}
+
+impl From<&AgendaDoc> for AgendaDocRec {
+    fn from(d: &AgendaDoc) -> Self {
+        AgendaDocRec {
+            token: d.token.clone(),
+            pair_id: d.pair_id.clone(),
+            instance_id: d.meeting.clone(),
+            start: d.start,
+            created_at: d.created_at,
+        }
+    }
+}
+
+impl From<AgendaDocRec> for AgendaDoc {
+    fn from(r: AgendaDocRec) -> Self {
+        AgendaDoc {
+            token: r.token,
+            pair_id: r.pair_id,
+            meeting: r.instance_id,
+            start: r.start,
+            created_at: r.created_at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ItemKind {
+pub(crate) enum ItemKindRec {
     TalkingPoint,
     ActionItem,
 }
 
-/// Which section of the doc an item belongs to (the shape of a good 1:1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Section {
+pub(crate) enum SectionRec {
     CheckIn,
     ReportTopics,
     ManagerTopics,
@@ -80,35 +227,92 @@ pub enum Section {
     ActionItems,
 }
 
-/// One agenda item of a pair. Items live in a per-pair ledger: an item belongs to the occurrence it
-/// was added for and shows in every later occurrence's doc until it is done (that is carry-over).
+/// One agenda item of a pair's ledger (`domain::agenda::AgendaItem`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AgendaItemRecord {
-    /// Unique within the pair (random, URL-safe).
-    pub id: String,
-    pub pair_id: String,
-    pub kind: ItemKind,
-    pub section: Section,
-    pub text: String,
-    /// Action items: who owns it (an email or a name as typed).
-    pub owner: Option<String>,
-    /// Who added it, as given in the form (free text), if anything.
-    pub author: Option<String>,
-    /// The occurrence it was added for, and that occurrence's start.
-    pub origin_instance: String,
-    pub origin_start: DateTime<Utc>,
-    /// Set when ticked done / discussed: in which occurrence's doc, and when.
-    pub done_in: Option<String>,
-    pub done_start: Option<DateTime<Utc>>,
-    pub done_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+pub(crate) struct AgendaItemRec {
+    id: String,
+    pair_id: String,
+    kind: ItemKindRec,
+    section: SectionRec,
+    text: String,
+    owner: Option<String>,
+    author: Option<String>,
+    /// The meeting key of the occurrence it was added for (named `origin_instance` since schema 1).
+    origin_instance: String,
+    origin_start: DateTime<Utc>,
+    done_in: Option<String>,
+    done_start: Option<DateTime<Utc>>,
+    done_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<&AgendaItem> for AgendaItemRec {
+    fn from(i: &AgendaItem) -> Self {
+        AgendaItemRec {
+            id: i.id.clone(),
+            pair_id: i.pair_id.clone(),
+            kind: match i.kind {
+                ItemKind::TalkingPoint => ItemKindRec::TalkingPoint,
+                ItemKind::ActionItem => ItemKindRec::ActionItem,
+            },
+            section: match i.section {
+                Section::CheckIn => SectionRec::CheckIn,
+                Section::ReportTopics => SectionRec::ReportTopics,
+                Section::ManagerTopics => SectionRec::ManagerTopics,
+                Section::Growth => SectionRec::Growth,
+                Section::Feedback => SectionRec::Feedback,
+                Section::ActionItems => SectionRec::ActionItems,
+            },
+            text: i.text.clone(),
+            owner: i.owner.clone(),
+            author: i.author.clone(),
+            origin_instance: i.origin_meeting.clone(),
+            origin_start: i.origin_start,
+            done_in: i.done_in.clone(),
+            done_start: i.done_start,
+            done_at: i.done_at,
+            created_at: i.created_at,
+        }
+    }
+}
+
+impl From<AgendaItemRec> for AgendaItem {
+    fn from(r: AgendaItemRec) -> Self {
+        AgendaItem {
+            id: r.id,
+            pair_id: r.pair_id,
+            kind: match r.kind {
+                ItemKindRec::TalkingPoint => ItemKind::TalkingPoint,
+                ItemKindRec::ActionItem => ItemKind::ActionItem,
+            },
+            section: match r.section {
+                SectionRec::CheckIn => Section::CheckIn,
+                SectionRec::ReportTopics => Section::ReportTopics,
+                SectionRec::ManagerTopics => Section::ManagerTopics,
+                SectionRec::Growth => Section::Growth,
+                SectionRec::Feedback => Section::Feedback,
+                SectionRec::ActionItems => Section::ActionItems,
+            },
+            text: r.text,
+            owner: r.owner,
+            author: r.author,
+            origin_meeting: r.origin_instance,
+            origin_start: r.origin_start,
+            done_in: r.done_in,
+            done_start: r.done_start,
+            done_at: r.done_at,
+            created_at: r.created_at,
+        }
+    }
 }
 
 /// The journal entry of one external write (record the intent, flush, write, record the result,
-/// flush). `content_hash` identifies what was (to be) written, so a write is never repeated.
+/// flush). `content_hash` identifies what was (to be) written. The journal is the shell's: the
+/// planner never reads it (it reads the per-pair `WriteMark`s instead).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WriteRecord {
     pub account: String,
+    /// The write's key (a meeting key, `series:…`, `create:PAIR`, `…#end`).
     pub instance_id: String,
     pub content_hash: String,
     pub state: WriteState,
@@ -121,4 +325,49 @@ pub enum WriteState {
     Intent,
     Done,
     Failed,
+}
+
+/// A write-once mark of a pair (`domain::history::WriteMark`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WriteMarkRec {
+    key: String,
+    state: WriteState,
+    at: DateTime<Utc>,
+}
+
+impl From<&crate::domain::history::WriteMark> for WriteMarkRec {
+    fn from(m: &crate::domain::history::WriteMark) -> Self {
+        use crate::domain::history::MarkState;
+        WriteMarkRec {
+            key: m.key.clone(),
+            state: match m.state {
+                MarkState::Intent => WriteState::Intent,
+                MarkState::Done => WriteState::Done,
+                MarkState::Failed => WriteState::Failed,
+            },
+            at: m.at,
+        }
+    }
+}
+
+impl From<WriteMarkRec> for crate::domain::history::WriteMark {
+    fn from(r: WriteMarkRec) -> Self {
+        use crate::domain::history::MarkState;
+        crate::domain::history::WriteMark {
+            key: r.key,
+            state: match r.state {
+                WriteState::Intent => MarkState::Intent,
+                WriteState::Done => MarkState::Done,
+                WriteState::Failed => MarkState::Failed,
+            },
+            at: r.at,
+        }
+    }
+}
+
+/// How many events a calendar held at the end of the last cycle that read it completely.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CalendarRec {
+    pub(crate) events: usize,
+    pub(crate) at: DateTime<Utc>,
 }

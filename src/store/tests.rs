@@ -1,5 +1,8 @@
 //! Unit tests of the store: every operation against a temporary directory.
 use super::*;
+use crate::domain::agenda::{ItemKind, Section};
+use crate::domain::history::MarkState;
+use crate::domain::{OccurrenceStatus, SeenIn};
 use chrono::TimeZone;
 
 fn t(day: u32, hour: u32) -> DateTime<Utc> {
@@ -14,12 +17,12 @@ fn open() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-fn occ(pair: &str, instance: &str, start: DateTime<Utc>) -> OccurrenceRecord {
-    OccurrenceRecord {
+fn occ(pair: &str, instance: &str, start: DateTime<Utc>) -> Occurrence {
+    Occurrence {
         pair_id: pair.into(),
         account: "acct".into(),
-        instance_id: instance.into(),
-        series_id: Some("series".into()),
+        meeting: instance.into(),
+        series: Some("series".into()),
         title: format!("1:1 {instance}"),
         start,
         end: start + chrono::Duration::minutes(30),
@@ -27,11 +30,16 @@ fn occ(pair: &str, instance: &str, start: DateTime<Utc>) -> OccurrenceRecord {
         cancel_reason: None,
         last_seen: start,
         one_on_one: true,
+        seen_in: vec![SeenIn {
+            calendar: "cal".into(),
+            source: "file.ics".into(),
+        }],
+        agenda: None,
     }
 }
 
-fn finding(pair: &str, key: &str, first_seen: DateTime<Utc>) -> FindingRecord {
-    FindingRecord {
+fn finding(pair: &str, key: &str, first_seen: DateTime<Utc>) -> ActiveFinding {
+    ActiveFinding {
         pair_id: pair.into(),
         key: key.into(),
         kind: "cadence".into(),
@@ -43,8 +51,8 @@ fn finding(pair: &str, key: &str, first_seen: DateTime<Utc>) -> FindingRecord {
     }
 }
 
-fn item(pair: &str, id: &str, created: DateTime<Utc>) -> AgendaItemRecord {
-    AgendaItemRecord {
+fn item(pair: &str, id: &str, created: DateTime<Utc>) -> AgendaItem {
+    AgendaItem {
         id: id.into(),
         pair_id: pair.into(),
         kind: ItemKind::TalkingPoint,
@@ -52,7 +60,7 @@ fn item(pair: &str, id: &str, created: DateTime<Utc>) -> AgendaItemRecord {
         text: format!("text {id}"),
         owner: None,
         author: Some("ann".into()),
-        origin_instance: "i1".into(),
+        origin_meeting: "i1".into(),
         origin_start: t(2, 10),
         done_in: None,
         done_start: None,
@@ -199,7 +207,7 @@ fn occurrences_sorted_upsert_and_remove() {
         .occurrences(pair)
         .unwrap()
         .into_iter()
-        .map(|o| o.instance_id)
+        .map(|o| o.meeting)
         .collect();
     assert_eq!(got, ["i1", "i2", "i3"]);
 
@@ -214,7 +222,7 @@ fn occurrences_sorted_upsert_and_remove() {
     let got = s.occurrences(pair).unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!(got.first(), Some(&held));
-    assert_eq!(got.get(1).map(|o| o.instance_id.as_str()), Some("i3"));
+    assert_eq!(got.get(1).map(|o| o.meeting.as_str()), Some("i3"));
 
     // Removed and upserted in the same call: upsert wins.
     s.update_occurrences(pair, &[occ(pair, "i3", t(17, 10))], &["i3".to_string()])
@@ -286,9 +294,10 @@ fn set_findings_replaces_exactly() {
 }
 
 #[test]
-fn ensure_agenda_doc_is_idempotent_and_tracks_start() {
+fn ensure_agenda_doc_is_idempotent_and_names_the_doc_in_the_record() {
     let (_d, s) = open();
-    assert_eq!(s.agenda_doc_for("p", "i1").unwrap(), None);
+    s.update_occurrences("p", &[occ("p", "i1", t(2, 10))], &[])
+        .unwrap();
     let doc = s.ensure_agenda_doc("p", "i1", t(2, 10), t(1, 0)).unwrap();
     assert_eq!(doc.token.len(), 32);
     assert!(
@@ -297,20 +306,120 @@ fn ensure_agenda_doc_is_idempotent_and_tracks_start() {
             .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
     );
     assert_eq!(doc.created_at, t(1, 0));
-    let again = s.ensure_agenda_doc("p", "i1", t(2, 10), t(1, 5)).unwrap();
+    assert_eq!(
+        s.occurrences("p").unwrap()[0].agenda.as_deref(),
+        Some(doc.token.as_str())
+    );
+    let again = s.ensure_agenda_doc("p", "i1", t(3, 11), t(1, 5)).unwrap();
     assert_eq!(again, doc);
-    let moved = s.ensure_agenda_doc("p", "i1", t(3, 11), t(1, 6)).unwrap();
-    assert_eq!(moved.token, doc.token);
-    assert_eq!(moved.start, t(3, 11));
-    assert_eq!(moved.created_at, t(1, 0));
-    assert_eq!(s.agenda_doc(&doc.token).unwrap(), Some(moved.clone()));
-    assert_eq!(s.agenda_doc_for("p", "i1").unwrap(), Some(moved));
+    assert_eq!(s.agenda_doc(&doc.token).unwrap(), Some(doc.clone()));
 
     let other = s.ensure_agenda_doc("p", "i2", t(9, 10), t(1, 0)).unwrap();
     assert_ne!(other.token, doc.token);
     assert_eq!(
         s.agenda_doc("0123456789abcdef0123456789abcdef").unwrap(),
         None
+    );
+}
+
+#[test]
+fn put_agenda_docs_refuses_a_token_of_another_occurrence() {
+    let (_d, s) = open();
+    let doc = AgendaDoc {
+        token: "ab".repeat(16),
+        pair_id: "p".into(),
+        meeting: "i1".into(),
+        start: t(2, 10),
+        created_at: t(1, 0),
+    };
+    s.put_agenda_docs(std::slice::from_ref(&doc)).unwrap();
+    s.put_agenda_docs(std::slice::from_ref(&doc)).unwrap();
+    let thief = AgendaDoc {
+        meeting: "i9".into(),
+        ..doc.clone()
+    };
+    assert!(s.put_agenda_docs(&[thief]).is_err());
+    assert_eq!(s.agenda_doc(&doc.token).unwrap(), Some(doc));
+}
+
+#[test]
+fn pair_links_are_stable_and_rotate() {
+    let (_d, s) = open();
+    assert_eq!(s.pair_link("m~r").unwrap(), None);
+    let a = s.ensure_pair_link("m~r").unwrap();
+    assert_eq!(a.len(), 32);
+    assert_eq!(s.ensure_pair_link("m~r").unwrap(), a);
+    assert_eq!(s.pair_of_link(&a).unwrap().as_deref(), Some("m~r"));
+    let b = s.replace_pair_link("m~r").unwrap();
+    assert_ne!(a, b);
+    assert_eq!(
+        s.pair_of_link(&a).unwrap(),
+        None,
+        "the old link stops working"
+    );
+    assert_eq!(s.pair_of_link(&b).unwrap().as_deref(), Some("m~r"));
+    assert_eq!(s.pair_of_link("").unwrap(), None);
+}
+
+#[test]
+fn write_marks_and_calendar_counts_roundtrip() {
+    let (_d, s) = open();
+    let m = WriteMark {
+        key: "series:u1".into(),
+        state: MarkState::Intent,
+        at: t(2, 9),
+    };
+    s.put_write_marks("p", std::slice::from_ref(&m)).unwrap();
+    let done = WriteMark {
+        state: MarkState::Done,
+        ..m.clone()
+    };
+    s.put_write_marks("p", std::slice::from_ref(&done)).unwrap();
+    assert_eq!(s.write_marks("p").unwrap(), vec![done]);
+    assert!(s.write_marks("p2").unwrap().is_empty());
+
+    let mut counts = BTreeMap::new();
+    counts.insert("/cal/a".to_string(), (3usize, t(2, 9)));
+    counts.insert("/cal/b".to_string(), (0usize, t(2, 9)));
+    s.set_calendar_counts("acct", &counts).unwrap();
+    assert_eq!(s.calendar_counts("acct").unwrap(), counts);
+    counts.remove("/cal/b");
+    s.set_calendar_counts("acct", &counts).unwrap();
+    assert_eq!(s.calendar_counts("acct").unwrap(), counts);
+    assert!(s.calendar_counts("other").unwrap().is_empty());
+}
+
+#[test]
+fn a_schema_1_store_is_migrated_and_keeps_its_docs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let token = "cd".repeat(16);
+    {
+        // A store as schema 1 left it: the occurrence without a token, the doc index beside it.
+        let s = Store::open(&path).unwrap();
+        let k = key2("pair id", "p", "meeting key", "i1").unwrap();
+        let v1 = br#"{"pair_id":"p","account":"a","instance_id":"i1","series_id":null,"title":"t","start":"2026-11-02T10:00:00Z","end":"2026-11-02T10:30:00Z","status":"scheduled","cancel_reason":null,"last_seen":"2026-11-01T00:00:00Z","one_on_one":true}"#;
+        let mut raw = vec![1u8];
+        raw.extend_from_slice(v1);
+        s.inner.occ.insert(&k, raw).unwrap();
+        s.inner.doc_index.insert(&k, token.as_bytes()).unwrap();
+        s.inner
+            .db
+            .open_tree(T_META)
+            .unwrap()
+            .insert(META_SCHEMA_KEY, &[1u8])
+            .unwrap();
+        s.flush().unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    let got = s.occurrences("p").unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].agenda.as_deref(), Some(token.as_str()));
+    assert!(got[0].seen_in.is_empty());
+    let meta = s.inner.db.open_tree(T_META).unwrap();
+    assert_eq!(
+        meta.get(META_SCHEMA_KEY).unwrap().map(|v| v.to_vec()),
+        Some(vec![SCHEMA_VERSION])
     );
 }
 
@@ -368,7 +477,7 @@ fn decode_checks_version_and_names_tree_and_key() {
     })
     .unwrap();
     // Corrupt the value behind the API: a future version, then garbage, then an unknown old one.
-    let k = key2("account", "acct", "instance id", "i1").unwrap();
+    let k = key2("account", "acct", "write key", "i1").unwrap();
     for (raw, needle) in [
         (vec![SCHEMA_VERSION + 1, b'{', b'}'], "newer"),
         (vec![SCHEMA_VERSION, b'{'], "EOF"),
@@ -393,8 +502,6 @@ fn decode_errors_never_show_a_whole_token() {
         .unwrap();
     let msg = s.agenda_doc(&doc.token).unwrap_err().to_string();
     assert!(msg.contains("agenda_docs"), "{msg}");
-    assert!(!msg.contains(&doc.token), "{msg}");
-    let msg = s.agenda_doc_for("p", "i1").unwrap_err().to_string();
     assert!(!msg.contains(&doc.token), "{msg}");
 }
 

@@ -1,11 +1,18 @@
 //! Fix mode (`enforce = "fix"`): the repairs that are safe to make without asking anyone. It corrects
 //! the length of upcoming occurrences (only where the longer slot is free for both people; never the
-//! series master, never a past occurrence) and, for a pair with no series at all, creates one in the
-//! first slot that is free for both people for every occurrence within the horizon. Pure: `now` and
-//! the busy times come in as arguments.
-use super::PairUpdate;
+//! series master, never a past occurrence; only through the organizer's copy) and, for a pair with
+//! no series at all, creates one in the first slot that is free for both people for every
+//! occurrence within the horizon. Pure: `now` and the busy times come in as arguments.
+//!
+//! Architecture Invariant: a series is created only when every calendar of both people was read
+//! completely this cycle, neither the calendars nor the stored history show a series for the pair,
+//! and no earlier create for the pair is known to have succeeded; the create carries a
+//! deterministic key, so a retried or crashed create never makes a second one.
+use super::calendars::Completeness;
+use super::meetings::Meeting;
 use crate::domain::detect::people;
-use crate::domain::{Cadence, Instance, Pair};
+use crate::domain::history::MarkState;
+use crate::domain::{Cadence, Instance, Occurrence, OccurrenceStatus, Pair, WriteMark};
 use crate::providers::NewSeries;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 
@@ -29,6 +36,7 @@ pub fn busy_of(email: &str, instances: &[Instance]) -> Vec<(DateTime<Utc>, DateT
         .map(|i| (i.start, i.end))
         .collect();
     out.sort();
+    out.dedup();
     out
 }
 
@@ -36,38 +44,80 @@ fn overlaps(busy: &[(DateTime<Utc>, DateTime<Utc>)], s: DateTime<Utc>, e: DateTi
     busy.iter().any(|(bs, be)| *bs < e && s < *be)
 }
 
-/// The stable uid of the series fix mode creates for a pair, so a retry finds it instead of
+/// The idempotency key of the series fix mode creates for a pair, so a retry finds it instead of
 /// creating a duplicate.
-pub fn series_uid(pair: &Pair) -> String {
+pub fn series_key(pair: &Pair) -> String {
     let h = crate::domain::hash::fnv1a64(pair.id.as_bytes());
     format!("oneonone-{h:016x}@oneonone")
 }
 
-fn rrule_for(c: Cadence) -> String {
-    match c {
-        Cadence::Weeks(n) => format!("FREQ=WEEKLY;INTERVAL={n}"),
-        Cadence::Monthly => "FREQ=MONTHLY".to_string(),
-    }
+/// The journal and write-mark key of a pair's series creation.
+pub fn create_key(pair: &Pair) -> String {
+    format!("create:{}", pair.id)
 }
 
 fn local_name(email: &str) -> &str {
     email.split('@').next().unwrap_or(email)
 }
 
-/// Plan the repairs for one pair. `instances` are all instances of the pair's account (busy times).
-pub fn plan_fixes(
-    pair: &Pair,
-    update: &PairUpdate,
-    instances: &[Instance],
+/// What fix mode looks at for one pair.
+pub(crate) struct FixInput<'a> {
+    pub pair: &'a Pair,
+    pub upcoming: &'a [&'a Meeting<'a>],
+    /// The pair's series as the calendars and the history show them.
+    pub has_series: bool,
+    pub history: &'a [Occurrence],
+    /// Every instance of the pair's account (busy times).
+    pub instances: &'a [Instance],
+    pub completeness: &'a Completeness<'a>,
+    /// Calendars owned by either person, if the provider knows owners.
+    pub their_calendars: Vec<&'a str>,
+    pub marks: &'a [WriteMark],
+}
+
+/// Plan the repairs for one pair.
+pub(crate) fn plan_fixes(
+    input: &FixInput<'_>,
     now: DateTime<Utc>,
     tz: chrono_tz::Tz,
     horizon: Duration,
 ) -> Vec<FixAction> {
-    let mut actions = Vec::new();
-    let busy_m = busy_of(&pair.manager, instances);
-    let busy_r = busy_of(&pair.report, instances);
+    let pair = input.pair;
+    let busy_m = busy_of(&pair.manager, input.instances);
+    let busy_r = busy_of(&pair.report, input.instances);
+    let mut actions = length_fixes(pair, input.upcoming, &busy_m, &busy_r, now);
+    if may_create(input, now)
+        && let Some(start) = free_slot(pair, &busy_m, &busy_r, now, tz, horizon)
+    {
+        actions.push(FixAction::CreateSeries(NewSeries {
+            key: series_key(pair),
+            title: format!(
+                "1:1 {} / {}",
+                local_name(&pair.manager),
+                local_name(&pair.report)
+            ),
+            organizer: pair.manager.clone(),
+            attendee: pair.report.clone(),
+            first_start: start,
+            duration: pair.duration,
+            cadence: pair.cadence,
+            description: String::new(),
+        }));
+    }
+    actions
+}
 
-    for inst in &update.upcoming {
+/// Length corrections of upcoming occurrences, through the copy that may be written.
+fn length_fixes(
+    pair: &Pair,
+    upcoming: &[&Meeting<'_>],
+    busy_m: &[(DateTime<Utc>, DateTime<Utc>)],
+    busy_r: &[(DateTime<Utc>, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Vec<FixAction> {
+    let mut actions = Vec::new();
+    for m in upcoming {
+        let Some(inst) = m.writable else { continue };
         if inst.duration() == pair.duration || inst.start <= now {
             continue;
         }
@@ -82,7 +132,7 @@ pub fn plan_fixes(
                     .collect();
                 !overlaps(&others, inst.end, new_end)
             };
-            if !free(&busy_m) || !free(&busy_r) {
+            if !free(busy_m) || !free(busy_r) {
                 continue;
             }
         }
@@ -91,27 +141,27 @@ pub fn plan_fixes(
             end: new_end,
         });
     }
-
-    let has_series_or_upcoming = !update.series.is_empty() || !update.upcoming.is_empty();
-    if !has_series_or_upcoming
-        && let Some(start) = free_slot(pair, &busy_m, &busy_r, now, tz, horizon)
-    {
-        actions.push(FixAction::CreateSeries(NewSeries {
-            uid: series_uid(pair),
-            title: format!(
-                "1:1 {} / {}",
-                local_name(&pair.manager),
-                local_name(&pair.report)
-            ),
-            organizer: pair.manager.clone(),
-            attendee: pair.report.clone(),
-            first_start: start,
-            duration: pair.duration,
-            rrule: rrule_for(pair.cadence),
-            description: String::new(),
-        }));
-    }
     actions
+}
+
+/// May a series be created for the pair now? (See the module's invariant.)
+fn may_create(input: &FixInput<'_>, now: DateTime<Utc>) -> bool {
+    if input.has_series || !input.upcoming.is_empty() {
+        return false;
+    }
+    let cals = (!input.their_calendars.is_empty()).then_some(input.their_calendars.as_slice());
+    if !input.completeness.all_read(cals) {
+        return false;
+    }
+    let history_shows_series = input
+        .history
+        .iter()
+        .any(|o| o.series.is_some() && o.status == OccurrenceStatus::Scheduled && o.start > now);
+    let created_before = input
+        .marks
+        .iter()
+        .any(|m| m.key == create_key(input.pair) && m.state == MarkState::Done);
+    !history_shows_series && !created_before
 }
 
 /// The first weekday slot from tomorrow (09:00–17:00 local, on the half hour, up to 14 days out) in
@@ -136,39 +186,48 @@ pub fn free_slot(
             if end_time > NaiveTime::from_hms_opt(17, 0, 0)? || end_time < time {
                 continue;
             }
-            // Every occurrence within the horizon must be free (wall-clock time kept across DST).
-            let mut ok = true;
-            let mut first = None;
-            let mut k = 0i64;
-            loop {
-                let d = match pair.cadence {
-                    Cadence::Weeks(n) => day + Duration::weeks(k * i64::from(n)),
-                    Cadence::Monthly => match day.checked_add_months(chrono::Months::new(k as u32))
-                    {
-                        Some(d) => d,
-                        None => break,
-                    },
-                };
-                let Some(start) = tz.from_local_datetime(&d.and_time(time)).earliest() else {
-                    ok = false;
-                    break;
-                };
-                let s = start.with_timezone(&Utc);
-                if s > now + horizon {
-                    break;
-                }
-                let e = s + pair.duration;
-                if overlaps(busy_m, s, e) || overlaps(busy_r, s, e) {
-                    ok = false;
-                    break;
-                }
-                first.get_or_insert(start);
-                k += 1;
-            }
-            if ok && let Some(f) = first {
-                return Some(f);
+            if let Some(first) =
+                first_if_all_free(pair, day, time, busy_m, busy_r, now, tz, horizon)
+            {
+                return Some(first);
             }
         }
     }
     None
+}
+
+/// The first occurrence of a series starting on `day` at `time`, when every occurrence within the
+/// horizon is free for both (wall-clock time kept across DST).
+#[allow(clippy::too_many_arguments)]
+fn first_if_all_free(
+    pair: &Pair,
+    day: chrono::NaiveDate,
+    time: NaiveTime,
+    busy_m: &[(DateTime<Utc>, DateTime<Utc>)],
+    busy_r: &[(DateTime<Utc>, DateTime<Utc>)],
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+    horizon: Duration,
+) -> Option<DateTime<chrono_tz::Tz>> {
+    let mut first = None;
+    let mut k = 0i64;
+    loop {
+        let d = match pair.cadence {
+            Cadence::Weeks(n) => day + Duration::weeks(k * i64::from(n)),
+            Cadence::Monthly => {
+                day.checked_add_months(chrono::Months::new(u32::try_from(k).ok()?))?
+            }
+        };
+        let start = tz.from_local_datetime(&d.and_time(time)).earliest()?;
+        let s = start.with_timezone(&Utc);
+        if s > now + horizon {
+            return first;
+        }
+        let e = s + pair.duration;
+        if overlaps(busy_m, s, e) || overlaps(busy_r, s, e) {
+            return None;
+        }
+        first.get_or_insert(start);
+        k += 1;
+    }
 }

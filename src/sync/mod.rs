@@ -1,18 +1,35 @@
-//! The pure planner. Given `now`, the configured pairs, what each account's calendar shows and what
-//! the store remembers, it decides: the updated occurrence history of every pair, each pair's health
-//! and findings, which findings are new (to notify) or cleared, which occurrence gets the agenda block
-//! and with what text, and (in fix mode) which repairs to make. The shell (`daemon`) carries the plan
-//! out. Architecture Invariant: no I/O and no clock here; every function is deterministic.
+//! The pure planner: `plan(inputs) -> Plan`. Given `now`, the configured pairs, what each
+//! account's calendars show and what the store remembers, it decides everything a cycle does: the
+//! updated occurrence history of every pair, its health and findings (which are new, to notify, and
+//! which cleared), the agenda docs to make, the description blocks to write and where, the fix-mode
+//! repairs, the journal key of every write, and what to remember about each calendar. The shell
+//! (`daemon`) reads the inputs, calls `plan`, and carries the plan out; dry-run is one branch there.
+//!
+//! Architecture Invariants: no I/O, no clock, no randomness here (fresh tokens come from the
+//! injected `TokenSource`); every function is deterministic; `sync` imports nothing from `store`,
+//! `daemon`, `cli` or `web`. Absence of a meeting counts only inside a calendar read completely.
+pub mod blocks;
+pub mod calendars;
 pub mod fix;
+mod history;
+mod meetings;
 
-use crate::domain::block::{BlockItem, apply_block, render_block};
-use crate::domain::detect::{Classification, PairIndex, declined_by};
-use crate::domain::rules::{Finding, PairHealth, SeriesView, evaluate};
-use crate::domain::{Instance, Pair, Rhythm};
-use crate::providers::Window;
-use crate::store::{FindingRecord, OccurrenceRecord, OccurrenceStatus};
+pub use calendars::{CalendarsPlan, SuspectCalendar};
+
+use crate::domain::agenda::{AgendaDoc, AgendaItem};
+use crate::domain::detect::{Classification, PairIndex};
+use crate::domain::hash::fnv1a64;
+use crate::domain::links::TokenSource;
+use crate::domain::rules::{ActiveFinding, Finding, PairHealth, SeriesView, evaluate};
+use crate::domain::{
+    Instance, Occurrence, OccurrenceStatus, Pair, Rhythm, SeriesMaster, WriteMark,
+};
+use crate::providers::{NewSeries, OccurrenceWrite, SeriesWrite, Snapshot, Window};
+use calendars::Completeness;
 use chrono::{DateTime, Duration, Utc};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use fix::{FixAction, FixInput};
+use meetings::{Crowded, Meeting};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A removed occurrence counts as cancelled when it was due within this long; one removed further
 /// ahead (a series shortened or deleted) is simply forgotten.
@@ -21,124 +38,243 @@ pub const REMOVAL_COUNTS_WITHIN: Duration = Duration::days(7);
 /// History older than lookback plus this margin is pruned.
 pub const HISTORY_MARGIN: Duration = Duration::days(30);
 
-/// What one account's calendar showed in this cycle.
-#[derive(Debug, Clone, Copy)]
-pub struct AccountView<'a> {
-    pub account: &'a str,
-    pub window: Window,
-    pub instances: &'a [Instance],
-    /// False when the fetch failed or was partial: absence of an event then proves nothing.
-    pub complete: bool,
+/// The settings the planner reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlanSettings {
+    pub horizon: Duration,
+    pub lookback: Duration,
+    /// The zone of messages and of new series.
+    pub timezone: chrono_tz::Tz,
+    /// The base of the agenda links written into events.
+    pub public_url: String,
 }
 
-/// The outcome of reconciling one pair.
-#[derive(Debug, Clone)]
-pub struct PairUpdate {
-    pub pair_index: usize,
-    /// Records to write (new or changed).
-    pub upsert: Vec<OccurrenceRecord>,
-    /// Instance ids of records to delete (pruned, or dropped far-future removals).
-    pub remove: Vec<String>,
-    /// The full history after the update, sorted by start.
-    pub history: Vec<OccurrenceRecord>,
-    pub series: Vec<SeriesView>,
-    pub health: PairHealth,
-    /// The next upcoming 1:1 instance (not cancelled or declined) within the horizon: it gets the
-    /// agenda block.
-    pub next_instance: Option<Instance>,
-    /// Every upcoming 1:1 instance within the horizon (for fix mode).
-    pub upcoming: Vec<Instance>,
-}
-
-fn status_of(
-    inst: &Instance,
-    pair: &Pair,
-    now: DateTime<Utc>,
-) -> (OccurrenceStatus, Option<String>) {
-    if inst.cancelled {
-        (OccurrenceStatus::Cancelled, Some("cancelled".into()))
-    } else if let Some(who) = declined_by(inst, pair) {
-        (
-            OccurrenceStatus::Cancelled,
-            Some(format!("declined by {who}")),
-        )
-    } else if inst.start <= now {
-        (OccurrenceStatus::Held, None)
-    } else {
-        (OccurrenceStatus::Scheduled, None)
-    }
-}
-
-/// Classify every instance once, bucketed per pair index.
-struct Buckets<'a> {
-    one_on_one: Vec<Vec<&'a Instance>>,
-    with_others: Vec<Vec<(&'a Instance, Vec<String>)>>,
-}
-
-fn bucket<'a>(pairs: &[Pair], index: &PairIndex, views: &[AccountView<'a>]) -> Buckets<'a> {
-    let mut b = Buckets {
-        one_on_one: vec![Vec::new(); pairs.len()],
-        with_others: vec![Vec::new(); pairs.len()],
-    };
-    for view in views {
-        for inst in view.instances {
-            match index.classify(inst) {
-                Classification::OneOnOne(i)
-                    if pairs.get(i).is_some_and(|p| p.account == view.account) =>
-                {
-                    b.one_on_one[i].push(inst);
-                }
-                Classification::WithOthers { pair, others }
-                    if pairs.get(pair).is_some_and(|p| p.account == view.account) =>
-                {
-                    b.with_others[pair].push((inst, others));
-                }
-                _ => {}
-            }
+impl PlanSettings {
+    /// The window every fetch covers at `now`.
+    pub fn window(&self, now: DateTime<Utc>) -> Window {
+        Window {
+            start: now - self.lookback,
+            end: now + self.horizon,
         }
     }
-    b
 }
 
-/// Reconcile every pair's history with the calendars and evaluate its health.
-pub fn reconcile(
-    now: DateTime<Utc>,
-    pairs: &[Pair],
-    views: &[AccountView<'_>],
-    mut history: HashMap<String, Vec<OccurrenceRecord>>,
-    horizon: Duration,
-    lookback: Duration,
-) -> Vec<PairUpdate> {
-    let index = PairIndex::new(pairs);
-    let buckets = bucket(pairs, &index, views);
-    let work: Vec<(usize, &Pair, Vec<OccurrenceRecord>)> = pairs
+/// What one account's fetch returned, and what the planner needs to know about the account.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountInput<'a> {
+    pub name: &'a str,
+    /// `None` when the account could not be read at all this cycle.
+    pub snapshot: Option<&'a Snapshot>,
+    /// Description writes by the organizer email the attendees (Microsoft Graph).
+    pub writes_notify: bool,
+    /// Events per calendar when each was last read completely, and when that was.
+    pub known_counts: &'a BTreeMap<String, (usize, DateTime<Utc>)>,
+}
+
+/// What the store remembers about one pair.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PairInput {
+    pub history: Vec<Occurrence>,
+    pub findings: Vec<ActiveFinding>,
+    pub items: Vec<AgendaItem>,
+    /// The token of the pair's stable link.
+    pub link: String,
+    pub marks: Vec<WriteMark>,
+}
+
+/// Everything `plan` reads.
+pub struct PlanInputs<'a> {
+    pub now: DateTime<Utc>,
+    pub settings: &'a PlanSettings,
+    pub pairs: &'a [Pair],
+    pub accounts: &'a [AccountInput<'a>],
+    /// One per pair, in the same order; `None` when the pair's state could not be read (the pair
+    /// is then left alone this cycle: nothing is decided from an empty history).
+    pub state: Vec<Option<PairInput>>,
+    pub tokens: &'a dyn TokenSource,
+}
+
+/// Everything a cycle does, decided.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// One per pair whose state could be read, in pair order.
+    pub pairs: Vec<PairPlan>,
+    /// Every external write, in execution order (per unit: occurrences before series).
+    pub writes: Vec<PlannedWrite>,
+    /// Per account (in input order): what to remember about its calendars.
+    pub calendars: Vec<(String, CalendarsPlan)>,
+}
+
+/// The plan of one pair.
+#[derive(Debug, Clone)]
+pub struct PairPlan {
+    /// Index into the configured pairs.
+    pub pair: usize,
+    /// History records to write (new or changed).
+    pub upsert: Vec<Occurrence>,
+    /// Meeting keys of history records to delete.
+    pub remove: Vec<String>,
+    /// The full history after the update, sorted by start.
+    pub history: Vec<Occurrence>,
+    pub health: PairHealth,
+    pub findings: FindingsDiff,
+    /// Agenda docs to create (their tokens are already in the history records).
+    pub new_docs: Vec<AgendaDoc>,
+    /// The pair's stable link token and write marks, as they came in (the shell updates the marks
+    /// after the writes and keeps the state for the next cycle).
+    pub link: String,
+    pub marks: Vec<WriteMark>,
+}
+
+/// One external write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedWrite {
+    pub account: String,
+    pub pair: String,
+    /// Journal key: `block:MEETING`, `series:UID`, `end:MEETING`, `create:PAIR`.
+    pub key: String,
+    /// A write-once write (notifying provider, series creation): recorded in the pair's marks.
+    pub once: bool,
+    /// Identifies the written content in the journal.
+    pub content_hash: String,
+    /// For logs.
+    pub what: String,
+    /// Writes with the same unit (file, event) are made one after another, in plan order.
+    pub unit: String,
+    pub op: WriteOp,
+}
+
+/// What a planned write does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Occurrence(OccurrenceWrite),
+    Series(SeriesWrite),
+    Create(NewSeries),
+}
+
+impl WriteOp {
+    /// Execution order within a unit: an occurrence's own text is written before its series'.
+    fn phase(&self) -> u8 {
+        match self {
+            WriteOp::Occurrence(_) => 0,
+            WriteOp::Series(_) => 1,
+            WriteOp::Create(_) => 2,
+        }
+    }
+}
+
+/// Identifies written content in the write journal.
+pub fn content_hash(s: &str) -> String {
+    format!("{:016x}", fnv1a64(s.as_bytes()))
+}
+
+/// What planning one pair needs besides its own state.
+pub(crate) struct PairCtx<'a> {
+    pub now: DateTime<Utc>,
+    pub pair: &'a Pair,
+    pub settings: &'a PlanSettings,
+    pub notify: bool,
+    /// The account's series masters by (calendar, series id).
+    pub masters: &'a HashMap<(&'a str, &'a str), &'a SeriesMaster>,
+    pub link: &'a str,
+    pub items: &'a [AgendaItem],
+    pub marks: &'a [WriteMark],
+    pub tokens: &'a dyn TokenSource,
+}
+
+/// One account, prepared for its pairs.
+struct AccountPrep<'a> {
+    input: &'a AccountInput<'a>,
+    completeness: Completeness<'a>,
+    masters: HashMap<(&'a str, &'a str), &'a SeriesMaster>,
+    instances: &'a [Instance],
+}
+
+/// Decide a cycle.
+pub fn plan(inputs: PlanInputs<'_>) -> Plan {
+    let now = inputs.now;
+    let mut out = Plan::default();
+    let preps: Vec<AccountPrep<'_>> = inputs
+        .accounts
         .iter()
-        .enumerate()
-        .map(|(i, pair)| (i, pair, history.remove(&pair.id).unwrap_or_default()))
+        .map(|a| {
+            let (completeness, cal_plan) = calendars::judge(now, inputs.settings.lookback, a);
+            out.calendars.push((a.name.to_string(), cal_plan));
+            prepare_account(a, completeness)
+        })
         .collect();
-    let run = |(i, pair, stored): (usize, &Pair, Vec<OccurrenceRecord>)| {
-        let view = views.iter().find(|v| v.account == pair.account);
-        reconcile_pair(
-            now,
+    let views: Vec<(&str, &[Instance])> =
+        preps.iter().map(|p| (p.input.name, p.instances)).collect();
+    let buckets = meetings::bucket(inputs.pairs, &views);
+    let work: Vec<(usize, &Pair, PairInput, meetings::PairInstances<'_>)> = inputs
+        .state
+        .into_iter()
+        .zip(buckets)
+        .enumerate()
+        .filter_map(|(i, (state, b))| Some((i, inputs.pairs.get(i)?, state?, b)))
+        .collect();
+    let run = |(i, pair, state, b): (usize, &Pair, PairInput, meetings::PairInstances<'_>)| {
+        let prep = preps.iter().find(|p| p.input.name == pair.account);
+        plan_pair(
             i,
             pair,
-            view,
-            &buckets.one_on_one[i],
-            &buckets.with_others[i],
-            stored,
-            horizon,
-            lookback,
+            state,
+            &b,
+            prep,
+            inputs.settings,
+            inputs.tokens,
+            now,
         )
     };
-    // Pairs are independent: evaluate large organisations on two threads (same result, in order).
+    let results = map_on_two_threads(work, run);
+    for (pair_plan, writes) in results {
+        out.pairs.push(pair_plan);
+        out.writes.extend(writes);
+    }
+    out.writes.sort_by(|a, b| {
+        (a.unit.as_str(), a.op.phase(), a.key.as_str()).cmp(&(
+            b.unit.as_str(),
+            b.op.phase(),
+            b.key.as_str(),
+        ))
+    });
+    out
+}
+
+fn prepare_account<'a>(
+    input: &'a AccountInput<'a>,
+    completeness: Completeness<'a>,
+) -> AccountPrep<'a> {
+    let (instances, masters): (&[Instance], HashMap<(&str, &str), &SeriesMaster>) =
+        match input.snapshot {
+            Some(s) => (
+                &s.instances,
+                s.series
+                    .iter()
+                    .map(|m| ((&*m.calendar, m.id.as_str()), m))
+                    .collect(),
+            ),
+            None => (&[], HashMap::new()),
+        };
+    AccountPrep {
+        input,
+        completeness,
+        masters,
+        instances,
+    }
+}
+
+/// From this many pairs on, `plan` uses a second thread (same result, in order).
+const PARALLEL_FROM: usize = 200;
+
+fn map_on_two_threads<T: Send, R: Send>(mut work: Vec<T>, run: impl Fn(T) -> R + Sync) -> Vec<R> {
     if work.len() < PARALLEL_FROM {
         return work.into_iter().map(run).collect();
     }
-    let mut work = work;
     let second = work.split_off(work.len() / 2);
     std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.into_iter().map(run).collect::<Vec<_>>());
-        let mut out: Vec<PairUpdate> = work.into_iter().map(run).collect();
+        let other = scope.spawn(|| second.into_iter().map(&run).collect::<Vec<_>>());
+        let mut out: Vec<R> = work.into_iter().map(&run).collect();
         match other.join() {
             Ok(rest) => out.extend(rest),
             Err(panic) => std::panic::resume_unwind(panic),
@@ -147,176 +283,213 @@ pub fn reconcile(
     })
 }
 
-/// From this many pairs on, `reconcile` uses a second thread.
-const PARALLEL_FROM: usize = 200;
-
+/// Plan one pair: history, health, docs and blocks, fixes, findings.
 #[allow(clippy::too_many_arguments)]
-fn reconcile_pair(
-    now: DateTime<Utc>,
-    pair_index: usize,
+fn plan_pair(
+    index: usize,
     pair: &Pair,
-    view: Option<&AccountView<'_>>,
-    ones: &[&Instance],
-    others: &[(&Instance, Vec<String>)],
-    stored: Vec<OccurrenceRecord>,
-    horizon: Duration,
-    lookback: Duration,
-) -> PairUpdate {
-    // Owned, keyed by instance id: records are updated in place, never cloned wholesale.
-    let mut merged: HashMap<String, OccurrenceRecord> = stored
-        .into_iter()
-        .map(|r| (r.instance_id.clone(), r))
-        .collect();
-    let mut upsert = Vec::new();
-    let mut remove = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::with_capacity(ones.len() + others.len());
-
-    for inst in ones {
-        seen.insert(inst.id.as_str());
-        let (status, cancel_reason) = status_of(inst, pair, now);
-        match merged.get_mut(inst.id.as_str()) {
-            Some(old) => {
-                let unchanged = old.series_id == inst.series_id
-                    && *old.title == *inst.title
-                    && old.start == inst.start
-                    && old.end == inst.end
-                    && old.status == status
-                    && old.cancel_reason == cancel_reason
-                    && old.one_on_one
-                    && *old.account == *inst.account;
-                if !unchanged {
-                    old.series_id.clone_from(&inst.series_id);
-                    old.title = inst.title.to_string();
-                    old.start = inst.start;
-                    old.end = inst.end;
-                    old.status = status;
-                    old.cancel_reason = cancel_reason;
-                    old.one_on_one = true;
-                    old.account = inst.account.to_string();
-                    old.last_seen = now;
-                    upsert.push(old.clone());
-                }
-            }
-            None => {
-                let rec = OccurrenceRecord {
-                    pair_id: pair.id.clone(),
-                    account: inst.account.to_string(),
-                    instance_id: inst.id.clone(),
-                    series_id: inst.series_id.clone(),
-                    title: inst.title.to_string(),
-                    start: inst.start,
-                    end: inst.end,
-                    status,
-                    cancel_reason,
-                    last_seen: now,
-                    one_on_one: true,
-                };
-                upsert.push(rec.clone());
-                merged.insert(rec.instance_id.clone(), rec);
-            }
-        }
-    }
-    // Occurrences that were the pair's 1:1 and now have other people: keep them, flagged.
-    for (inst, _) in others {
-        seen.insert(inst.id.as_str());
-        if let Some(old) = merged.get_mut(inst.id.as_str()) {
-            let unchanged = !old.one_on_one
-                && old.start == inst.start
-                && old.end == inst.end
-                && *old.title == *inst.title;
-            if !unchanged {
-                old.one_on_one = false;
-                old.start = inst.start;
-                old.end = inst.end;
-                old.title = inst.title.to_string();
-                old.last_seen = now;
-                upsert.push(old.clone());
-            }
-        }
-    }
-
-    // Occurrences the calendar no longer shows.
-    if let Some(view) = view.filter(|v| v.complete) {
-        for rec in merged.values_mut() {
-            if seen.contains(rec.instance_id.as_str()) || rec.account != pair.account {
-                continue;
-            }
-            let in_window = rec.end > view.window.start && rec.start < view.window.end;
-            if !in_window || !rec.one_on_one || rec.status != OccurrenceStatus::Scheduled {
-                continue;
-            }
-            if rec.start <= now + REMOVAL_COUNTS_WITHIN {
-                rec.status = OccurrenceStatus::Cancelled;
-                rec.cancel_reason = Some("removed from the calendar".into());
-                rec.last_seen = now;
-                upsert.push(rec.clone());
-            } else {
-                remove.push(rec.instance_id.clone());
-            }
-        }
-    }
-    // Prune old history.
-    let oldest = now - lookback - HISTORY_MARGIN;
-    remove.extend(
-        merged
-            .values()
-            .filter(|r| r.start < oldest)
-            .map(|r| r.instance_id.clone()),
+    state: PairInput,
+    instances: &meetings::PairInstances<'_>,
+    prep: Option<&AccountPrep<'_>>,
+    settings: &PlanSettings,
+    tokens: &dyn TokenSource,
+    now: DateTime<Utc>,
+) -> (PairPlan, Vec<PlannedWrite>) {
+    let empty_completeness = Completeness::default();
+    let completeness = prep.map_or(&empty_completeness, |p| &p.completeness);
+    let merged = meetings::merge(&instances.ones, pair, now);
+    let crowded = meetings::merge_crowded(&instances.others);
+    let window = settings.window(now);
+    let PairInput {
+        history: stored_history,
+        findings: stored_findings,
+        items,
+        link,
+        marks,
+    } = state;
+    let mut rec = history::reconcile(
+        now,
+        pair,
+        &merged,
+        &crowded,
+        stored_history,
+        completeness,
+        (window.start, window.end),
+        settings.lookback,
     );
-    for id in &remove {
-        merged.remove(id);
+    let series = series_views(&merged, &crowded, &rec.history, now);
+    let mut health = evaluate(pair, &rec.history, &series, now, settings.horizon);
+    let upcoming: Vec<&Meeting<'_>> = upcoming(&merged, now, settings.horizon);
+    let notify = prep.is_some_and(|p| p.input.writes_notify);
+    let no_masters = HashMap::new();
+    let ctx = PairCtx {
+        now,
+        pair,
+        settings,
+        notify,
+        masters: prep.map_or(&no_masters, |p| &p.masters),
+        link: &link,
+        items: &items,
+        marks: &marks,
+        tokens,
+    };
+    let mut planned = blocks::plan(&ctx, &upcoming, &mut rec.history);
+    note_new_docs(&mut rec, &planned.docs_for);
+    if pair.enforce == crate::domain::Enforce::Fix
+        && let Some(prep) = prep
+    {
+        let fixes = fix::plan_fixes(
+            &FixInput {
+                pair,
+                upcoming: &upcoming,
+                has_series: !series.is_empty(),
+                history: &rec.history,
+                instances: prep.instances,
+                completeness: &prep.completeness,
+                their_calendars: their_calendars(prep, pair),
+                marks: &marks,
+            },
+            now,
+            settings.timezone,
+            settings.horizon,
+        );
+        apply_fixes(pair, fixes, &mut planned.writes);
     }
-    if !remove.is_empty() {
-        let removed: HashSet<&str> = remove.iter().map(String::as_str).collect();
-        upsert.retain(|r| !removed.contains(r.instance_id.as_str()));
-    }
-
-    let mut history: Vec<OccurrenceRecord> = merged.into_values().collect();
-    history.sort_by(|a, b| {
-        a.start
-            .cmp(&b.start)
-            .then(a.instance_id.cmp(&b.instance_id))
-    });
-
-    let series = series_views(ones, others, &history, now);
-    let health = evaluate(pair, &history, &series, now, horizon);
-
-    let mut upcoming: Vec<Instance> = ones
-        .iter()
-        .filter(|i| i.start > now && i.start <= now + horizon)
-        .filter(|i| status_of(i, pair, now).0 == OccurrenceStatus::Scheduled)
-        .map(|i| (*i).clone())
-        .collect();
-    upcoming.sort_by(|a, b| a.start.cmp(&b.start).then(a.id.cmp(&b.id)));
-    let next_instance = upcoming.first().cloned();
-
-    PairUpdate {
-        pair_index,
-        upsert,
-        remove,
-        history,
-        series,
+    health.findings.extend(planned.findings);
+    health
+        .findings
+        .sort_by(|a, b| a.kind.cmp(&b.kind).then(a.key.cmp(&b.key)));
+    health.findings.dedup_by(|a, b| a.key == b.key);
+    let findings = diff_findings(&pair.id, &health.findings, &stored_findings, now);
+    let plan = PairPlan {
+        pair: index,
+        upsert: rec.upsert,
+        remove: rec.remove,
+        history: rec.history,
         health,
-        next_instance,
-        upcoming,
+        findings,
+        new_docs: planned.new_docs,
+        link,
+        marks,
+    };
+    (plan, planned.writes)
+}
+
+/// The pair's scheduled meetings within the horizon, soonest first.
+fn upcoming<'m, 'a>(
+    meetings: &'m [Meeting<'a>],
+    now: DateTime<Utc>,
+    horizon: Duration,
+) -> Vec<&'m Meeting<'a>> {
+    let mut v: Vec<&Meeting<'a>> = meetings
+        .iter()
+        .filter(|m| m.status == OccurrenceStatus::Scheduled)
+        .filter(|m| m.start() > now && m.start() <= now + horizon)
+        .collect();
+    v.sort_by(|a, b| a.start().cmp(&b.start()).then(a.key.cmp(&b.key)));
+    v
+}
+
+/// History records that now name a new doc are written too.
+fn note_new_docs(rec: &mut history::Reconciled, docs_for: &[String]) {
+    for key in docs_for {
+        let Some(updated) = rec.history.iter().find(|o| &o.meeting == key) else {
+            continue;
+        };
+        match rec.upsert.iter_mut().find(|o| &o.meeting == key) {
+            Some(u) => *u = updated.clone(),
+            None => rec.upsert.push(updated.clone()),
+        }
+    }
+}
+
+/// Calendars owned by either person of the pair (empty when the provider knows no owners).
+fn their_calendars<'a>(prep: &AccountPrep<'a>, pair: &Pair) -> Vec<&'a str> {
+    let Some(s) = prep.input.snapshot else {
+        return Vec::new();
+    };
+    s.calendars
+        .iter()
+        .filter(|c| {
+            c.owner
+                .as_deref()
+                .is_some_and(|o| o == pair.manager || o == pair.report)
+        })
+        .map(|c| c.id.as_str())
+        .collect()
+}
+
+/// Turn fixes into writes; a length fix of an occurrence that also gets a block rides along.
+fn apply_fixes(pair: &Pair, fixes: Vec<FixAction>, writes: &mut Vec<PlannedWrite>) {
+    for f in fixes {
+        match f {
+            FixAction::SetEnd { target, end } => {
+                let same = writes.iter_mut().find_map(|w| match &mut w.op {
+                    WriteOp::Occurrence(o)
+                        if o.target.id == target.id && o.target.calendar == target.calendar =>
+                    {
+                        Some(o)
+                    }
+                    _ => None,
+                });
+                if let Some(o) = same {
+                    o.end = Some(end);
+                    continue;
+                }
+                writes.push(PlannedWrite {
+                    account: target.account.to_string(),
+                    pair: pair.id.clone(),
+                    key: format!("end:{}", target.meeting_key()),
+                    once: false,
+                    content_hash: content_hash(&end.to_rfc3339()),
+                    what: format!(
+                        "length of \"{}\" on {} → {} min",
+                        target.title,
+                        target.start.to_rfc3339(),
+                        (end - target.start).num_minutes()
+                    ),
+                    unit: target.source.to_string(),
+                    op: WriteOp::Occurrence(OccurrenceWrite {
+                        target,
+                        description: None,
+                        end: Some(end),
+                    }),
+                });
+            }
+            FixAction::CreateSeries(series) => writes.push(PlannedWrite {
+                account: pair.account.clone(),
+                pair: pair.id.clone(),
+                key: fix::create_key(pair),
+                once: true,
+                content_hash: content_hash(&series.key),
+                what: format!(
+                    "new {} series \"{}\" from {}",
+                    pair.cadence,
+                    series.title,
+                    series.first_start.to_rfc3339()
+                ),
+                unit: series.key.clone(),
+                op: WriteOp::Create(series),
+            }),
+        }
     }
 }
 
 /// What the calendar says about each of the pair's series (or single events that gained people).
 fn series_views(
-    ones: &[&Instance],
-    others: &[(&Instance, Vec<String>)],
-    history: &[OccurrenceRecord],
+    meetings: &[Meeting<'_>],
+    crowded: &[Crowded<'_>],
+    history: &[Occurrence],
     now: DateTime<Utc>,
 ) -> Vec<SeriesView> {
-    let group = |i: &Instance| i.series_id.clone().unwrap_or_else(|| i.id.clone());
+    let group = |i: &Instance| i.series_key();
     // The pair's groups: seen as a 1:1 now or in history (records are only ever created from 1:1s).
-    let mut known: BTreeSet<String> = ones.iter().map(|i| group(i)).collect();
+    let mut known: BTreeSet<String> = meetings.iter().map(|m| group(m.primary)).collect();
     for r in history {
-        known.insert(r.series_id.clone().unwrap_or_else(|| r.instance_id.clone()));
+        known.insert(r.group().to_string());
     }
     let mut views: BTreeMap<String, SeriesView> = BTreeMap::new();
-    let mut touch = |inst: &Instance, extra: &[String]| {
+    let mut touch = |inst: &Instance, cancelled: bool, extra: &[String]| {
         let key = group(inst);
         if !known.contains(&key) {
             return;
@@ -334,7 +507,7 @@ fn series_views(
                 .clone()
                 .filter(|r| !matches!(r, Rhythm::Other(s) if s.is_empty()));
         }
-        if inst.start > now && !inst.cancelled {
+        if inst.start > now && !cancelled {
             v.next_start = Some(v.next_start.map_or(inst.start, |s| s.min(inst.start)));
             for e in extra {
                 if !v.others.contains(e) {
@@ -343,11 +516,11 @@ fn series_views(
             }
         }
     };
-    for i in ones {
-        touch(i, &[]);
+    for m in meetings {
+        touch(m.primary, m.status == OccurrenceStatus::Cancelled, &[]);
     }
-    for (i, extra) in others {
-        touch(i, extra);
+    for c in crowded {
+        touch(c.primary, c.primary.cancelled, &c.others);
     }
     let mut out: Vec<SeriesView> = views.into_values().collect();
     for v in &mut out {
@@ -357,45 +530,51 @@ fn series_views(
 }
 
 /// Findings compared with what was already notified.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FindingsDiff {
     /// Findings to notify now: new ones, and active ones whose notification has not succeeded yet.
-    pub to_notify: Vec<FindingRecord>,
+    pub to_notify: Vec<ActiveFinding>,
     /// Findings that were active and are now resolved.
-    pub cleared: Vec<FindingRecord>,
-    /// The complete active set to store (notified_at as it will be if notification succeeds is
-    /// set by the shell).
-    pub active: Vec<FindingRecord>,
+    pub cleared: Vec<ActiveFinding>,
+    /// The complete active set to store (the shell sets `notified_at` when delivery succeeds).
+    pub active: Vec<ActiveFinding>,
+    /// Which of `to_notify` appear for the first time.
+    pub new_keys: Vec<String>,
+    /// `active` differs from the stored set (before any delivery).
+    pub changed: bool,
 }
 
 /// Compare the current findings of a pair with its stored active findings.
 pub fn diff_findings(
     pair_id: &str,
     current: &[Finding],
-    stored: &[FindingRecord],
+    stored: &[ActiveFinding],
     now: DateTime<Utc>,
 ) -> FindingsDiff {
-    let by_key: HashMap<&str, &FindingRecord> =
+    let by_key: HashMap<&str, &ActiveFinding> =
         stored.iter().map(|f| (f.key.as_str(), f)).collect();
     let mut diff = FindingsDiff::default();
     for f in current {
         let rec = match by_key.get(f.key.as_str()) {
-            Some(old) => FindingRecord {
+            Some(old) => ActiveFinding {
                 message: f.message.clone(),
                 severity: f.severity.as_str().into(),
                 occurrence: f.occurrence,
                 ..(*old).clone()
             },
-            None => FindingRecord {
-                pair_id: pair_id.to_string(),
-                key: f.key.clone(),
-                kind: f.kind.as_str().into(),
-                severity: f.severity.as_str().into(),
-                message: f.message.clone(),
-                occurrence: f.occurrence,
-                first_seen: now,
-                notified_at: None,
-            },
+            None => {
+                diff.new_keys.push(f.key.clone());
+                ActiveFinding {
+                    pair_id: pair_id.to_string(),
+                    key: f.key.clone(),
+                    kind: f.kind.as_str().into(),
+                    severity: f.severity.as_str().into(),
+                    message: f.message.clone(),
+                    occurrence: f.occurrence,
+                    first_seen: now,
+                    notified_at: None,
+                }
+            }
         };
         if rec.notified_at.is_none() {
             diff.to_notify.push(rec.clone());
@@ -408,33 +587,8 @@ pub fn diff_findings(
         .filter(|f| !current_keys.contains(f.key.as_str()))
         .cloned()
         .collect();
+    diff.changed = diff.active != stored;
     diff
-}
-
-/// What to do with the description of the pair's next 1:1.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AgendaWrite {
-    /// Write this complete description.
-    Write(String),
-    /// The description already holds exactly this block.
-    UpToDate,
-    /// The existing block is damaged; leave the description alone and report why.
-    Damaged(String),
-}
-
-/// Plan the agenda block of `target`.
-pub fn plan_agenda_write(
-    target: &Instance,
-    url: &str,
-    carried: &[BlockItem],
-    tz: chrono_tz::Tz,
-) -> AgendaWrite {
-    let block = render_block(url, carried, tz);
-    match apply_block(&target.description, &block) {
-        Ok(desc) if *desc == *target.description => AgendaWrite::UpToDate,
-        Ok(desc) => AgendaWrite::Write(desc),
-        Err(reason) => AgendaWrite::Damaged(reason),
-    }
 }
 
 /// A 1:1 seen on a calendar whose two people are not a configured pair.
@@ -451,28 +605,31 @@ pub struct Discovered {
     pub title: String,
 }
 
-/// Find 1:1s between people who are not a configured pair (for `discover`).
-pub fn discover(pairs: &[Pair], views: &[AccountView<'_>]) -> Vec<Discovered> {
+/// Find 1:1s between people who are not a configured pair (for `discover`). Copies of one meeting
+/// in several calendars count once.
+pub fn discover(pairs: &[Pair], accounts: &[(&str, &Snapshot)]) -> Vec<Discovered> {
     let index = PairIndex::new(pairs);
     #[derive(Default)]
     struct Acc {
-        count: usize,
+        meetings: BTreeSet<String>,
         organizers: BTreeMap<String, usize>,
         durations: BTreeMap<i64, usize>,
         rhythm: Option<Rhythm>,
         title: String,
     }
     let mut found: BTreeMap<(String, String, String), Acc> = BTreeMap::new();
-    for view in views {
-        for inst in view.instances {
+    for (account, snapshot) in accounts {
+        for inst in &snapshot.instances {
             if inst.cancelled {
                 continue;
             }
             if let Classification::UnconfiguredTwo(a, b) = index.classify(inst) {
                 let acc = found
-                    .entry((view.account.to_string(), a.clone(), b.clone()))
+                    .entry((account.to_string(), a.clone(), b.clone()))
                     .or_default();
-                acc.count += 1;
+                if !acc.meetings.insert(inst.meeting_key()) {
+                    continue;
+                }
                 if let Some(org) = &inst.organizer {
                     *acc.organizers.entry(org.to_string()).or_default() += 1;
                 }
@@ -508,7 +665,7 @@ pub fn discover(pairs: &[Pair], views: &[AccountView<'_>]) -> Vec<Discovered> {
                 account,
                 organizer,
                 other,
-                occurrences: acc.count,
+                occurrences: acc.meetings.len(),
                 rhythm: acc.rhythm,
                 duration: Duration::minutes(minutes),
                 title: acc.title,

@@ -1,25 +1,27 @@
-//! The daemon's small web server (axum 0.8, maud 0.27): the agenda documents, the status page and
-//! the health check.
+//! The daemon's small web servers (axum 0.8, maud 0.27).
 //!
-//! Routes: `GET /a/{token}` (one occurrence's agenda), `POST /a/{token}/items` (add),
-//! `POST /a/{token}/items/{id}/done` and `…/reopen` (tick), `GET /` (status of every pair),
-//! `GET /healthz`, `GET /static/app.css`.
+//! Public routes ([`router`], the listener people reach from their invites): `GET /a/{token}` (one
+//! occurrence's agenda), `POST /a/{token}/items` (add), `POST /a/{token}/items/{id}/done` and
+//! `…/reopen` (tick), `GET /p/{token}` (the pair's stable link: the doc of its next meeting),
+//! `GET /healthz`, `GET /static/app.css`. Admin routes ([`admin_router`], only on the admin
+//! listener): `GET /` (status of every pair), plus the same health and stylesheet.
 //!
 //! Invariants:
 //! - The agenda URL is the capability: every response carries `Cache-Control: no-store`,
 //!   `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff` and
 //!   a strict `Content-Security-Policy` (no script at all; CSS only from `/static/app.css`). Tokens
 //!   and agenda text are never logged.
-//! - The status page shows no agenda content (agendas are private to the pair).
+//! - The status page shows no agenda content (agendas are private to the pair), and is never
+//!   routed on the public listener.
 //! - All user text is HTML-escaped by maud; input is validated (non-empty, length, known section,
 //!   the item belongs to the doc's pair and is on this doc) with a 400 page naming the field.
 //! - The clock is read only through the injected [`WebState::now`].
 //! - Store access (sled, flush) runs on the blocking pool; every change is flushed before the 303.
 mod pages;
 
-use crate::domain::Pair;
-use crate::domain::agenda;
-use crate::store::{AgendaDocRecord, AgendaItemRecord, ItemKind, Section, Store, StoreError};
+use crate::domain::agenda::{self, AgendaDoc, AgendaItem, ItemKind, Section};
+use crate::domain::{OccurrenceStatus, Pair};
+use crate::store::{Store, StoreError};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Form, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -87,10 +89,7 @@ impl WebState {
     }
 }
 
-/// The public URL of an agenda doc: `{public_url}/a/{token}`, without a double slash.
-pub fn agenda_url(public_url: &str, token: &str) -> String {
-    format!("{}/a/{}", public_url.trim_end_matches('/'), token)
-}
+pub use crate::domain::links::{agenda_url, pair_url};
 
 /// The path part of a URL (`http://h:1/x/` → `/x`, `https://h` → ``).
 fn base_path(public_url: &str) -> String {
@@ -102,18 +101,29 @@ fn base_path(public_url: &str) -> String {
     path.trim_end_matches('/').to_string()
 }
 
-/// The routes, with the security headers on every response.
+/// The public routes (agenda pages), with the security headers on every response.
 pub fn router(state: WebState) -> Router {
     Router::new()
-        .route("/", get(status_page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/app.css", get(app_css))
+        .route("/p/{token}", get(pair_page))
         .route("/a/{token}", get(doc_page))
         .route("/a/{token}/items", post(add_item))
         .route("/a/{token}/items/{id}/done", post(mark_done))
         .route("/a/{token}/items/{id}/reopen", post(reopen))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// The admin routes (the status page), with the same headers. Only for the admin listener.
+pub fn admin_router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/static/app.css", get(app_css))
+        .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -247,11 +257,50 @@ fn plausible_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-fn load_doc(st: &WebState, token: &str) -> Result<AgendaDocRecord, WebError> {
+fn load_doc(st: &WebState, token: &str) -> Result<AgendaDoc, WebError> {
     if !plausible_id(token) {
         return Err(WebError::NotFound);
     }
     st.store.agenda_doc(token)?.ok_or(WebError::NotFound)
+}
+
+/// The pair's stable link: 303 to the doc of its next (or current) meeting; without one, a page
+/// listing the earlier meetings' docs.
+async fn pair_page(State(state): State<WebState>, Path(token): Path<String>) -> Response {
+    blocking(state, move |st| {
+        if !plausible_id(&token) {
+            return Err(WebError::NotFound);
+        }
+        let pair_id = st.store.pair_of_link(&token)?.ok_or(WebError::NotFound)?;
+        let history = st.store.occurrences(&pair_id)?;
+        let now = (st.now)();
+        let next = history.iter().find(|o| {
+            o.one_on_one
+                && o.end > now
+                && o.status != OccurrenceStatus::Cancelled
+                && o.agenda.is_some()
+        });
+        if let Some(doc) = next.and_then(|o| o.agenda.as_deref()) {
+            return Ok(see_doc(st, doc));
+        }
+        let (manager, report) = people_of(st, &pair_id);
+        Ok(
+            pages::pair_without_next(&st.base(), st.tz, &manager, &report, &history)
+                .into_response(),
+        )
+    })
+    .await
+}
+
+/// The two people of a pair (from the configuration, else from its id).
+fn people_of(st: &WebState, pair_id: &str) -> (String, String) {
+    match st.pairs().into_iter().find(|p| p.id == pair_id) {
+        Some(p) => (p.manager, p.report),
+        None => {
+            let (m, r) = pair_id.split_once('~').unwrap_or((pair_id, ""));
+            (m.to_string(), r.to_string())
+        }
+    }
 }
 
 async fn doc_page(State(state): State<WebState>, Path(token): Path<String>) -> Response {
@@ -259,25 +308,20 @@ async fn doc_page(State(state): State<WebState>, Path(token): Path<String>) -> R
         let doc = load_doc(st, &token)?;
         let items = st.store.agenda_items(&doc.pair_id)?;
         let history = st.store.occurrences(&doc.pair_id)?;
-        let shown = agenda::doc_items(&items, &history, &doc.instance_id, doc.start);
-        let occurrence = history.iter().find(|o| o.instance_id == doc.instance_id);
-        let pair = st.pairs().into_iter().find(|p| p.id == doc.pair_id);
-        let (manager, report) = match &pair {
-            Some(p) => (p.manager.clone(), p.report.clone()),
-            None => {
-                let (m, r) = doc.pair_id.split_once('~').unwrap_or((&doc.pair_id, ""));
-                (m.to_string(), r.to_string())
-            }
-        };
+        let occurrence = history.iter().find(|o| o.meeting == doc.meeting);
+        let start = occurrence.map_or(doc.start, |o| o.start);
+        let shown = agenda::doc_items(&items, &history, &doc.meeting, start);
+        let (manager, report) = people_of(st, &doc.pair_id);
         let view = pages::DocView {
             base: st.base(),
             token: &doc.token,
             manager: &manager,
             report: &report,
             tz: st.tz,
-            doc: &doc,
+            start,
             occurrence,
             items: &shown,
+            history: &history,
         };
         Ok(pages::doc(&view).into_response())
     })
@@ -419,7 +463,8 @@ async fn add_item(
                 format!("this pair's agenda already holds {MAX_ITEMS_PER_PAIR} items"),
             ));
         }
-        let item = AgendaItemRecord {
+        let start = doc_start(st, &doc)?;
+        let item = AgendaItem {
             id: crate::store::random_hex(8)?,
             pair_id: doc.pair_id.clone(),
             kind,
@@ -427,8 +472,8 @@ async fn add_item(
             text,
             owner,
             author,
-            origin_instance: doc.instance_id.clone(),
-            origin_start: doc.start,
+            origin_meeting: doc.meeting.clone(),
+            origin_start: start,
             done_in: None,
             done_start: None,
             done_at: None,
@@ -441,12 +486,18 @@ async fn add_item(
     .await
 }
 
+/// The current start of a doc's occurrence (it may have moved since the doc was made).
+fn doc_start(st: &WebState, doc: &AgendaDoc) -> Result<DateTime<Utc>, WebError> {
+    Ok(st
+        .store
+        .occurrences(&doc.pair_id)?
+        .iter()
+        .find(|o| o.meeting == doc.meeting)
+        .map_or(doc.start, |o| o.start))
+}
+
 /// The item `id` as shown on this doc, or a 400 naming the `item` field.
-fn doc_item(
-    st: &WebState,
-    doc: &AgendaDocRecord,
-    id: &str,
-) -> Result<(AgendaItemRecord, bool), WebError> {
+fn doc_item(st: &WebState, doc: &AgendaDoc, id: &str) -> Result<(AgendaItem, bool), WebError> {
     if !plausible_id(id) {
         return Err(bad("item", "is not an item id"));
     }
@@ -454,8 +505,12 @@ fn doc_item(
         return Err(bad("item", "is not an item of this agenda"));
     };
     let history = st.store.occurrences(&doc.pair_id)?;
+    let start = history
+        .iter()
+        .find(|o| o.meeting == doc.meeting)
+        .map_or(doc.start, |o| o.start);
     let all = [item];
-    let shown = agenda::doc_items(&all, &history, &doc.instance_id, doc.start);
+    let shown = agenda::doc_items(&all, &history, &doc.meeting, start);
     let Some(done_here) = shown.first().map(|d| d.done_here) else {
         return Err(bad(
             "item",
@@ -474,8 +529,8 @@ async fn mark_done(
         let doc = load_doc(st, &token)?;
         let (mut item, done_here) = doc_item(st, &doc, &id)?;
         if !done_here {
-            item.done_in = Some(doc.instance_id.clone());
-            item.done_start = Some(doc.start);
+            item.done_in = Some(doc.meeting.clone());
+            item.done_start = Some(doc_start(st, &doc)?);
             item.done_at = Some((st.now)());
             st.store.put_agenda_item(&item)?;
             st.store.flush()?;

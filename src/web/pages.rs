@@ -1,11 +1,9 @@
 //! The HTML of the web pages (maud): the agenda doc, the status page and the error pages.
 //! Pure rendering: no I/O, no clock (`now` is an argument); maud escapes every interpolated value.
 use super::section_value;
-use crate::domain::Pair;
-use crate::domain::agenda::DocItem;
-use crate::store::{
-    AgendaDocRecord, FindingRecord, ItemKind, OccurrenceRecord, OccurrenceStatus, Section,
-};
+use crate::domain::agenda::{DocItem, ItemKind, Section};
+use crate::domain::rules::ActiveFinding;
+use crate::domain::{Occurrence, OccurrenceStatus, Pair};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{DOCTYPE, Markup, html};
@@ -74,10 +72,64 @@ pub(super) struct DocView<'a> {
     pub manager: &'a str,
     pub report: &'a str,
     pub tz: Tz,
-    pub doc: &'a AgendaDocRecord,
+    /// The occurrence's current start.
+    pub start: DateTime<Utc>,
     /// The occurrence's history record, if the store has one (title, end, status).
-    pub occurrence: Option<&'a OccurrenceRecord>,
+    pub occurrence: Option<&'a Occurrence>,
     pub items: &'a [DocItem<'a>],
+    /// The pair's history: its other meetings' docs are linked from this one.
+    pub history: &'a [Occurrence],
+}
+
+/// How many other meetings' docs a doc links to.
+const OTHER_DOCS_SHOWN: usize = 12;
+
+/// Links to the docs of the pair's other meetings (most recent first).
+fn other_docs(base: &str, tz: Tz, history: &[Occurrence], this: Option<&str>) -> Markup {
+    let docs: Vec<(&Occurrence, &str)> = history
+        .iter()
+        .rev()
+        .filter_map(|o| Some((o, o.agenda.as_deref()?)))
+        .filter(|(o, _)| Some(o.meeting.as_str()) != this)
+        .take(OTHER_DOCS_SHOWN)
+        .collect();
+    html! {
+        @if !docs.is_empty() {
+            nav.history {
+                h2 { "Other meetings" }
+                ul {
+                    @for (o, token) in docs {
+                        li {
+                            a href={ (base) "/a/" (token) } { (day(tz, o.start)) }
+                            " · " (o.status.as_str())
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The pair's stable link when no upcoming meeting has a doc yet.
+pub(super) fn pair_without_next(
+    base: &str,
+    tz: Tz,
+    manager: &str,
+    report: &str,
+    history: &[Occurrence],
+) -> Markup {
+    layout(
+        base,
+        "1:1 agenda",
+        html! {
+            header.doc {
+                p.kicker { "1:1 agenda" }
+                h1 { (manager) " · " (report) }
+            }
+            p { "No upcoming 1:1 is on the calendar yet. When one is, this link opens its agenda." }
+            (other_docs(base, tz, history, None))
+        },
+    )
 }
 
 const SECTIONS: [Section; 6] = [
@@ -146,7 +198,7 @@ pub(super) fn doc(v: &DocView<'_>) -> Markup {
             p.kicker { "1:1 agenda" }
             h1 { (title) }
             p.people { (v.manager) " · " (v.report) }
-            p.when { (when(v.tz, v.doc.start, v.occurrence.map(|o| o.end))) }
+            p.when { (when(v.tz, v.start, v.occurrence.map(|o| o.end))) }
             @if cancelled {
                 p.notice { "This meeting was cancelled. Its open items carry over to the next 1:1." }
             }
@@ -195,6 +247,7 @@ pub(super) fn doc(v: &DocView<'_>) -> Markup {
                 button type="submit" { "Add action item" }
             }
         }
+        (other_docs(&v.base, v.tz, v.history, v.occurrence.map(|o| o.meeting.as_str())))
         footer {
             p { "This agenda is private to the two of you: anyone with this link can read and edit it, so do not forward it." }
         }
@@ -237,8 +290,8 @@ fn item_row(v: &DocView<'_>, d: &DocItem<'_>) -> Markup {
 /// One pair on the status page.
 pub(super) struct PairStatus {
     pub pair: Pair,
-    pub findings: Vec<FindingRecord>,
-    pub history: Vec<OccurrenceRecord>,
+    pub findings: Vec<ActiveFinding>,
+    pub history: Vec<Occurrence>,
 }
 
 fn status_class(s: OccurrenceStatus) -> &'static str {
@@ -269,12 +322,12 @@ pub(super) fn status(base: &str, tz: Tz, now: DateTime<Utc>, pairs: &[PairStatus
             p.empty { "No pairs are configured." }
         }
         @for p in pairs {
-            @let past: Vec<&OccurrenceRecord> = {
-                let before: Vec<&OccurrenceRecord> = p.history.iter().filter(|o| o.start < now).collect();
+            @let past: Vec<&Occurrence> = {
+                let before: Vec<&Occurrence> = p.history.iter().filter(|o| o.start < now).collect();
                 let skip = before.len().saturating_sub(PAST_SHOWN);
                 before.into_iter().skip(skip).collect()
             };
-            @let future: Vec<&OccurrenceRecord> = p.history.iter()
+            @let future: Vec<&Occurrence> = p.history.iter()
                 .filter(|o| o.start >= now).take(NEXT_SHOWN).collect();
             @let next = p.history.iter()
                 .find(|o| o.start >= now && o.status != OccurrenceStatus::Cancelled);

@@ -1,6 +1,6 @@
 //! Unit tests of the web module's pure helpers and rendering.
 use super::*;
-use crate::store::{OccurrenceRecord, OccurrenceStatus};
+use crate::domain::{Occurrence, OccurrenceStatus};
 use chrono::TimeZone;
 
 fn t(day: u32, hour: u32) -> DateTime<Utc> {
@@ -68,12 +68,12 @@ fn length_is_counted_in_characters() {
     assert_eq!(optional(&form, "text", 10).ok(), Some(None));
 }
 
-fn occ(n: u32, status: OccurrenceStatus) -> OccurrenceRecord {
-    OccurrenceRecord {
+fn occ(n: u32, status: OccurrenceStatus) -> Occurrence {
+    Occurrence {
         pair_id: "m~r".into(),
         account: "a".into(),
-        instance_id: format!("i{n}"),
-        series_id: None,
+        meeting: format!("i{n}"),
+        series: None,
         title: "Secret title".into(),
         start: t(n, 10),
         end: t(n, 10) + chrono::Duration::minutes(30),
@@ -81,6 +81,8 @@ fn occ(n: u32, status: OccurrenceStatus) -> OccurrenceRecord {
         cancel_reason: (status == OccurrenceStatus::Cancelled).then(|| "declined by <r>".into()),
         last_seen: t(n, 10),
         one_on_one: true,
+        seen_in: Vec::new(),
+        agenda: None,
     }
 }
 
@@ -112,7 +114,7 @@ fn status_page_shows_timeline_findings_and_escapes() {
             occ(n, s)
         })
         .collect();
-    let findings = vec![crate::store::FindingRecord {
+    let findings = vec![crate::domain::rules::ActiveFinding {
         pair_id: "m~r".into(),
         key: "k".into(),
         kind: "cancellations".into(),

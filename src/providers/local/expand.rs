@@ -21,6 +21,10 @@ pub(crate) const MAX_OCCURRENCES: usize = 50_000;
 /// Where the events come from and which part of time is wanted.
 pub(crate) struct Ctx<'a> {
     pub account: &'a str,
+    /// The calendar (collection folder) the file is in.
+    pub calendar: &'a str,
+    /// Whose calendar that folder is, when the configuration says.
+    pub owner: Option<&'a str>,
     pub source: &'a str,
     pub default_tz: Tz,
     pub window: Window,
@@ -30,6 +34,10 @@ pub(crate) struct Ctx<'a> {
 #[derive(Clone)]
 struct Shared {
     account: std::sync::Arc<str>,
+    calendar: std::sync::Arc<str>,
+    owner: Option<std::sync::Arc<str>>,
+    uid: std::sync::Arc<str>,
+    version: std::sync::Arc<str>,
     source: std::sync::Arc<str>,
     title: std::sync::Arc<str>,
     organizer: Option<std::sync::Arc<str>>,
@@ -55,6 +63,10 @@ fn shared(ev: &Ev, ctx: &Ctx<'_>) -> Shared {
         }
         let s = Shared {
             account: ctx.account.into(),
+            calendar: ctx.calendar.into(),
+            owner: ctx.owner.map(Into::into),
+            uid: ev.uid.as_str().into(),
+            version: event_version(ev).into(),
             source: ctx.source.into(),
             title: ev.summary.as_str().into(),
             organizer: ev.organizer.as_deref().map(Into::into),
@@ -87,31 +99,18 @@ fn shared(ev: &Ev, ctx: &Ctx<'_>) -> Shared {
     })
 }
 
-/// The instance id of a series occurrence: `{UID}_{original start UTC}`.
+/// The instance id of a series occurrence: `{UID}_{original start UTC}` (the meeting key).
 pub(crate) fn occurrence_id(uid: &str, original: DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    // Hand-rolled: this runs once per instance (100,000+ per fetch of a large vdir).
-    fn push_num(out: &mut String, n: u32, width: usize) {
-        let mut buf = [b'0'; 10];
-        let mut v = n;
-        for slot in buf.iter_mut().take(width).rev() {
-            *slot = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-        out.extend(buf.iter().take(width).map(|&b| char::from(b)));
-    }
-    let mut out = String::with_capacity(uid.len() + 17);
-    out.push_str(uid);
-    out.push('_');
-    push_num(&mut out, u32::try_from(original.year()).unwrap_or(0), 4);
-    push_num(&mut out, original.month(), 2);
-    push_num(&mut out, original.day(), 2);
-    out.push('T');
-    push_num(&mut out, original.hour(), 2);
-    push_num(&mut out, original.minute(), 2);
-    push_num(&mut out, original.second(), 2);
-    out.push('Z');
-    out
+    crate::domain::meeting_key(uid, Some(original))
+}
+
+/// The version of one event component as read: a fingerprint of what a write depends on (its
+/// description). Writes re-check the description itself, so this is informational for local.
+pub(crate) fn event_version(ev: &Ev) -> String {
+    format!(
+        "{:016x}",
+        crate::domain::hash::fnv1a64(ev.description.as_bytes())
+    )
 }
 
 /// The events of a file grouped by UID, in file order: (master, overrides).
@@ -206,8 +205,10 @@ fn expand_series(
         let (starts, problem) = occurrence_starts(m, tz, from, ctx.window.end);
         if let Some(msg) = problem {
             problems.push(SourceProblem {
+                calendar: Some(ctx.calendar.to_string()),
                 source: ctx.source.to_string(),
                 message: format!("event {uid}: {msg}"),
+                unreadable: true,
             });
         }
         if m.candidate {
@@ -285,8 +286,11 @@ fn instance(
     let sh = shared(ev, ctx);
     Instance {
         account: sh.account,
+        calendar: sh.calendar,
+        owner: sh.owner,
         id,
         series_id,
+        uid: sh.uid,
         original_start,
         title: sh.title,
         organizer: sh.organizer,
@@ -297,6 +301,7 @@ fn instance(
         cancelled,
         rhythm,
         description: sh.description,
+        version: sh.version,
         source: sh.source,
     }
 }
@@ -474,6 +479,8 @@ mod tests {
         assert!(f.problems.is_empty(), "{:?}", f.problems);
         let ctx = Ctx {
             account: "acc",
+            calendar: "cal",
+            owner: None,
             source: "f.ics",
             default_tz: Tz::Europe__Berlin,
             window: Window {

@@ -1,27 +1,40 @@
 //! The `local` provider: a vdir (folder of `.ics` files, as kept by khal and vdirsyncer), with one
 //! level of sub-folders (one per calendar). This is oneonone's built-in default source.
 //!
+//! - `settings`: the account's keys (`path`, `example`).
+//! - `account`: [`LocalAccount`], the [`Provider`](super::Provider) over a [`LocalProvider`]: its
+//!   parse cache lives behind the account's `AccountState` (a blob) and, in the daemon, in memory.
 //! - `parse`: one file → meeting-candidate events + problems, recovering from damage.
 //! - `tz`: TZID resolution and date-time values.
 //! - `expand`: candidates → `Instance`s in a window (recurrence in the event's own zone).
 //! - `edit`: text-level writes and atomic file replacement.
 //! - `cache`: the per-file parse cache (`FileCache`), so an unchanged file costs one stat.
 //!
+//! Calendars: the root folder and each sub-folder is one calendar (`Instance::calendar` is the
+//! folder's path); a folder is read completely when it could be listed, and each file that could
+//! not be read (wholly or partly) is an unreadable `SourceProblem` naming the file, which is also
+//! the `Instance::source` of its events.
+//!
 //! Invariants: only meeting candidates are returned and cached; a file that needed recovery is
 //! never rewritten; a write changes only the lines it must (DESCRIPTION, DTEND, or an appended
 //! RECURRENCE-ID override) and keeps every other byte, the line endings and the permissions; a
 //! write that would change nothing does not touch the file.
+mod account;
 mod cache;
 mod edit;
 mod expand;
 mod parse;
+mod settings;
 mod tz;
 
+pub use account::LocalAccount;
 pub use cache::FileCache;
+pub use settings::LocalSettings;
 
-use crate::domain::Instance;
+use crate::domain::{Cadence, Instance, SeriesMaster};
 use crate::providers::{
-    NewSeries, OccurrenceWrite, ProviderError, Snapshot, SourceProblem, Window, WriteOutcome,
+    CalendarRead, NewSeries, OccurrenceWrite, ProviderError, SeriesWrite, Snapshot, SourceProblem,
+    Window, WriteOutcome,
 };
 use cache::{Entry, Stamp};
 use chrono::{DateTime, Duration, Utc};
@@ -30,6 +43,7 @@ use edit::{Doc, Splice, VeventSpan, WriteError};
 use parse::{EndSpec, Ev, ParsedFile};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Reads and writes one vdir.
 #[derive(Debug, Clone)]
@@ -57,6 +71,11 @@ impl LocalProvider {
         }
     }
 
+    /// The account's name.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
     /// The vdir's root folder.
     pub fn root(&self) -> &Path {
         &self.root
@@ -66,11 +85,10 @@ impl LocalProvider {
     /// ignored). Files whose (len, mtime, inode) match the cache are not re-read. Returns every
     /// instance of every meeting candidate that overlaps the window (ends after `window.start`,
     /// starts before `window.end`; a zero-length event at `window.start` counts), recurring series
-    /// expanded, plus a `SourceProblem` per thing it could not read. Err only when the root itself
-    /// cannot be read.
+    /// expanded, the masters of those series, one `CalendarRead` per folder, and a `SourceProblem`
+    /// per thing it could not read. Err only when the root itself cannot be read.
     pub fn fetch(&self, window: Window, cache: &mut FileCache) -> Result<Snapshot, ProviderError> {
-        let mut problems = Vec::new();
-        let listed = self.list_files(&mut problems)?;
+        let (listed, folders) = self.list_files()?;
         cache.epoch += 1;
         let epoch = cache.epoch;
         // Stat every file (in parallel); read and parse only those the cache does not match.
@@ -78,79 +96,17 @@ impl LocalProvider {
             let old = &cache.files;
             parallel_map(&listed, |l| examine(l, old.get(l.path.as_os_str()), epoch))
         };
-        let account = self.account.as_str();
-        let default_tz = self.default_tz;
         // Expand every file (in parallel); empty results for files without candidates.
         let per_file = parallel_map_zip(&listed, &outcomes, |l, outcome| {
-            let mut instances = Vec::new();
-            let mut problems = Vec::new();
-            let entry = match outcome {
-                Outcome::Cached(e) => *e,
-                Outcome::Read(e) => e,
-                Outcome::Failed(msg) => {
-                    problems.push(SourceProblem {
-                        source: l.path.display().to_string(),
-                        message: msg.clone(),
-                    });
-                    return (instances, problems);
-                }
-            };
-            if entry.parsed.problems.is_empty() && entry.parsed.events.is_empty() {
-                return (instances, problems);
-            }
-            let source = l.path.display().to_string();
-            for msg in &entry.parsed.problems {
-                problems.push(SourceProblem {
-                    source: source.clone(),
-                    message: msg.clone(),
-                });
-            }
-            let ctx = expand::Ctx {
-                account,
-                source: &source,
-                default_tz,
-                window,
-            };
-            // A panic in a dependency on some odd rule must not take the whole fetch down.
-            let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut i = Vec::new();
-                let mut p = Vec::new();
-                expand::expand_file(&entry.parsed.events, &ctx, &mut i, &mut p);
-                (i, p)
-            }));
-            match expanded {
-                Ok((mut i, mut p)) => {
-                    instances.append(&mut i);
-                    problems.append(&mut p);
-                }
-                Err(_) => problems.push(SourceProblem {
-                    source: source.clone(),
-                    message: "internal error while expanding its events; skipped".into(),
-                }),
-            }
-            (instances, problems)
+            let folder = folders.get(l.folder);
+            let calendar = folder.map_or("", |f| &*f.id);
+            self.expand_one(l, outcome, calendar, window)
         });
-        // Deterministic output: files in path (byte) order.
-        let mut order: Vec<usize> = (0..per_file.len())
-            .filter(|&i| {
-                per_file
-                    .get(i)
-                    .is_some_and(|(a, b)| !a.is_empty() || !b.is_empty())
-            })
-            .collect();
-        order.sort_unstable_by(|&a, &b| {
-            let key = |i: usize| listed.get(i).map(|l| l.path.as_os_str().as_encoded_bytes());
-            key(a).cmp(&key(b))
-        });
-        let mut per_file: Vec<Option<(Vec<Instance>, Vec<SourceProblem>)>> =
-            per_file.into_iter().map(Some).collect();
-        let mut instances = Vec::new();
-        for i in order {
-            if let Some((mut inst, mut probs)) = per_file.get_mut(i).and_then(Option::take) {
-                instances.append(&mut inst);
-                problems.append(&mut probs);
-            }
-        }
+        let mut snapshot = Snapshot {
+            calendars: folders.iter().map(Folder::read).collect(),
+            ..Snapshot::default()
+        };
+        collect_in_path_order(&listed, per_file, &mut snapshot);
         // Update the cache: new entries in, entries of vanished files out.
         let mut fresh = Vec::new();
         for (l, outcome) in listed.into_iter().zip(outcomes) {
@@ -163,33 +119,96 @@ impl LocalProvider {
         cache.files.retain(|_, e| e.seen.get() == epoch);
         cache.last_dropped = before - cache.files.len();
         cache.files.extend(fresh);
-        Ok(Snapshot {
-            instances,
-            problems,
-        })
+        Ok(snapshot)
     }
 
-    /// `*.ics` files in root and its immediate sub-folders, in directory order.
-    fn list_files(&self, problems: &mut Vec<SourceProblem>) -> Result<Vec<Listed>, ProviderError> {
+    /// What one file yields: its instances in the window, the masters of their series, and its
+    /// problems.
+    fn expand_one(
+        &self,
+        l: &Listed,
+        outcome: &Outcome<'_>,
+        calendar: &str,
+        window: Window,
+    ) -> FileYield {
+        let mut out = FileYield::default();
+        let source = l.path.display().to_string();
+        let problem = |message: String| SourceProblem {
+            calendar: Some(calendar.to_string()),
+            source: source.clone(),
+            message,
+            unreadable: true,
+        };
+        let entry = match outcome {
+            Outcome::Cached(e) => *e,
+            Outcome::Read(e) => e,
+            Outcome::Failed(msg) => {
+                out.problems.push(problem(msg.clone()));
+                return out;
+            }
+        };
+        if entry.parsed.problems.is_empty() && entry.parsed.events.is_empty() {
+            return out;
+        }
+        for msg in &entry.parsed.problems {
+            out.problems.push(problem(msg.clone()));
+        }
+        let ctx = expand::Ctx {
+            account: &self.account,
+            calendar,
+            owner: None,
+            source: &source,
+            default_tz: self.default_tz,
+            window,
+        };
+        // A panic in a dependency on some odd rule must not take the whole fetch down.
+        let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut i = Vec::new();
+            let mut p = Vec::new();
+            expand::expand_file(&entry.parsed.events, &ctx, &mut i, &mut p);
+            (i, p)
+        }));
+        match expanded {
+            Ok((i, p)) => {
+                out.series = series_masters(&entry.parsed.events, &i, &ctx);
+                out.instances = i;
+                out.problems.extend(p);
+            }
+            Err(_) => out.problems.push(problem(
+                "internal error while expanding its events; skipped".into(),
+            )),
+        }
+        out
+    }
+
+    /// `*.ics` files in root and its immediate sub-folders, in directory order, and the folders
+    /// (root first) with how many files each holds.
+    fn list_files(&self) -> Result<(Vec<Listed>, Vec<Folder>), ProviderError> {
         let rd = fs::read_dir(&self.root).map_err(|e| ProviderError::Unavailable {
             what: self.root.display().to_string(),
             reason: e.to_string(),
         })?;
         let mut out = Vec::new();
         let mut dirs = Vec::new();
-        scan_dir(rd, &mut out, Some(&mut dirs));
+        let mut folders = vec![Folder::new(&self.root)];
+        scan_dir(rd, 0, &mut out, Some(&mut dirs));
         for d in dirs {
+            let index = folders.len();
+            let mut folder = Folder::new(&d);
             match fs::read_dir(&d) {
-                Ok(rd) => scan_dir(rd, &mut out, None),
-                Err(e) => problems.push(SourceProblem {
-                    source: d.display().to_string(),
-                    message: format!("cannot read folder: {e}"),
-                }),
+                Ok(rd) => scan_dir(rd, index, &mut out, None),
+                Err(e) => folder.error = Some(format!("cannot read folder: {e}")),
+            }
+            folders.push(folder);
+        }
+        for l in &out {
+            if let Some(f) = folders.get_mut(l.folder) {
+                f.files += 1;
             }
         }
         // Not sorted here: sorting 100,000 paths costs more than the rest of a warm fetch's user
         // time. `fetch` orders only the files that yield something.
-        Ok(out)
+        Ok((out, folders))
     }
 
     /// Change one instance (description and/or end). For a series occurrence, write or update a
@@ -198,16 +217,58 @@ impl LocalProvider {
     /// needed recovery), the target's current description differs from `w.target.description`,
     /// or the target is gone.
     pub fn write_occurrence(&self, w: &OccurrenceWrite) -> Result<WriteOutcome, ProviderError> {
-        let path = PathBuf::from(&*w.target.source);
-        let what = || format!("{} (event {})", w.target.source, w.target.id);
+        let what = format!("{} (event {})", w.target.source, w.target.id);
+        self.rewrite(&w.target.source, what, |text, parsed| {
+            self.plan_write(text, parsed, w)
+        })
+    }
+
+    /// Change the DESCRIPTION of a series master (the VEVENT without RECURRENCE-ID), leaving its
+    /// overrides alone. `Conflict` when its description changed since it was read.
+    pub fn write_series(&self, w: &SeriesWrite) -> Result<WriteOutcome, ProviderError> {
+        let what = format!("{} (series {})", w.target.source, w.target.id);
+        self.rewrite(&w.target.source, what, |text, parsed| {
+            let master = parsed
+                .events
+                .iter()
+                .find(|e| e.uid == w.target.id && e.recurrence_id.is_none())
+                .ok_or("the series no longer exists")?;
+            if !expand::is_series(master) {
+                return Err("the event is no longer a recurring series".into());
+            }
+            if *master.description != *w.target.description {
+                return Err("its description was edited since it was read".into());
+            }
+            if master.description == w.description {
+                return Ok(None);
+            }
+            let doc = Doc::new(text);
+            let span = locate(&doc, master)?;
+            let splice = description_splice(&doc, &span, &w.description);
+            Ok(Some(edit::apply(text, vec![splice])))
+        })
+    }
+
+    /// Re-read the file `source`, let `plan` compute its new text from what is there now (`None`:
+    /// nothing changes; `Err(reason)`: a conflict), and replace it atomically if it changed.
+    fn rewrite(
+        &self,
+        source: &str,
+        what: String,
+        plan: impl FnOnce(&str, &ParsedFile) -> Result<Option<String>, String>,
+    ) -> Result<WriteOutcome, ProviderError> {
+        let path = PathBuf::from(source);
         let conflict = |reason: String| ProviderError::Conflict {
-            what: what(),
+            what: what.clone(),
             reason,
+        };
+        let io = |e: std::io::Error| ProviderError::Io {
+            what: what.clone(),
+            source: e,
         };
         if !path.starts_with(&self.root) {
             return Err(ProviderError::NotFound(format!(
-                "{}: not inside {}",
-                w.target.source,
+                "{source}: not inside {}",
                 self.root.display()
             )));
         }
@@ -216,17 +277,9 @@ impl LocalProvider {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(conflict("the file no longer exists".into()));
             }
-            Err(e) => {
-                return Err(ProviderError::Io {
-                    what: what(),
-                    source: e,
-                });
-            }
+            Err(e) => return Err(io(e)),
         };
-        let bytes = fs::read(&path).map_err(|e| ProviderError::Io {
-            what: what(),
-            source: e,
-        })?;
+        let bytes = fs::read(&path).map_err(io)?;
         let text = std::str::from_utf8(&bytes)
             .map_err(|_| conflict("the file is not valid UTF-8; it is never rewritten".into()))?;
         let parsed = parse::parse_text(text);
@@ -235,8 +288,7 @@ impl LocalProvider {
                 "the file is damaged and was read with recovery; it is never rewritten".into(),
             ));
         }
-        let new_text = self.plan_write(text, &parsed, w).map_err(conflict)?;
-        match new_text {
+        match plan(text, &parsed).map_err(conflict)? {
             None => Ok(WriteOutcome::Unchanged),
             Some(t) if t == text => Ok(WriteOutcome::Unchanged),
             Some(t) => {
@@ -246,10 +298,7 @@ impl LocalProvider {
                     Err(WriteError::Changed) => {
                         Err(conflict("the file changed while writing".into()))
                     }
-                    Err(WriteError::Io(e)) => Err(ProviderError::Io {
-                        what: what(),
-                        source: e,
-                    }),
+                    Err(WriteError::Io(e)) => Err(io(e)),
                 }
             }
         }
@@ -269,21 +318,6 @@ impl LocalProvider {
             .iter()
             .find(|e| e.uid == uid && e.recurrence_id.is_none());
         let doc = Doc::new(text);
-        let spans = doc.vevents();
-        let span_of = |ev: &Ev| -> Result<&VeventSpan, String> {
-            let s = spans
-                .get(ev.index)
-                .ok_or_else(|| "the file's events could not be located".to_string())?;
-            let uid_ok = doc
-                .prop(s, "UID")
-                .is_some_and(|i| edit::unescape_text(doc.lines[i].value().trim()) == ev.uid);
-            let rid_ok = doc.prop(s, "RECURRENCE-ID").is_some() == ev.recurrence_id.is_some();
-            if uid_ok && rid_ok {
-                Ok(s)
-            } else {
-                Err("the file's events could not be located".to_string())
-            }
-        };
         let (target, original): (Option<&Ev>, Option<DateTime<Utc>>) = match w.target.original_start
         {
             Some(orig) if w.target.series_id.is_some() => {
@@ -345,26 +379,10 @@ impl LocalProvider {
         let mut splices = Vec::new();
         match target {
             Some(t) => {
-                let span = span_of(t)?;
+                let span = &locate(&doc, t)?;
                 let insert_at = doc.lines[span.first_nested.unwrap_or(span.end)].start;
                 if desc_changes {
-                    let line = format!("DESCRIPTION:{}", edit::escape_text(&new_desc));
-                    match doc.prop(span, "DESCRIPTION") {
-                        Some(i) => {
-                            let l = &doc.lines[i];
-                            let line = format!("{}:{}", l.head(), edit::escape_text(&new_desc));
-                            splices.push(Splice {
-                                start: l.start,
-                                end: l.end,
-                                text: edit::fold(&line, eol),
-                            });
-                        }
-                        None => splices.push(Splice {
-                            start: insert_at,
-                            end: insert_at,
-                            text: edit::fold(&line, eol),
-                        }),
-                    }
+                    splices.push(description_splice(&doc, span, &new_desc));
                 }
                 if end_changes {
                     if let Some(i) = doc.prop(span, "DTEND") {
@@ -409,7 +427,7 @@ impl LocalProvider {
                 let (Some(m), Some(orig)) = (master, original) else {
                     return Err("the event no longer exists".into());
                 };
-                let span = span_of(m)?;
+                let span = &locate(&doc, m)?;
                 let at = doc.end_vcalendar().ok_or("the file has no END:VCALENDAR")?;
                 let block = new_override(&doc, span, m, orig, new_end, &new_desc, tz)?;
                 let pos = doc.lines[at].start;
@@ -423,17 +441,17 @@ impl LocalProvider {
         Ok(Some(edit::apply(text, splices)))
     }
 
-    /// Create a new series file `{root}/{sanitized uid}.ics`; `Unchanged` if an event with that
-    /// UID already exists anywhere in the vdir.
+    /// Create a new series file `{root}/{sanitized key}.ics` whose UID is the idempotency key;
+    /// `Unchanged` if an event with that UID already exists anywhere in the vdir.
     pub fn create_series(&self, s: &NewSeries) -> Result<WriteOutcome, ProviderError> {
-        let path = self.root.join(format!("{}.ics", sanitize(&s.uid)));
-        if self.uid_exists(&s.uid)? {
+        let path = self.root.join(format!("{}.ics", sanitize(&s.key)));
+        if self.uid_exists(&s.key)? {
             return Ok(WriteOutcome::Unchanged);
         }
         if path.exists() {
             return Err(ProviderError::Conflict {
                 what: path.display().to_string(),
-                reason: format!("the file exists but holds no event with UID {}", s.uid),
+                reason: format!("the file exists but holds no event with UID {}", s.key),
             });
         }
         let text = series_text(s, stamp_now());
@@ -452,8 +470,7 @@ impl LocalProvider {
 
     /// Does any file of the vdir hold an event with this UID? (Byte search, then a parse.)
     fn uid_exists(&self, uid: &str) -> Result<bool, ProviderError> {
-        let mut ignored = Vec::new();
-        let listed = self.list_files(&mut ignored)?;
+        let (listed, _) = self.list_files()?;
         let needle = uid.as_bytes();
         let found = parallel_map(&listed, |l| {
             let Ok(bytes) = fs::read(&l.path) else {
@@ -470,6 +487,42 @@ impl LocalProvider {
             })
         });
         Ok(found.into_iter().any(|b| b))
+    }
+}
+
+/// The span of a parsed event in the file's text, checked against its UID and RECURRENCE-ID.
+fn locate(doc: &Doc<'_>, ev: &Ev) -> Result<VeventSpan, String> {
+    let lost = || "the file's events could not be located".to_string();
+    let s = doc.vevents().into_iter().nth(ev.index).ok_or_else(lost)?;
+    let uid_ok = doc
+        .prop(&s, "UID")
+        .is_some_and(|i| edit::unescape_text(doc.lines[i].value().trim()) == ev.uid);
+    let rid_ok = doc.prop(&s, "RECURRENCE-ID").is_some() == ev.recurrence_id.is_some();
+    if uid_ok && rid_ok { Ok(s) } else { Err(lost()) }
+}
+
+/// Replace (or insert) the DESCRIPTION line of the event at `span`.
+fn description_splice(doc: &Doc<'_>, span: &VeventSpan, description: &str) -> Splice {
+    let eol = doc.eol;
+    match doc.prop(span, "DESCRIPTION") {
+        Some(i) => {
+            let l = &doc.lines[i];
+            let line = format!("{}:{}", l.head(), edit::escape_text(description));
+            Splice {
+                start: l.start,
+                end: l.end,
+                text: edit::fold(&line, eol),
+            }
+        }
+        None => {
+            let at = doc.lines[span.first_nested.unwrap_or(span.end)].start;
+            let line = format!("DESCRIPTION:{}", edit::escape_text(description));
+            Splice {
+                start: at,
+                end: at,
+                text: edit::fold(&line, eol),
+            }
+        }
     }
 }
 
@@ -608,6 +661,14 @@ fn stamp_now() -> DateTime<Utc> {
     Utc::now()
 }
 
+/// The RRULE body of a cadence.
+fn rrule_for(c: Cadence) -> String {
+    match c {
+        Cadence::Weeks(n) => format!("FREQ=WEEKLY;INTERVAL={n}"),
+        Cadence::Monthly => "FREQ=MONTHLY".to_string(),
+    }
+}
+
 /// The complete VCALENDAR text of a new series (CRLF, folded).
 fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
     let eol = "\r\n";
@@ -622,14 +683,11 @@ fn series_text(s: &NewSeries, dtstamp: DateTime<Utc>) -> String {
         "VERSION:2.0".to_string(),
         "PRODID:-//oneonone//EN".to_string(),
         "BEGIN:VEVENT".to_string(),
-        format!("UID:{}", esc(&s.uid)),
+        format!("UID:{}", esc(&s.key)),
         format!("DTSTAMP:{}", dtstamp.format("%Y%m%dT%H%M%SZ")),
         format!("DTSTART;TZID={tzid}:{}", start.format("%Y%m%dT%H%M%S")),
         format!("DTEND;TZID={tzid}:{}", end.format("%Y%m%dT%H%M%S")),
-        format!(
-            "RRULE:{}",
-            clean(s.rrule.trim().trim_start_matches("RRULE:"))
-        ),
+        format!("RRULE:{}", rrule_for(s.cadence)),
         format!("SUMMARY:{}", esc(&s.title)),
         format!("ORGANIZER:mailto:{}", clean(&s.organizer.to_lowercase())),
         format!(
@@ -652,9 +710,110 @@ struct Listed {
     path: PathBuf,
     entry: fs::DirEntry,
     symlink: bool,
+    /// Index of its folder (calendar) in the fetch's folder list.
+    folder: usize,
 }
 
-fn scan_dir(rd: fs::ReadDir, out: &mut Vec<Listed>, mut dirs: Option<&mut Vec<PathBuf>>) {
+/// One folder of the vdir: one calendar.
+struct Folder {
+    /// The calendar id: the folder's path.
+    id: Arc<str>,
+    files: usize,
+    /// Why it could not be listed.
+    error: Option<String>,
+}
+
+impl Folder {
+    fn new(path: &Path) -> Folder {
+        Folder {
+            id: path.display().to_string().into(),
+            files: 0,
+            error: None,
+        }
+    }
+
+    fn read(&self) -> CalendarRead {
+        CalendarRead {
+            id: self.id.to_string(),
+            owner: None,
+            events: match &self.error {
+                Some(e) => Err(e.clone()),
+                None => Ok(self.files),
+            },
+        }
+    }
+}
+
+/// What one file yields in a fetch.
+#[derive(Default)]
+struct FileYield {
+    instances: Vec<Instance>,
+    series: Vec<SeriesMaster>,
+    problems: Vec<SourceProblem>,
+}
+
+/// Move every file's yield into the snapshot, files in path (byte) order (deterministic output).
+fn collect_in_path_order(listed: &[Listed], per_file: Vec<FileYield>, snapshot: &mut Snapshot) {
+    let mut order: Vec<usize> = (0..per_file.len())
+        .filter(|&i| {
+            per_file
+                .get(i)
+                .is_some_and(|y| !y.instances.is_empty() || !y.problems.is_empty())
+        })
+        .collect();
+    order.sort_unstable_by(|&a, &b| {
+        let key = |i: usize| listed.get(i).map(|l| l.path.as_os_str().as_encoded_bytes());
+        key(a).cmp(&key(b))
+    });
+    let mut per_file: Vec<Option<FileYield>> = per_file.into_iter().map(Some).collect();
+    for i in order {
+        if let Some(mut y) = per_file.get_mut(i).and_then(Option::take) {
+            snapshot.instances.append(&mut y.instances);
+            snapshot.series.append(&mut y.series);
+            snapshot.problems.append(&mut y.problems);
+        }
+    }
+}
+
+/// The masters of the series that `instances` (one file's) belong to.
+fn series_masters(
+    events: &[Ev],
+    instances: &[Instance],
+    ctx: &expand::Ctx<'_>,
+) -> Vec<SeriesMaster> {
+    let mut ids: Vec<&str> = instances
+        .iter()
+        .filter_map(|i| i.series_id.as_deref())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.into_iter()
+        .filter_map(|id| {
+            let m = events
+                .iter()
+                .find(|e| e.uid == id && e.recurrence_id.is_none() && expand::is_series(e))?;
+            Some(SeriesMaster {
+                account: ctx.account.into(),
+                calendar: ctx.calendar.into(),
+                owner: ctx.owner.map(Into::into),
+                id: m.uid.clone(),
+                uid: m.uid.as_str().into(),
+                title: m.summary.as_str().into(),
+                organizer: m.organizer.as_deref().map(Into::into),
+                description: m.description.as_str().into(),
+                version: expand::event_version(m).into(),
+                source: ctx.source.into(),
+            })
+        })
+        .collect()
+}
+
+fn scan_dir(
+    rd: fs::ReadDir,
+    folder: usize,
+    out: &mut Vec<Listed>,
+    mut dirs: Option<&mut Vec<PathBuf>>,
+) {
     for entry in rd.flatten() {
         let name = entry.file_name();
         let name = name.as_encoded_bytes();
@@ -673,6 +832,7 @@ fn scan_dir(rd: fs::ReadDir, out: &mut Vec<Listed>, mut dirs: Option<&mut Vec<Pa
                 path,
                 entry,
                 symlink: ft.is_symlink(),
+                folder,
             });
         }
     }
