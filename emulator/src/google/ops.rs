@@ -174,6 +174,7 @@ fn normalize(
         }
     }
     let meta = store::parse_meta(&res, cal_tz)?;
+    store::canonicalize_times(&mut res, cal_tz);
     Ok((res, meta))
 }
 
@@ -411,6 +412,7 @@ impl GoogleState {
         }
         check_if_match(&old, opts.if_match)?;
         let owner = cal.id.to_ascii_lowercase();
+        let cal_tz = cal.tz;
         let mut body = body.clone();
         for k in READ_ONLY_FIELDS {
             body.remove(*k);
@@ -457,6 +459,8 @@ impl GoogleState {
         if organizer != owner && shared(&old) != shared(&new) {
             return Err(GError::non_organizer());
         }
+        // Compare times as instants: the same time written differently is no change.
+        store::canonicalize_times(&mut new, cal_tz);
         let significant = ["start", "end", "recurrence", "location", "summary"]
             .iter()
             .any(|k| old.get(*k) != new.get(*k));
