@@ -137,9 +137,11 @@ async fn series_instances_and_exceptions_carry_offsets_across_dst() {
             emu.http
                 .post(emu.cal("calendars/primary/events?sendUpdates=none"))
                 .bearer_auth(&t)
-                .json(&json!({"id": "series01", "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=3"],
+                .json(
+                    &json!({"id": "series01", "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=3"],
                     "start": {"dateTime": "2026-10-19T10:00:00", "timeZone": "Europe/Berlin"},
-                    "end": {"dateTime": "2026-10-19T10:30:00", "timeZone": "Europe/Berlin"}})),
+                    "end": {"dateTime": "2026-10-19T10:30:00", "timeZone": "Europe/Berlin"}}),
+                ),
         )
         .await;
     assert_eq!(s, 200, "{v}");
@@ -171,9 +173,9 @@ async fn series_instances_and_exceptions_carry_offsets_across_dst() {
     let (s, ex) = emu
         .send(
             emu.http
-                .patch(emu.cal(
-                    "calendars/primary/events/series01_20261026T090000Z?sendUpdates=none",
-                ))
+                .patch(
+                    emu.cal("calendars/primary/events/series01_20261026T090000Z?sendUpdates=none"),
+                )
                 .bearer_auth(&t)
                 .json(&json!({
                     "start": {"dateTime": "2026-10-26T11:00:00", "timeZone": "Europe/Berlin"},
@@ -194,9 +196,9 @@ async fn series_instances_and_exceptions_carry_offsets_across_dst() {
     let (s, _) = emu
         .send(
             emu.http
-                .delete(emu.cal(
-                    "calendars/primary/events/series01_20261102T090000Z?sendUpdates=none",
-                ))
+                .delete(
+                    emu.cal("calendars/primary/events/series01_20261102T090000Z?sendUpdates=none"),
+                )
                 .bearer_auth(&t),
         )
         .await;

@@ -306,3 +306,44 @@ async fn the_log_records_every_write_and_whether_it_notified() {
         .unwrap_or_default();
     assert_eq!(cals.len(), 2);
 }
+
+#[tokio::test]
+async fn a_token_for_a_person_provisions_their_primary_calendar() {
+    let emu = start().await;
+    emu.scenario(scenario()).await;
+    let alice = emu.token("alice@example.com").await;
+    let (s, v) = emu.get(&alice, "calendars/carol@example.com/events").await;
+    assert_eq!((s, reason(&v)), (404, "notFound"));
+    // Carol's token creates her (empty, UTC) primary calendar at once, visible to others too.
+    let _carol = emu.token("carol@example.com").await;
+    let (s, v) = emu.get(&alice, "calendars/carol@example.com/events").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"], json!([]));
+    assert_eq!(v["timeZone"], "UTC");
+    let (s, v) = emu
+        .send(emu.http.post(emu.cal("freeBusy")).bearer_auth(&alice).json(
+            &json!({"timeMin": "2026-11-23T00:00:00Z", "timeMax": "2026-11-24T00:00:00Z",
+                    "items": [{"id": "carol@example.com"}, {"id": "dan@example.com"}]}),
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["calendars"]["carol@example.com"], json!({"busy": []}));
+    assert_eq!(
+        v["calendars"]["dan@example.com"]["errors"][0]["reason"],
+        "notFound"
+    );
+    // A client can write its own test data there.
+    let (s, v) = emu
+        .send(
+            emu.http
+                .post(emu.cal("calendars/carol@example.com/events?sendUpdates=none"))
+                .bearer_auth(&alice)
+                .json(&event_body(None)),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Reloading a scenario keeps her provisioned (empty again).
+    emu.scenario(scenario()).await;
+    let (s, v) = emu.get(&alice, "calendars/carol@example.com/events").await;
+    assert_eq!((s, v["items"].clone()), (200, json!([])));
+}

@@ -3,7 +3,7 @@
 //! throttling (injected 429/5xx/drops, the 4-concurrent MailboxConcurrency limit, the request budget).
 mod graph_support;
 
-use graph_support::{Emu, standard_scenario, start};
+use graph_support::{Emu, ids, items, standard_scenario, start};
 use serde_json::{Value, json};
 
 const EXT_ID: &str = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name oneonone";
@@ -464,4 +464,98 @@ async fn request_budget_per_ten_minutes() {
     })
     .await;
     assert_eq!(emu.get(path, &tok, &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_token_for_a_person_provisions_their_mailbox() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let daemon = emu.token("daemon", true).await;
+    let dave_events = "/v1.0/users/dave@contoso.com/events";
+    let r = emu.get(dave_events, &daemon, &[]).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "ErrorInvalidUser"),
+        "{}",
+        r.json
+    );
+    // An app-only token provisions nobody.
+    let r = emu.get("/v1.0/users/daemon/events", &daemon, &[]).await;
+    assert_eq!(r.status, 404);
+    // Minting Dave's token creates his mailbox: empty, usable through /users and /me.
+    let dave = emu.token("Dave@contoso.com", false).await;
+    let r = emu.get(dave_events, &daemon, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["value"], json!([]));
+    let r = emu.get("/v1.0/me/events", &dave, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    // A client can create its own data there, and sees it in calendarView and delta.
+    let body = json!({"subject": "Made by the client",
+        "start": {"dateTime": "2026-01-06T10:00:00", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-01-06T10:30:00", "timeZone": "UTC"}});
+    let r = emu
+        .send(
+            emu.http
+                .post(emu.url(dave_events))
+                .bearer_auth(&daemon)
+                .json(&body),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    assert_eq!(
+        r.json["organizer"]["emailAddress"]["address"],
+        "Dave@contoso.com"
+    );
+    let window = "startDateTime=2026-01-05T00:00:00Z&endDateTime=2026-01-12T00:00:00Z";
+    let r = emu
+        .get(
+            &format!("/v1.0/users/dave@contoso.com/calendarView?{window}"),
+            &daemon,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        ids(&r.json["value"].as_array().cloned().unwrap_or_default()).len(),
+        1
+    );
+    let (pages, _) = emu
+        .round(
+            &format!("/v1.0/users/dave@contoso.com/calendarView/delta?{window}"),
+            &daemon,
+            &[],
+        )
+        .await;
+    assert_eq!(items(&pages).len(), 1);
+    // getSchedule knows him too.
+    let r = emu
+        .send(
+            emu.http
+                .post(emu.url("/v1.0/users/alice@contoso.com/calendar/getSchedule"))
+                .bearer_auth(&daemon)
+                .json(&json!({"schedules": ["dave@contoso.com"],
+                    "startTime": {"dateTime": "2026-01-06T00:00:00", "timeZone": "UTC"},
+                    "endTime": {"dateTime": "2026-01-07T00:00:00", "timeZone": "UTC"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert!(r.json["value"][0].get("error").is_none(), "{}", r.json);
+    // Reloading a scenario keeps token holders provisioned (with empty mailboxes) ...
+    emu.scenario(standard_scenario()).await;
+    let r = emu.get(dave_events, &daemon, &[]).await;
+    assert_eq!((r.status, r.json["value"].clone()), (200, json!([])));
+    // ... and scenario mailboxes are not replaced by empty ones.
+    let alice = emu.token("alice@contoso.com", false).await;
+    let r = emu.get("/v1.0/me/events", &alice, &[]).await;
+    assert!(
+        !r.json["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    // Nobody else appeared.
+    let r = emu
+        .get("/v1.0/users/erin@contoso.com/events", &daemon, &[])
+        .await;
+    assert_eq!((r.status, r.code()), (404, "ErrorInvalidUser"));
 }

@@ -577,7 +577,10 @@ pub fn canonicalize_times(res: &mut Map<String, Value>, cal_tz: Tz) {
             continue;
         }
         if let Some(Value::Object(o)) = res.get_mut(key) {
-            o.insert("dateTime".into(), json!(fmt_local(t, zone.unwrap_or(cal_tz))));
+            o.insert(
+                "dateTime".into(),
+                json!(fmt_local(t, zone.unwrap_or(cal_tz))),
+            );
         }
     }
 }

@@ -134,6 +134,19 @@ impl GraphState {
             .clear();
     }
 
+    /// Create an empty mailbox (an empty default calendar, zone UTC) for `address` unless one
+    /// exists; the object id is a fresh GUID. Returns the mailbox key.
+    pub fn ensure_mailbox(&mut self, ctx: &Ctx, address: &str) -> String {
+        if let Some(k) = self.resolve_user(address) {
+            return k;
+        }
+        let key = address.to_ascii_lowercase();
+        let mb = Mailbox::new(uuid(ctx), address, address, "UTC");
+        self.ids.insert(mb.id.to_ascii_lowercase(), key.clone());
+        self.mailboxes.insert(key.clone(), mb);
+        key
+    }
+
     /// The mailbox key for a path segment (UPN or object id), case-insensitively.
     pub fn resolve_user(&self, seg: &str) -> Option<String> {
         let lower = seg.to_ascii_lowercase();
