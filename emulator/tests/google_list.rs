@@ -357,6 +357,43 @@ async fn calendar_list_and_free_busy() {
         v["calendars"]["nobody@example.com"]["errors"][0]["reason"],
         "notFound"
     );
+    // `primary` is the caller's calendar, keyed as requested; query parameters are strict.
+    let (s, v) = emu
+        .send(
+            emu.http
+                .post(emu.cal("freeBusy"))
+                .bearer_auth(&t)
+                .json(&json!({
+            "timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-24T12:00:00Z",
+            "items": [{"id": "primary"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["calendars"]["primary"]["busy"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let (s, _) = emu
+        .send(
+            emu.http
+                .post(emu.cal("freeBusy?timeZone=UTC"))
+                .bearer_auth(&t)
+                .json(&json!({
+            "timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-24T12:00:00Z", "items": []})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = emu
+        .send(
+            emu.http
+                .post(emu.cal("calendars/primary/events/watch?bogus=1"))
+                .bearer_auth(&t)
+                .json(
+                    &json!({"id": "ch1", "type": "web_hook", "address": "https://example.com/h"}),
+                ),
+        )
+        .await;
+    assert_eq!(s, 400);
     // A token with only calendar.events may not query free/busy.
     let narrow = emu
         .admin("/_admin/token", json!({"user": "alice@example.com", "scopes": ["https://www.googleapis.com/auth/calendar.events"]}))

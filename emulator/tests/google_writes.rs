@@ -267,16 +267,38 @@ async fn the_log_records_every_write_and_whether_it_notified() {
     let writes: Vec<&Value> = log.iter().filter(|e| e["write"] == true).collect();
     assert_eq!(writes.len(), 4);
     let notifying: Vec<bool> = writes.iter().map(|e| e["notifying"] == true).collect();
-    assert_eq!(notifying, vec![false, false, false, true]);
+    // A write without sendUpdates counts as notifying (observed default).
+    assert_eq!(notifying, vec![false, true, false, true]);
     assert_eq!(writes[0]["send_updates"], "none");
     assert!(writes[1]["send_updates"].is_null());
     assert!(writes.iter().all(|e| e["if_match"] == true
         && e["method"] == "PATCH"
         && e["user"] == "alice@example.com"));
-    // The quirk: a write without sendUpdates counts as notifying.
+    // The deprecated sendNotifications=false counts as none, =true as all.
+    for (q, want) in [
+        ("?sendNotifications=false", false),
+        ("?sendNotifications=true", true),
+    ] {
+        let (s, _) = emu
+            .send(
+                emu.http
+                    .patch(emu.cal(&format!("{base}{q}")))
+                    .bearer_auth(&t)
+                    .json(&json!({"description": q})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let log = emu.log().await;
+        assert_eq!(
+            log.last().map(|e| e["notifying"] == true),
+            Some(want),
+            "{q}"
+        );
+    }
+    // The quirk switched off: a write without sendUpdates counts as none.
     emu.admin(
         "/_admin/google/quirks",
-        json!({"missing_send_updates_notifies": true}),
+        json!({"missing_send_updates_notifies": false}),
     )
     .await;
     let (s, _) = emu
@@ -289,7 +311,7 @@ async fn the_log_records_every_write_and_whether_it_notified() {
         .await;
     assert_eq!(s, 200);
     let log = emu.log().await;
-    assert_eq!(log.last().map(|e| e["notifying"] == true), Some(true));
+    assert_eq!(log.last().map(|e| e["notifying"] == true), Some(false));
     // The full state shows the event.
     let state: Value = emu
         .http

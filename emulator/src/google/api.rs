@@ -443,7 +443,7 @@ fn handle(
             let new_id = base32hex_id(ctx);
             let opts = WriteOpts {
                 if_match: None,
-                send_updates: params.get("sendUpdates"),
+                send_updates: effective_send_updates(params),
                 force_sequence: false,
             };
             let mut g = crate::common::write(&ctx.google);
@@ -495,7 +495,7 @@ fn handle(
             check_send_updates(params)?;
             let opts = WriteOpts {
                 if_match,
-                send_updates: params.get("sendUpdates"),
+                send_updates: effective_send_updates(params),
                 force_sequence: false,
             };
             let mut g = crate::common::write(&ctx.google);
@@ -524,12 +524,14 @@ fn handle(
             ))
         }
         Op::Watch { cal } => {
+            params.check_allowed(LIST_PARAMS)?;
             let cal = resolve_cal(ctx, cal, tok)?;
             let req = parse_body(body)?;
             let v = super::notify::watch(ctx, &cal, &req, now)?;
             Ok(json_response(StatusCode::OK, v.to_string()))
         }
         Op::Stop => {
+            params.check_allowed(&[])?;
             let req = parse_body(body)?;
             super::notify::stop(ctx, &req)?;
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -566,23 +568,36 @@ fn handle(
             Ok(json_response(StatusCode::OK, v.to_string()))
         }
         Op::FreeBusy => {
+            params.check_allowed(&[])?;
             let req = parse_body(body)?;
             let g = ctx.google.read().unwrap_or_else(|e| e.into_inner());
             Ok(json_response(
                 StatusCode::OK,
-                free_busy(&g, &req)?.to_string(),
+                free_busy(&g, &req, &tok.user)?.to_string(),
             ))
         }
     }
 }
 
 fn check_send_updates(params: &Params) -> Result<(), GError> {
+    params.bool("sendNotifications")?;
     match params.get("sendUpdates") {
         None | Some("all" | "externalOnly" | "none") => Ok(()),
         Some(v) => Err(GError::bad_param(
             "sendUpdates",
             format!("Invalid value for sendUpdates: {v}"),
         )),
+    }
+}
+
+/// `sendUpdates`, else the deprecated `sendNotifications` (`true` = all, `false` = none), else
+/// nothing (whether that notifies is the quirk `missing_send_updates_notifies`).
+fn effective_send_updates(params: &Params) -> Option<&'static str> {
+    match (params.get("sendUpdates"), params.get("sendNotifications")) {
+        (Some("all"), _) | (None, Some("true")) => Some("all"),
+        (Some("externalOnly"), _) => Some("externalOnly"),
+        (Some(_), _) | (None, Some("false")) => Some("none"),
+        (None, _) => None,
     }
 }
 
@@ -1440,7 +1455,7 @@ fn calendar_list(
     Ok(v.to_string())
 }
 
-fn free_busy(g: &GoogleState, req: &Map<String, Value>) -> Result<Value, GError> {
+fn free_busy(g: &GoogleState, req: &Map<String, Value>, me: &str) -> Result<Value, GError> {
     let t = |k: &str| -> Result<DateTime<Utc>, GError> {
         let s = req
             .get(k)
@@ -1468,7 +1483,13 @@ fn free_busy(g: &GoogleState, req: &Map<String, Value>) -> Result<Value, GError>
             cals.insert(id.into(), json!({"busy": [], "errors": [{"domain": "calendar", "reason": "tooManyCalendarsRequested"}]}));
             continue;
         }
-        let Some(c) = g.calendars.get(id) else {
+        // `primary` is the caller's calendar; the answer is keyed by the id as requested.
+        let cal_id = if id == "primary" {
+            me.to_ascii_lowercase()
+        } else {
+            id.to_string()
+        };
+        let Some(c) = g.calendars.get(&cal_id) else {
             cals.insert(
                 id.into(),
                 json!({"busy": [], "errors": [{"domain": "global", "reason": "notFound"}]}),

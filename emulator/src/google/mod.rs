@@ -46,7 +46,9 @@ pub struct Quirks {
     pub full_sync_without_reason: bool,
     /// Omit `nextSyncToken` after `orderBy` or filter (`q`, extended property, iCalUID) queries.
     pub omit_sync_token_after_filters: bool,
-    /// Count writes without `sendUpdates` as notifying (calcom/cal.diy#30112); default: like `none`.
+    /// Count writes without `sendUpdates` as notifying, as observed (calcom/cal.diy#30112): the
+    /// default, so a client that forgets `sendUpdates=none` shows up in the log; `false` treats a
+    /// missing `sendUpdates` like `none`.
     pub missing_send_updates_notifies: bool,
     /// Repeated extended-property filters are ORed instead of ANDed.
     pub extended_property_filters_or: bool,
@@ -65,7 +67,7 @@ impl Default for Quirks {
             bare_instance_tombstones: 0.0,
             full_sync_without_reason: false,
             omit_sync_token_after_filters: false,
-            missing_send_updates_notifies: false,
+            missing_send_updates_notifies: true,
             extended_property_filters_or: false,
             notify_after_stop: false,
             expand_days: 366,
