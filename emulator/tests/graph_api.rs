@@ -60,7 +60,14 @@ async fn patch_if_match_and_notification_log() {
                       "singleValueExtendedProperties": [{"id": EXT_ID, "value": "held"}]});
     let r = patch(&emu, &tok, path, Some(&etag), body).await;
     assert_eq!(r.status, 200, "{}", r.json);
-    assert_eq!(r.json["body"]["content"], "<p>agenda</p>");
+    // Exchange returns an HTML document around the fragment that was written.
+    let content = r.json["body"]["content"].as_str().unwrap_or_default();
+    assert!(content.starts_with("<html>"), "{content}");
+    assert!(
+        content.contains("<body>\r\n<p>agenda</p>\r\n</body>"),
+        "{content}"
+    );
+    assert_eq!(r.json["bodyPreview"], "agenda");
     assert_eq!(
         r.json["subject"], "1:1 Alice / Bob",
         "unsupplied properties unchanged"
@@ -364,14 +371,22 @@ async fn injected_faults_render_in_graph_envelope() {
     assert_eq!(r.code(), "TooManyRequests");
     assert_eq!(r.header("retry-after").as_deref(), Some("1"));
     emu.faults(json!({"fraction_5xx": 1.0})).await;
-    for _ in 0..4 {
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
         let r = emu.get(path, &tok, &[]).await;
-        assert!(r.status == 503 || r.status == 500, "{}", r.status);
+        assert!([500, 503, 504].contains(&r.status), "{}", r.status);
         if r.status == 503 {
             assert!(r.header("retry-after").is_some());
+        } else {
+            assert_eq!(
+                (r.code(), r.json["error"]["message"].as_str()),
+                ("UnknownError", Some(""))
+            );
         }
         assert!(r.json["error"]["innerError"]["request-id"].is_string());
+        seen.insert(r.status);
     }
+    assert_eq!(seen.len(), 3, "500, 503 and 504 all occur: {seen:?}");
     emu.faults(json!({"fraction_drop": 1.0})).await;
     let res = emu.http.get(emu.url(path)).bearer_auth(&tok).send().await;
     assert!(res.is_err(), "connection closed without a response");
@@ -558,4 +573,44 @@ async fn a_token_for_a_person_provisions_their_mailbox() {
         .get("/v1.0/users/erin@contoso.com/events", &daemon, &[])
         .await;
     assert_eq!((r.status, r.code()), (404, "ErrorInvalidUser"));
+}
+
+#[tokio::test]
+async fn bodies_come_back_as_html_documents() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let path = "/v1.0/users/alice@contoso.com/events/AAMkAGsingle1";
+    // A text body comes back as HTML unless text is asked for.
+    let r = patch(
+        &emu,
+        &tok,
+        path,
+        None,
+        json!({"body": {"contentType": "text", "content": "line 1\n<b>line 2</b>"}}),
+    )
+    .await;
+    assert_eq!(r.json["body"]["contentType"], "html");
+    let content = r.json["body"]["content"].as_str().unwrap_or_default();
+    assert!(
+        content.contains("line 1<br>\r\n&lt;b&gt;line 2&lt;/b&gt;"),
+        "{content}"
+    );
+    let r = emu
+        .get(path, &tok, &["outlook.body-content-type=\"text\""])
+        .await;
+    assert_eq!(
+        r.json["body"],
+        json!({"contentType": "text", "content": "line 1\n<b>line 2</b>"})
+    );
+    // An unknown outlook.timezone is ignored: UTC, labelled UTC, not applied.
+    let r = emu
+        .get(path, &tok, &["outlook.timezone=\"Mars Standard Time\""])
+        .await;
+    assert_eq!(r.json["start"]["timeZone"], "UTC", "{}", r.json);
+    assert!(
+        !r.header("preference-applied")
+            .unwrap_or_default()
+            .contains("timezone")
+    );
 }

@@ -106,7 +106,7 @@ fn ext_filter(q: &HashMap<String, String>) -> Result<Option<(String, Option<Stri
 
 fn view_for(mb: &Mailbox, call: &Call, q: &HashMap<String, String>) -> View {
     View {
-        tz_name: call.prefer.tz.clone(),
+        tz_name: View::known_zone(call.prefer.tz.clone()),
         body_text: call.prefer.body_text,
         owner: mb.address.clone(),
         expand_ext: expand_ext(q),
@@ -962,7 +962,7 @@ pub async fn get_schedule(
         }
         let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
         let view = View {
-            tz_name: call.prefer.tz.clone(),
+            tz_name: View::known_zone(call.prefer.tz.clone()),
             ..View::default()
         };
         let mut value = Vec::new();
@@ -1008,7 +1008,7 @@ pub async fn get_schedule(
                 av.push(char::from(b'0' + c as u8));
                 t = slot_end;
             }
-            let zone = call.prefer.tz.clone().unwrap_or_else(|| "UTC".into());
+            let zone = view.tz_name.clone().unwrap_or_else(|| "UTC".into());
             value.push(json!({"scheduleId": addr, "availabilityView": av, "scheduleItems": items,
                 "workingHours": {"daysOfWeek": ["monday","tuesday","wednesday","thursday","friday"], "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
                     "timeZone": {"name": &*mb.time_zone}}, "timeZoneRequested": zone}));

@@ -488,8 +488,8 @@ pub async fn begin(
             std::panic::resume_unwind(Box::new("graph emulator: injected connection drop"));
         }
         Some(Fault::ServerError) => {
-            let r = if ctx.next_u64().is_multiple_of(2) {
-                with_retry_after(
+            let r = match ctx.next_u64() % 3 {
+                0 => with_retry_after(
                     graph_error(
                         ctx,
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -498,15 +498,22 @@ pub async fn begin(
                         crid.as_deref(),
                     ),
                     knobs.retry_after_secs,
-                )
-            } else {
-                graph_error(
+                ),
+                // As seen on delta nextLinks (microsoft-graph-docs#3657): no Retry-After, no message.
+                1 => graph_error(
+                    ctx,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "UnknownError",
+                    "",
+                    crid.as_deref(),
+                ),
+                _ => graph_error(
                     ctx,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "UnknownError",
                     "",
                     crid.as_deref(),
-                )
+                ),
             };
             return Err(fail(r, Some(token.user.clone())));
         }
