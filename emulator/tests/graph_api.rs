@@ -603,14 +603,95 @@ async fn bodies_come_back_as_html_documents() {
         r.json["body"],
         json!({"contentType": "text", "content": "line 1\n<b>line 2</b>"})
     );
-    // An unknown outlook.timezone is ignored: UTC, labelled UTC, not applied.
+    // An unknown outlook.timezone is a 400, not a fallback to UTC.
     let r = emu
         .get(path, &tok, &["outlook.timezone=\"Mars Standard Time\""])
         .await;
-    assert_eq!(r.json["start"]["timeZone"], "UTC", "{}", r.json);
-    assert!(
-        !r.header("preference-applied")
-            .unwrap_or_default()
-            .contains("timezone")
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "TimeZoneNotSupportedException"),
+        "{}",
+        r.json
     );
+}
+
+#[tokio::test]
+async fn api_bodies_are_checked_like_graph() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let url = emu.url("/v1.0/users/alice@contoso.com/events");
+    let post = |body: Value| emu.http.post(&url).bearer_auth(&tok).json(&body);
+    let utc = |dt: &str| json!({"dateTime": dt, "timeZone": "UTC"});
+    let ok_start = utc("2026-01-08T10:00:00");
+    let ok_end = utc("2026-01-08T10:30:00");
+    // The scenario's shorthands are not Graph: relative times, bare strings, attendee shorthand.
+    for (body, code) in [
+        (
+            json!({"start": {"days": 1, "time": "10:00", "timeZone": "UTC"}, "duration_minutes": 30}),
+            "RequestBodyRead",
+        ),
+        (
+            json!({"start": ok_start, "end": ok_end, "body": "<p>x</p>"}),
+            "RequestBodyRead",
+        ),
+        (
+            json!({"start": ok_start, "end": ok_end, "location": "Room 1"}),
+            "RequestBodyRead",
+        ),
+        (
+            json!({"start": ok_start, "end": ok_end, "attendees": [{"address": "bob@contoso.com"}]}),
+            "RequestBodyRead",
+        ),
+        (
+            json!({"start": {"dateTime": "2026-01-08T10:00:00"}, "end": ok_end}),
+            "TimeZoneNotSupportedException",
+        ),
+        (
+            json!({"start": ok_start, "end": {"dateTime": "2026-01-08T10:30:00", "timeZone": "Mars"}}),
+            "TimeZoneNotSupportedException",
+        ),
+        (json!({"subject": "no times"}), "ErrorInvalidRequest"),
+        (
+            json!({"start": ok_start, "end": utc("2026-01-08T09:00:00")}),
+            "ErrorPropertyValidationFailure",
+        ),
+    ] {
+        let r = emu.send(post(body.clone())).await;
+        assert_eq!((r.status, r.code()), (400, code), "{body}: {}", r.json);
+    }
+    // Read-only parts of a new event are the server's: responses, isCancelled, organizer.
+    let r = emu
+        .send(post(
+            json!({"subject": "New", "start": ok_start, "end": ok_end, "isCancelled": true,
+            "organizer": {"emailAddress": {"address": "mallory@contoso.com"}},
+            "attendees": [{"type": "required", "status": {"response": "accepted"},
+                           "emailAddress": {"address": "bob@contoso.com", "name": "Bob"}}]}),
+        ))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.json);
+    assert_eq!(r.json["isCancelled"], false);
+    assert_eq!(r.json["attendees"][0]["status"]["response"], "none");
+    assert_eq!(
+        r.json["organizer"]["emailAddress"]["address"],
+        "alice@contoso.com"
+    );
+    // PATCH: same checks; existing attendees keep their answers, new ones have none.
+    let path = "/v1.0/users/alice@contoso.com/events/AAMkAGsingle1";
+    let r = patch(&emu, &tok, path, None, json!({"start": {"minutes": 5}})).await;
+    assert_eq!((r.status, r.code()), (400, "RequestBodyRead"));
+    let r = patch(
+        &emu,
+        &tok,
+        path,
+        None,
+        json!({"attendees": [
+            {"type": "required", "emailAddress": {"address": "bob@contoso.com", "name": "Bob"}},
+            {"type": "optional", "status": {"response": "accepted"},
+             "emailAddress": {"address": "carol@contoso.com", "name": "Carol"}}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["attendees"][0]["status"]["response"], "accepted");
+    assert_eq!(r.json["attendees"][1]["status"]["response"], "none");
 }

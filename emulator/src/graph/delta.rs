@@ -429,7 +429,7 @@ pub fn serve(ctx: &Ctx, call: &Call, op: &str, q: &HashMap<String, String>) -> O
         .or(round.page_size)
         .unwrap_or(st.knobs.default_page_size)
         .max(1);
-    let tz_name = View::known_zone(call.prefer.tz.clone().or_else(|| round.tz.clone()));
+    let tz_name = call.prefer.tz.clone().or_else(|| round.tz.clone());
     let view = View {
         tz_name: tz_name.clone(),
         body_text: call.prefer.body_text || round.body_text,

@@ -106,7 +106,7 @@ fn ext_filter(q: &HashMap<String, String>) -> Result<Option<(String, Option<Stri
 
 fn view_for(mb: &Mailbox, call: &Call, q: &HashMap<String, String>) -> View {
     View {
-        tz_name: View::known_zone(call.prefer.tz.clone()),
+        tz_name: call.prefer.tz.clone(),
         body_text: call.prefer.body_text,
         owner: mb.address.clone(),
         expand_ext: expand_ext(q),
@@ -483,6 +483,124 @@ pub fn new_ids(ctx: &Ctx) -> (String, String, String) {
     )
 }
 
+/// Graph's own checks on a POST/PATCH body, which the lenient scenario parser (relative times,
+/// `duration_minutes`, attendee and body shorthands) does not make: `start`/`end` must be
+/// `{dateTime, timeZone}` with a known zone (400 `TimeZoneNotSupportedException` otherwise), complex
+/// properties must be objects of their type's properties (400 `RequestBodyRead`), and a new event
+/// needs `start` and `end`. Returns `(code, message)` of the 400.
+pub(crate) fn check_api_body(v: &Value, creating: bool) -> Result<(), (&'static str, String)> {
+    fn unknown(ty: &str, k: &str) -> (&'static str, String) {
+        (
+            "RequestBodyRead",
+            format!(
+                "The property '{k}' does not exist on type 'microsoft.graph.{ty}'. Make sure to only use property names that are defined by the type or mark the type as open type."
+            ),
+        )
+    }
+    fn object<'a>(
+        v: &'a Value,
+        ty: &str,
+        allowed: &[&str],
+    ) -> Result<&'a serde_json::Map<String, Value>, (&'static str, String)> {
+        let o = v.as_object().ok_or_else(|| {
+            (
+                "RequestBodyRead",
+                format!(
+                    "Cannot convert a primitive value to the expected type 'microsoft.graph.{ty}'. See the inner exception for more details."
+                ),
+            )
+        })?;
+        match o
+            .keys()
+            .find(|k| !k.starts_with("@odata.") && !allowed.contains(&k.as_str()))
+        {
+            Some(k) => Err(unknown(ty, k)),
+            None => Ok(o),
+        }
+    }
+    let o = v.as_object().ok_or((
+        "BadRequest",
+        "Empty Payload. JSON content expected.".to_string(),
+    ))?;
+    for k in ["start", "end"] {
+        let Some(d) = o.get(k) else {
+            if creating {
+                return Err((
+                    "ErrorInvalidRequest",
+                    format!("The {k} property is required."),
+                ));
+            }
+            continue;
+        };
+        let d = object(d, "dateTimeTimeZone", &["dateTime", "timeZone"])?;
+        let zone = d.get("timeZone").and_then(Value::as_str).unwrap_or("");
+        if tz::resolve(zone).is_none() {
+            return Err((
+                "TimeZoneNotSupportedException",
+                format!(
+                    "A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'."
+                ),
+            ));
+        }
+        if !d.get("dateTime").is_some_and(Value::is_string) {
+            return Err((
+                "ErrorInvalidRequest",
+                format!("{k}.dateTime: a date and time is required."),
+            ));
+        }
+    }
+    if let Some(b) = o.get("body") {
+        object(b, "itemBody", &["contentType", "content"])?;
+    }
+    if let Some(l) = o.get("location") {
+        object(
+            l,
+            "location",
+            &[
+                "displayName",
+                "locationType",
+                "uniqueId",
+                "uniqueIdType",
+                "locationUri",
+                "locationEmailAddress",
+                "address",
+                "coordinates",
+            ],
+        )?;
+    }
+    if let Some(list) = o.get("attendees").and_then(Value::as_array) {
+        for a in list {
+            let a = object(
+                a,
+                "attendee",
+                &["type", "status", "emailAddress", "proposedNewTime"],
+            )?;
+            match a.get("emailAddress") {
+                Some(e) => {
+                    object(e, "emailAddress", &["name", "address"])?;
+                }
+                None => {
+                    return Err((
+                        "ErrorInvalidRecipients",
+                        "At least one recipient isn't valid: an attendee has no emailAddress."
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Map a model error to Graph's code: an end before its start fails property validation.
+fn model_error_code(msg: &str) -> &'static str {
+    if msg.starts_with("end: must not be before start") {
+        "ErrorPropertyValidationFailure"
+    } else {
+        "ErrorInvalidRequest"
+    }
+}
+
 #[allow(clippy::result_large_err)]
 fn parse_body(ctx: &Ctx, call: &Call, body: &Bytes) -> Result<Value, Out> {
     serde_json::from_slice::<Value>(body).map_err(|e| {
@@ -521,6 +639,9 @@ pub async fn create(
             Ok(v) => v,
             Err(o) => return o,
         };
+        if let Err((code, m)) = check_api_body(&v, true) {
+            return err(&ctx, &call, StatusCode::BAD_REQUEST, code, &m);
+        }
         let now = ctx.now();
         let mut st = write(&ctx.graph);
         let retry = st.knobs.transaction_retry.clone();
@@ -561,12 +682,18 @@ pub async fn create(
                     &ctx,
                     &call,
                     StatusCode::BAD_REQUEST,
-                    "ErrorInvalidRequest",
+                    model_error_code(&m),
                     &m,
                 );
             }
         };
+        // Read-only on create: the owner organizes; attendees have not answered; not cancelled.
         ev.organizer = mb.email();
+        ev.cancelled = false;
+        for a in &mut ev.attendees {
+            a.response = "none";
+            a.time = None;
+        }
         mb.touch(&mut ev, ck, now);
         if let Some(tx) = txid {
             mb.transactions.insert(tx, (ev.id.clone(), fp));
@@ -634,6 +761,9 @@ pub async fn patch(
             Ok(v) => v,
             Err(o) => return o,
         };
+        if let Err((code, m)) = check_api_body(&v, false) {
+            return err(&ctx, &call, StatusCode::BAD_REQUEST, code, &m);
+        }
         let now = ctx.now();
         let mut st = write(&ctx.graph);
         let knobs = st.knobs.clone();
@@ -664,6 +794,7 @@ pub async fn patch(
             );
         }
         let mut ev = base;
+        let before = ev.attendees.clone();
         let fx = match apply_patch(&mut ev, &v, now) {
             Ok(fx) => fx,
             Err(m) => {
@@ -671,11 +802,27 @@ pub async fn patch(
                     &ctx,
                     &call,
                     StatusCode::BAD_REQUEST,
-                    "ErrorInvalidRequest",
+                    model_error_code(&m),
                     &m,
                 );
             }
         };
+        // Responses belong to the attendees: kept for those already invited, `none` for new ones.
+        for a in &mut ev.attendees {
+            match before
+                .iter()
+                .find(|b| b.email.address.eq_ignore_ascii_case(&a.email.address))
+            {
+                Some(b) => {
+                    a.response = b.response;
+                    a.time = b.time;
+                }
+                None => {
+                    a.response = "none";
+                    a.time = None;
+                }
+            }
+        }
         mb.touch(&mut ev, ctx.random_id(22), now);
         let is_org = ev.organizer.address.eq_ignore_ascii_case(&mb.address);
         let others = ev
@@ -962,7 +1109,7 @@ pub async fn get_schedule(
         }
         let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
         let view = View {
-            tz_name: View::known_zone(call.prefer.tz.clone()),
+            tz_name: call.prefer.tz.clone(),
             ..View::default()
         };
         let mut value = Vec::new();

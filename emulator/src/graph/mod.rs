@@ -468,6 +468,21 @@ pub async fn begin(
             ));
         }
     };
+    let prefer = Prefer::parse(headers);
+    if let Some(zone) = prefer.tz.as_deref().filter(|z| tz::resolve(z).is_none()) {
+        // Verified live by others: an unknown zone is a hard 400, not a fallback to UTC.
+        let msg = format!(
+            "A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'."
+        );
+        let r = graph_error(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "TimeZoneNotSupportedException",
+            &msg,
+            crid.as_deref(),
+        );
+        return Err(fail(r, Some(token.user.clone())));
+    }
     let fault = ctx.roll_fault().await;
     match fault {
         Some(Fault::Drop) => {
@@ -536,7 +551,7 @@ pub async fn begin(
         token,
         mailbox,
         user_path,
-        prefer: Prefer::parse(headers),
+        prefer,
         client_request_id: crid,
         if_match: header_str(headers, "if-match"),
         fault,

@@ -261,12 +261,6 @@ pub struct View {
 }
 
 impl View {
-    /// A `Prefer: outlook.timezone` value, kept only when it names a known zone (Windows or IANA):
-    /// an unknown one is ignored and times come back in UTC, labelled `UTC`.
-    pub fn known_zone(name: Option<String>) -> Option<String> {
-        name.filter(|n| tz::resolve(n).is_some())
-    }
-
     /// A `dateTimeTimeZone` for an instant in the requested zone.
     pub fn dtz_out(&self, t: DateTime<Utc>, all_day: bool) -> DtzOut<'_> {
         match (&self.tz_name, all_day) {
