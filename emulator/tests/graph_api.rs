@@ -356,7 +356,59 @@ async fn calendar_view_paging_and_get_schedule() {
         r.json["value"][0]["scheduleItems"].as_array().map(Vec::len),
         Some(1)
     );
-    assert!(r.json["value"][1]["error"].is_object());
+    assert_eq!(r.json["value"][1]["error"]["responseCode"], "5016");
+    assert_eq!(r.json["value"][1]["scheduleItems"], Value::Null);
+    assert_eq!(
+        r.json["value"][0]["scheduleItems"][0]["subject"], "1:1 Alice / Bob",
+        "own calendar: details"
+    );
+    // Someone else's calendar: times and status only.
+    let bob = emu.token("bob@contoso.com", false).await;
+    let r = emu
+        .send(
+            emu.http
+                .post(emu.url("/v1.0/me/calendar/getSchedule"))
+                .bearer_auth(&bob)
+                .json(&body),
+        )
+        .await;
+    let item = &r.json["value"][0]["scheduleItems"][0];
+    assert_eq!(item["status"], "busy", "{}", r.json);
+    assert!(
+        item.get("subject").is_none() && item.get("location").is_none(),
+        "{item}"
+    );
+    // At most 62 days and 20 schedules; calendarView at most 1825 days.
+    let mut long = body.clone();
+    long["endTime"] = json!({"dateTime": "2026-03-10T09:00:00", "timeZone": "UTC"});
+    let mut many = body.clone();
+    many["schedules"] = json!(
+        (0..21)
+            .map(|i| format!("u{i}@contoso.com"))
+            .collect::<Vec<_>>()
+    );
+    for (b, code) in [
+        (long, "ErrorTimeIntervalTooBig"),
+        (many, "ErrorInvalidParameter"),
+    ] {
+        let r = emu
+            .send(
+                emu.http
+                    .post(emu.url("/v1.0/me/calendar/getSchedule"))
+                    .bearer_auth(&tok)
+                    .json(&b),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (400, code), "{}", r.json);
+    }
+    let r = emu
+        .get(
+            "/v1.0/me/calendarView?startDateTime=2026-01-01T00:00:00Z&endDateTime=2031-01-01T00:00:00Z",
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "ErrorInvalidRequest"));
 }
 
 #[tokio::test]

@@ -277,6 +277,16 @@ pub async fn calendar_view(
                 );
             }
         };
+        // Observed on the real service: a range over 1825 days is refused.
+        if we - ws > Duration::days(1825) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidRequest",
+                "The calendarView time range must not exceed 1825 days.",
+            );
+        }
         let filter = match ext_filter(&q) {
             Ok(f) => f,
             Err(m) => return err(&ctx, &call, StatusCode::BAD_REQUEST, "BadRequest", &m),
@@ -1107,6 +1117,25 @@ pub async fn get_schedule(
                 "availabilityViewInterval must be 5-1440 and EndTime after StartTime.",
             );
         }
+        // Observed on the real service: at most 62 days (63 is ErrorTimeIntervalTooBig).
+        if we - ws > Duration::days(62) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorTimeIntervalTooBig",
+                "The requested time interval is too big; it must not exceed 62 days.",
+            );
+        }
+        if schedules.is_empty() || schedules.len() > 20 {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidParameter",
+                "Schedules must name between 1 and 20 SMTP addresses.",
+            );
+        }
         let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
         let view = View {
             tz_name: call.prefer.tz.clone(),
@@ -1115,10 +1144,14 @@ pub async fn get_schedule(
         let mut value = Vec::new();
         for addr in schedules {
             let Some(mb) = st.resolve_user(&addr).and_then(|k| st.mailboxes.get(&k)) else {
-                value.push(json!({"scheduleId": addr, "availabilityView": "", "scheduleItems": [],
-                    "error": {"message": format!("The mailbox {addr} was not found."), "responseCode": "ErrorMailboxNotFound"}}));
+                // Observed: an unknown user (or one without a mailbox) is error 5016, items null.
+                value.push(json!({"scheduleId": addr, "availabilityView": "", "scheduleItems": null,
+                    "error": {"message": format!("The mailbox {addr} was not found or has no calendar."), "responseCode": "5016"}}));
                 continue;
             };
+            // Observed: someone else's calendar shows only times and status (a delegated caller
+            // without sharing); the caller's own calendar, or an app-only token, sees details.
+            let details = call.token.app_only || mb.address.eq_ignore_ascii_case(&call.token.user);
             let mut items = Vec::new();
             let mut busy: Vec<(DateTime<Utc>, DateTime<Utc>, &str)> = Vec::new();
             for (_, t) in window_targets(mb, ws, we, None) {
@@ -1126,14 +1159,29 @@ pub async fn get_schedule(
                     Target::Stored(e) => (e, e.start, e.end),
                     Target::Occurrence(m, os) => (m, os, os + (m.end - m.start)),
                 };
-                if e.cancelled || e.show_as == "free" {
+                if e.cancelled {
                     continue;
                 }
                 busy.push((s, en, e.show_as));
-                items.push(json!({"isPrivate": e.sensitivity == "private", "status": e.show_as, "subject": &*e.subject,
-                    "location": e.location.as_deref().unwrap_or(""), "isMeeting": !e.attendees.is_empty(), "isRecurring": e.kind != Kind::Single,
-                    "isException": matches!(e.kind, Kind::Exception{..}), "isReminderSet": true,
-                    "start": view.dtz(s, e.all_day), "end": view.dtz(en, e.all_day)}));
+                let mut item = json!({"status": e.show_as,
+                    "start": view.dtz(s, e.all_day), "end": view.dtz(en, e.all_day)});
+                if details && let Some(o) = item.as_object_mut() {
+                    for (k, v) in [
+                        ("isPrivate", json!(e.sensitivity == "private")),
+                        ("subject", json!(&*e.subject)),
+                        ("location", json!(e.location.as_deref().unwrap_or(""))),
+                        ("isMeeting", json!(!e.attendees.is_empty())),
+                        ("isRecurring", json!(e.kind != Kind::Single)),
+                        (
+                            "isException",
+                            json!(matches!(e.kind, Kind::Exception { .. })),
+                        ),
+                        ("isReminderSet", json!(true)),
+                    ] {
+                        o.insert(k.into(), v);
+                    }
+                }
+                items.push(item);
             }
             let mut av = String::new();
             let mut t = ws;
