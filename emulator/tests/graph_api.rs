@@ -747,3 +747,72 @@ async fn api_bodies_are_checked_like_graph() {
     assert_eq!(r.json["attendees"][0]["status"]["response"], "accepted");
     assert_eq!(r.json["attendees"][1]["status"]["response"], "none");
 }
+
+#[tokio::test]
+async fn select_returns_only_the_selected_properties() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let base = "/v1.0/users/alice@contoso.com";
+    let r = emu
+        .get(
+            &format!("{base}/events/AAMkAGsingle1?$select=Subject,start"),
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    let mut keys: Vec<String> = r
+        .json
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec!["@odata.context", "@odata.etag", "id", "start", "subject"]
+    );
+    let r = emu
+        .get(
+            &format!("{base}/events/AAMkAGsingle1?$select=nope"),
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "RequestBroker--ParseUri"));
+    let window = "startDateTime=2026-01-01T00:00:00Z&endDateTime=2026-02-01T00:00:00Z";
+    for path in [
+        format!("{base}/calendarView?{window}&$select=subject"),
+        format!("{base}/events?$select=subject"),
+        format!("{base}/events/AAMkAGseries1/instances?{window}&$select=subject"),
+    ] {
+        let r = emu.get(&path, &tok, &[]).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.json);
+        let items = r.json["value"].as_array().cloned().unwrap_or_default();
+        assert!(!items.is_empty(), "{path}");
+        assert!(
+            items.iter().all(|i| i.get("body").is_none()
+                && i["subject"].is_string()
+                && i["id"].is_string()),
+            "{path}: {items:?}"
+        );
+    }
+    // A master's deleted occurrences, only on $select.
+    let r = emu
+        .get(
+            &format!("{base}/events/AAMkAGseries1?$select=cancelledOccurrences"),
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(
+        r.json["cancelledOccurrences"],
+        json!(["OID.AAMkAGseries1.2026-01-19"]),
+        "{}",
+        r.json
+    );
+    let r = emu
+        .get(&format!("{base}/events/AAMkAGseries1"), &tok, &[])
+        .await;
+    assert!(r.json.get("cancelledOccurrences").is_none());
+}

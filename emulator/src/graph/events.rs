@@ -104,6 +104,109 @@ fn ext_filter(q: &HashMap<String, String>) -> Result<Option<(String, Option<Stri
     Ok(Some((id, quoted_after(f, "/value eq"))))
 }
 
+/// Every property of Graph's `event` (structural and navigation), as `$select` may name them.
+const EVENT_PROPERTIES: &[&str] = &[
+    "allowNewTimeProposals",
+    "attachments",
+    "attendees",
+    "body",
+    "bodyPreview",
+    "calendar",
+    "cancelledOccurrences",
+    "categories",
+    "changeKey",
+    "createdDateTime",
+    "end",
+    "exceptionOccurrences",
+    "extensions",
+    "hasAttachments",
+    "hideAttendees",
+    "iCalUId",
+    "id",
+    "importance",
+    "instances",
+    "isAllDay",
+    "isCancelled",
+    "isDraft",
+    "isOnlineMeeting",
+    "isOrganizer",
+    "isReminderOn",
+    "lastModifiedDateTime",
+    "location",
+    "locations",
+    "multiValueExtendedProperties",
+    "onlineMeeting",
+    "onlineMeetingProvider",
+    "onlineMeetingUrl",
+    "organizer",
+    "originalEndTimeZone",
+    "originalStart",
+    "originalStartTimeZone",
+    "recurrence",
+    "reminderMinutesBeforeStart",
+    "responseRequested",
+    "responseStatus",
+    "sensitivity",
+    "seriesMasterId",
+    "showAs",
+    "singleValueExtendedProperties",
+    "start",
+    "subject",
+    "transactionId",
+    "type",
+    "webLink",
+];
+
+/// `$select=a,b`: the canonical names (matched case-insensitively), `None` without `$select`, or
+/// the message of the 400 for a property `event` does not have.
+fn parse_select(q: &HashMap<String, String>) -> Result<Option<Vec<&'static str>>, String> {
+    let Some(sel) = qget(q, "$select") else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for p in sel.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match EVENT_PROPERTIES.iter().find(|k| k.eq_ignore_ascii_case(p)) {
+            Some(k) => out.push(*k),
+            None => {
+                return Err(format!(
+                    "Could not find a property named '{p}' on type 'microsoft.graph.event'."
+                ));
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Keep only the selected properties (plus `@odata.*`, `id` and `$expand`ed extended properties),
+/// as Graph does: a client that forgets to select a field it reads gets nothing.
+fn apply_select(v: Value, sel: &Option<Vec<&'static str>>) -> Value {
+    let (Some(sel), Value::Object(o)) = (sel, &v) else {
+        return v;
+    };
+    let kept = o
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with('@')
+                || *k == "id"
+                || *k == "singleValueExtendedProperties"
+                || sel.contains(&k.as_str())
+        })
+        .map(|(k, x)| (k.clone(), x.clone()))
+        .collect();
+    Value::Object(kept)
+}
+
+/// A 400 for a bad `$select`, as Graph's URI parser words it.
+fn bad_select(ctx: &Ctx, call: &Call, msg: &str) -> Out {
+    err(
+        ctx,
+        call,
+        StatusCode::BAD_REQUEST,
+        "RequestBroker--ParseUri",
+        msg,
+    )
+}
+
 fn view_for(mb: &Mailbox, call: &Call, q: &HashMap<String, String>) -> View {
     View {
         tz_name: call.prefer.tz.clone(),
@@ -295,11 +398,15 @@ pub async fn calendar_view(
         let Some(mb) = st.mailboxes.get(&call.mailbox) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let view = view_for(mb, &call, &q);
         let all: Vec<Value> = window_targets(mb, ws, we, None)
             .iter()
             .filter(|(_, t)| target_matches(t, &filter))
-            .map(|(_, t)| render(t, &view))
+            .map(|(_, t)| apply_select(render(t, &view), &sel))
             .collect();
         let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
         Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
@@ -336,6 +443,10 @@ pub async fn list(
         let Some(mb) = st.mailboxes.get(&call.mailbox) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let view = view_for(mb, &call, &q);
         let mut evs: Vec<&Event> = mb
             .events
@@ -348,7 +459,10 @@ pub async fn list(
             })
             .collect();
         evs.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
-        let all = evs.iter().map(|e| e.to_json(&view, None)).collect();
+        let all = evs
+            .iter()
+            .map(|e| apply_select(e.to_json(&view, None), &sel))
+            .collect();
         let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
         Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
     })();
@@ -393,7 +507,38 @@ pub async fn get_one(
         let Some(t) = find(mb, &id) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let mut body = render(&t, &view_for(mb, &call, &q));
+        // A master's deleted occurrences, only when selected: `OID.{masterId}.{local date}`.
+        if let (Some(sel), Target::Stored(e)) = (&sel, &t)
+            && sel.contains(&"cancelledOccurrences")
+            && e.kind == Kind::Master
+            && let Some(o) = body.as_object_mut()
+        {
+            let zone = tz::resolve_or_utc(
+                e.recurrence
+                    .as_ref()
+                    .map_or(&*e.start_tz, |r| &*r.time_zone),
+            );
+            let mut dates: Vec<DateTime<Utc>> = e.deleted_occurrences.clone();
+            dates.sort();
+            let oids: Vec<String> = dates
+                .iter()
+                .map(|d| {
+                    let day = if e.all_day {
+                        d.date_naive()
+                    } else {
+                        tz::utc_to_local(zone, *d).date()
+                    };
+                    format!("OID.{}.{}", e.id, day.format("%Y-%m-%d"))
+                })
+                .collect();
+            o.insert("cancelledOccurrences".into(), json!(oids));
+        }
+        let mut body = apply_select(body, &sel);
         if let Some(o) = body.as_object_mut() {
             o.insert(
                 "@odata.context".into(),
@@ -460,11 +605,15 @@ pub async fn instances(
         let Some(master) = mb.events.get(&id) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let view = view_for(mb, &call, &q);
         let all: Vec<Value> = if master.kind == Kind::Master {
             window_targets(mb, ws, we, Some(&id))
                 .iter()
-                .map(|(_, t)| render(t, &view))
+                .map(|(_, t)| apply_select(render(t, &view), &sel))
                 .collect()
         } else {
             Vec::new()
