@@ -816,3 +816,44 @@ async fn select_returns_only_the_selected_properties() {
         .await;
     assert!(r.json.get("cancelledOccurrences").is_none());
 }
+
+#[tokio::test]
+async fn delegated_scopes_are_enforced() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let token = |user: &'static str, scopes: &'static [&'static str]| {
+        let emu = &emu;
+        async move {
+            emu.admin("/_admin/token", json!({"user": user, "scopes": scopes}))
+                .await["access_token"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        }
+    };
+    let read_only = token("alice@contoso.com", &["Calendars.Read"]).await;
+    let path = "/v1.0/me/events/AAMkAGsingle1";
+    assert_eq!(emu.get(path, &read_only, &[]).await.status, 200);
+    let r = patch(&emu, &read_only, path, None, json!({"subject": "x"})).await;
+    assert_eq!((r.status, r.code()), (403, "ErrorAccessDenied"));
+    let rw = token(
+        "alice@contoso.com",
+        &["https://graph.microsoft.com/Calendars.ReadWrite"],
+    )
+    .await;
+    let r = patch(&emu, &rw, path, None, json!({"subject": "x"})).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    // Someone else's mailbox needs a .Shared scope (standing in for "shared with me").
+    let bob_path = "/v1.0/users/bob@contoso.com/events";
+    let r = emu.get(bob_path, &rw, &[]).await;
+    assert_eq!((r.status, r.code()), (403, "ErrorAccessDenied"));
+    let shared = token("alice@contoso.com", &["Calendars.Read.Shared"]).await;
+    assert_eq!(emu.get(bob_path, &shared, &[]).await.status, 200);
+    // A Google scope is no Graph permission.
+    let google = token(
+        "alice@contoso.com",
+        &["https://www.googleapis.com/auth/calendar"],
+    )
+    .await;
+    assert_eq!(emu.get(path, &google, &[]).await.status, 403);
+}

@@ -364,6 +364,47 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// Does a delegated token's scope list allow this request? Tokens without scopes (admin tokens) and
+/// app-only tokens (`.default`: the app's consented permissions) may do anything. Reads need
+/// `Calendars.Read*` (getSchedule also takes `Calendars.ReadBasic`), writes `Calendars.ReadWrite*`,
+/// and another user's mailbox needs a `.Shared` scope (the emulator has no sharing model: a
+/// `.Shared` scope stands for "shared with me").
+fn delegated_scope_ok(token: &TokenInfo, method: &str, path: &str, other_user: bool) -> bool {
+    if token.app_only || token.scopes.is_empty() {
+        return true;
+    }
+    let scopes: Vec<String> = token
+        .scopes
+        .iter()
+        .map(|s| {
+            s.strip_prefix("https://graph.microsoft.com/")
+                .unwrap_or(s)
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let write = method != "GET" && !path.ends_with("/getSchedule");
+    let allowed: &[&str] = match (write, path.ends_with("/getSchedule")) {
+        (true, _) => &["calendars.readwrite", "calendars.readwrite.shared"],
+        (false, true) => &[
+            "calendars.readbasic",
+            "calendars.read",
+            "calendars.readwrite",
+            "calendars.read.shared",
+            "calendars.readwrite.shared",
+        ],
+        (false, false) => &[
+            "calendars.read",
+            "calendars.readwrite",
+            "calendars.read.shared",
+            "calendars.readwrite.shared",
+        ],
+    };
+    scopes.iter().any(|s| {
+        allowed.contains(&s.as_str())
+            && (!other_user || s.ends_with(".shared") || path.ends_with("/getSchedule"))
+    })
+}
+
 /// Admit one API request: authenticate, resolve the mailbox (`who == None` for `/me`), apply the
 /// per-mailbox limits and roll the injected fault. `Err` is the (already logged) error response.
 pub async fn begin(
@@ -452,6 +493,17 @@ pub async fn begin(
         };
         (mailbox, user_path, st.limits.clone(), st.knobs.clone())
     };
+    let other_user = !token.user.eq_ignore_ascii_case(&mailbox);
+    if !delegated_scope_ok(&token, method, &path, other_user) {
+        let r = graph_error(
+            ctx,
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+            crid.as_deref(),
+        );
+        return Err(fail(r, Some(token.user.clone())));
+    }
     let slot = match throttle::Limits::acquire(&limits, &mailbox, ctx.now(), &knobs) {
         Ok(s) => s,
         Err(rej) => {
