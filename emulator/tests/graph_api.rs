@@ -857,3 +857,33 @@ async fn delegated_scopes_are_enforced() {
     .await;
     assert_eq!(emu.get(path, &google, &[]).await.status, 403);
 }
+
+#[tokio::test]
+async fn an_unanswered_invitee_sees_not_responded() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let created = emu
+        .admin(
+            "/_admin/graph/edit",
+            json!({"mailbox": "bob@contoso.com", "create": {"subject": "Invite",
+                "organizer": {"address": "alice@contoso.com", "name": "Alice"},
+                "start": {"days": 2, "time": "09:00", "timeZone": "UTC"}, "duration_minutes": 30,
+                "attendees": [{"address": "bob@contoso.com", "name": "Bob"},
+                              {"address": "room2@contoso.com", "type": "resource"}]}}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap_or_default();
+    let r = emu
+        .get(
+            &format!("/v1.0/users/bob@contoso.com/events/{id}"),
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.json);
+    assert_eq!(r.json["responseStatus"]["response"], "notResponded");
+    assert_eq!(r.json["isOrganizer"], false);
+    assert_eq!(r.json["attendees"][0]["status"]["response"], "none");
+    assert_eq!(r.json["attendees"][1]["type"], "resource");
+}
