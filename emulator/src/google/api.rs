@@ -265,6 +265,16 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
             return Err(e);
         }
         let tok = user_token.ok_or_else(GError::auth)?;
+        let limited = ctx
+            .google
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .quirks
+            .user_rate_limit_per_minute
+            > 0;
+        if limited && !crate::common::write(&ctx.google).admit_user(&tok.user, ctx.now()) {
+            return Err(GError::rate_limit(403, "userRateLimitExceeded"));
+        }
         match fault {
             Some(Fault::ServerError) => {
                 return Err(GError::backend(if ctx.next_u64().is_multiple_of(2) {
