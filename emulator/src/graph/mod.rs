@@ -71,6 +71,15 @@ pub struct Knobs {
     pub strict_delta_options: bool,
     /// Delta rounds kept; older tokens then give the expired-token error (Outlook's cache).
     pub round_cache: usize,
+    /// A delta page that holds an occurrence of a series also takes the series' later
+    /// occurrences of the round, overrunning `maxpagesize`; the next page repeats them
+    /// (msgraph-sdk-dotnet#3070).
+    pub page_overrun: bool,
+    /// Fraction of delta nextLinks that point back at the page just served, so following it
+    /// returns the same payload (msgraph-sdk-dotnet#3082).
+    pub nextlink_loop_fraction: f64,
+    /// Fraction of occurrence deletions that delta never reports (microsoft-graph-docs#4501).
+    pub silent_occurrence_delete_fraction: f64,
 }
 
 impl Default for Knobs {
@@ -91,6 +100,9 @@ impl Default for Knobs {
             device_expires_secs: 900,
             strict_delta_options: true,
             round_cache: 4096,
+            page_overrun: false,
+            nextlink_loop_fraction: 0.0,
+            silent_occurrence_delete_fraction: 0.0,
         }
     }
 }

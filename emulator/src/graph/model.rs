@@ -1003,6 +1003,8 @@ pub struct Mailbox {
     pub tombstones: Vec<(String, u64)>,
     /// transactionId → (event id, fingerprint of the creating request).
     pub transactions: HashMap<String, (String, u64)>,
+    /// Occurrence ids deleted without a delta signal (knob `silent_occurrence_delete_fraction`).
+    pub silent: std::collections::HashSet<String>,
 }
 
 impl Mailbox {
@@ -1017,6 +1019,7 @@ impl Mailbox {
             seq: 0,
             tombstones: Vec::new(),
             transactions: HashMap::new(),
+            silent: Default::default(),
         }
     }
 
