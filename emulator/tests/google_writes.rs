@@ -206,6 +206,50 @@ async fn only_the_organizer_changes_shared_properties() {
 }
 
 #[tokio::test]
+async fn event_types_are_immutable_and_birthdays_take_no_private_properties() {
+    let emu = start().await;
+    emu.scenario(scenario()).await;
+    let t = emu.token("alice@example.com").await;
+    let (s, v) = emu
+        .send(
+            emu.http
+                .patch(emu.cal("calendars/primary/events/oneonone1?sendUpdates=none"))
+                .bearer_auth(&t)
+                .json(&json!({"eventType": "focusTime"})),
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
+    let birthday = json!({"id": "birthd001", "eventType": "birthday", "summary": "Bob",
+        "start": {"date": "2026-12-01"}, "end": {"date": "2026-12-02"},
+        "recurrence": ["RRULE:FREQ=YEARLY"]});
+    let mut tagged = birthday.clone();
+    tagged["extendedProperties"] = json!({"private": {"oneonone": "x"}});
+    let post = |b: &Value| {
+        emu.http
+            .post(emu.cal("calendars/primary/events?sendUpdates=none"))
+            .bearer_auth(&t)
+            .json(b)
+    };
+    let (s, v) = emu.send(post(&tagged)).await;
+    assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
+    assert_eq!(
+        v["error"]["errors"][0]["location"],
+        "extendedProperties.private"
+    );
+    let (s, v) = emu.send(post(&birthday)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = emu
+        .send(
+            emu.http
+                .patch(emu.cal("calendars/primary/events/birthd001?sendUpdates=none"))
+                .bearer_auth(&t)
+                .json(&json!({"extendedProperties": {"private": {"oneonone": "x"}}})),
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
+}
+
+#[tokio::test]
 async fn patching_an_instance_creates_an_exception() {
     let emu = start().await;
     emu.scenario(scenario()).await;

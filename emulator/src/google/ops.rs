@@ -383,6 +383,13 @@ impl GoogleState {
         }
         body.remove("recurringEventId");
         body.remove("originalStartTime");
+        let has_private = body
+            .get("extendedProperties")
+            .and_then(|e| e.get("private"))
+            .is_some_and(|p| p.as_object().is_some_and(|m| !m.is_empty()));
+        if str_field(&body, "eventType") == Some("birthday") && has_private {
+            return Err(birthday_private());
+        }
         let updated = self.write_time(now);
         self.store_event(cal_id, &id, body, false, updated, now, true)?;
         let res = self.resource(cal_id, &id)?;
@@ -450,6 +457,20 @@ impl GoogleState {
             merge(&mut n, &body, true);
             n
         };
+        if new.get("eventType").is_some() && new.get("eventType") != old.get("eventType") {
+            return Err(
+                GError::invalid("The event type of an event cannot be changed.")
+                    .at("parameter", "eventType"),
+            );
+        }
+        let private = |m: &Map<String, Value>| {
+            m.get("extendedProperties")
+                .and_then(|e| e.get("private"))
+                .cloned()
+        };
+        if str_field(&old, "eventType") == Some("birthday") && private(&old) != private(&new) {
+            return Err(birthday_private());
+        }
         let organizer = email_of(old.get("organizer")).unwrap_or_default();
         let shared = |m: &Map<String, Value>| {
             m.get("extendedProperties")
@@ -524,6 +545,12 @@ impl GoogleState {
             notifying,
         })
     }
+}
+
+/// Birthday events take no private extended properties (phw198/OutlookGoogleCalendarSync#2103).
+fn birthday_private() -> GError {
+    GError::invalid("Private extended properties are not supported on birthday events.")
+        .at("parameter", "extendedProperties.private")
 }
 
 fn check_if_match(old: &Map<String, Value>, if_match: Option<&str>) -> Result<(), GError> {
