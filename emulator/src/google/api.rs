@@ -1479,6 +1479,20 @@ fn free_busy(g: &GoogleState, req: &Map<String, Value>, me: &str) -> Result<Valu
     if tmax <= tmin {
         return Err(GError::time_range_empty("timeMax"));
     }
+    for (k, max) in [("calendarExpansionMax", 50), ("groupExpansionMax", 100)] {
+        if let Some(v) = req.get(k)
+            && !v.as_i64().is_some_and(|n| (1..=max).contains(&n))
+        {
+            return Err(GError::invalid(format!("Invalid {k}: at most {max}.")).at("parameter", k));
+        }
+    }
+    if let Some(z) = req.get("timeZone")
+        && !z
+            .as_str()
+            .is_some_and(|z| z.parse::<chrono_tz::Tz>().is_ok())
+    {
+        return Err(GError::invalid("Invalid time zone.").at("parameter", "timeZone"));
+    }
     let items = req
         .get("items")
         .and_then(Value::as_array)
