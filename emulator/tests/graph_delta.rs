@@ -684,3 +684,26 @@ async fn overrun_loop_and_silent_delete_knobs() {
         .await;
     assert_eq!(r.status, 404);
 }
+
+#[tokio::test]
+async fn a_token_expiring_mid_paging_gives_401() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let r = emu
+        .get(
+            &first("alice@contoso.com", "delta"),
+            &tok,
+            &["odata.maxpagesize=2"],
+        )
+        .await;
+    let next = r.json["@odata.nextLink"].as_str().unwrap_or("").to_string();
+    // Two hours later (emulator time) the one-hour token is dead; the nextLink needs a new one.
+    emu.admin("/_admin/scenario", json!({"now": "2026-01-05T14:00:00Z"}))
+        .await;
+    let r = emu.get(&next, &tok, &["odata.maxpagesize=2"]).await;
+    assert_eq!((r.status, r.code()), (401, "InvalidAuthenticationToken"));
+    let fresh = emu.token("daemon-app", true).await;
+    let r = emu.get(&next, &fresh, &["odata.maxpagesize=2"]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+}
