@@ -1487,9 +1487,8 @@ fn free_busy(g: &GoogleState, req: &Map<String, Value>, me: &str) -> Result<Valu
         }
     }
     if let Some(z) = req.get("timeZone")
-        && !z
-            .as_str()
-            .is_some_and(|z| z.parse::<chrono_tz::Tz>().is_ok())
+        && z.as_str()
+            .is_none_or(|z| z.parse::<chrono_tz::Tz>().is_err())
     {
         return Err(GError::invalid("Invalid time zone.").at("parameter", "timeZone"));
     }
