@@ -71,6 +71,8 @@ async fn scenario(State(ctx): State<Arc<Ctx>>, Json(body): Json<Value>) -> Respo
     {
         return bad_request(format!("scenario.graph: {e}"));
     }
+    // People who already hold a token keep their (now empty) calendar and mailbox.
+    ctx.provision_token_holders();
     Json(json!({"ok": true, "now": now.to_rfc3339()})).into_response()
 }
 

@@ -155,7 +155,8 @@ impl Ctx {
         None
     }
 
-    /// Issue an access token for `user`, valid for one hour of emulator time.
+    /// Issue an access token for `user`, valid for one hour of emulator time. A token for a person
+    /// (not app-only) provisions them on both APIs, see [`Ctx::provision_person`].
     pub fn issue_token(&self, user: &str, app_only: bool, scopes: Vec<String>) -> String {
         let token = format!("ya29.emu-{}", self.random_id(40));
         let info = TokenInfo {
@@ -165,7 +166,36 @@ impl Ctx {
             expires_at: self.now() + chrono::Duration::hours(1),
         };
         write(&self.tokens).insert(token.clone(), info);
+        if !app_only {
+            self.provision_person(user);
+        }
         token
+    }
+
+    /// Make sure `user` (an email address) exists on both APIs, as a real account would: an empty
+    /// primary calendar on Google and a mailbox with an empty default calendar on Graph. Existing
+    /// data is left alone. Callers must not hold the `google` or `graph` lock.
+    pub fn provision_person(&self, user: &str) {
+        if !user.contains('@') {
+            return;
+        }
+        let now = self.now();
+        write(&self.google).ensure_calendar(&user.to_ascii_lowercase(), now);
+        write(&self.graph).ensure_mailbox(self, user);
+    }
+
+    /// Provision every person a token was ever issued to (after a scenario replaced the data).
+    pub fn provision_token_holders(&self) {
+        let mut users: Vec<String> = read_guard(&self.tokens)
+            .values()
+            .filter(|t| !t.app_only)
+            .map(|t| t.user.to_ascii_lowercase())
+            .collect();
+        users.sort();
+        users.dedup();
+        for u in users {
+            self.provision_person(&u);
+        }
     }
 
     /// Look up a bearer token from an `Authorization` header value.
@@ -186,6 +216,11 @@ impl Ctx {
 /// Read a lock, recovering from poisoning (a panicking handler must not wedge the emulator).
 pub fn read<T: Clone>(lock: &RwLock<T>) -> T {
     lock.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Read-lock without cloning, recovering from poisoning.
+pub fn read_guard<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Write-lock, recovering from poisoning.

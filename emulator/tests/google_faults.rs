@@ -4,7 +4,7 @@ mod support;
 
 use oneonone_emulator::FaultConfig;
 use serde_json::json;
-use support::{reason, start_with};
+use support::{reason, start, start_with};
 
 async fn statuses(seed: u64) -> Vec<(u16, String)> {
     let emu = start_with(
@@ -150,4 +150,25 @@ async fn scripted_faults_hit_the_nth_matching_request() {
         )
         .await;
     assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn per_user_rate_limit_quirk() {
+    let emu = start().await;
+    emu.scenario(json!({"quirks": {"user_rate_limit_per_minute": 3},
+        "calendars": [{"id": "alice@example.com"}, {"id": "bob@example.com"}]}))
+        .await;
+    let alice = emu.token("alice@example.com").await;
+    let bob = emu.token("bob@example.com").await;
+    for _ in 0..3 {
+        assert_eq!(emu.get(&alice, "calendars/primary/events").await.0, 200);
+    }
+    let (s, v) = emu.get(&alice, "calendars/primary/events").await;
+    assert_eq!((s, reason(&v)), (403, "userRateLimitExceeded"));
+    assert_eq!(v["error"]["errors"][0]["domain"], "usageLimits");
+    assert_eq!(emu.get(&bob, "calendars/primary/events").await.0, 200);
+    // The next minute of emulator time has a fresh budget.
+    emu.admin("/_admin/scenario", json!({"now": "2026-11-23T08:01:00Z"}))
+        .await;
+    assert_eq!(emu.get(&alice, "calendars/primary/events").await.0, 200);
 }

@@ -357,6 +357,72 @@ async fn calendar_list_and_free_busy() {
         v["calendars"]["nobody@example.com"]["errors"][0]["reason"],
         "notFound"
     );
+    // `primary` is the caller's calendar, keyed as requested; query parameters are strict.
+    let (s, v) = emu
+        .send(
+            emu.http
+                .post(emu.cal("freeBusy"))
+                .bearer_auth(&t)
+                .json(&json!({
+            "timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-24T12:00:00Z",
+            "items": [{"id": "primary"}]})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["calendars"]["primary"]["busy"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let (s, _) = emu
+        .send(
+            emu.http
+                .post(emu.cal("freeBusy?timeZone=UTC"))
+                .bearer_auth(&t)
+                .json(&json!({
+            "timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-24T12:00:00Z", "items": []})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    let (s, _) = emu
+        .send(
+            emu.http
+                .post(emu.cal("calendars/primary/events/watch?bogus=1"))
+                .bearer_auth(&t)
+                .json(
+                    &json!({"id": "ch1", "type": "web_hook", "address": "https://example.com/h"}),
+                ),
+        )
+        .await;
+    assert_eq!(s, 400);
+    for bad in [
+        json!({"calendarExpansionMax": 51}),
+        json!({"groupExpansionMax": 101}),
+        json!({"timeZone": "Mars/Olympus"}),
+    ] {
+        let mut body = json!({"timeMin": "2026-11-24T00:00:00Z", "timeMax": "2026-11-24T12:00:00Z", "items": []});
+        if let (Some(o), Some(b)) = (body.as_object_mut(), bad.as_object()) {
+            o.extend(b.clone());
+        }
+        let (s, v) = emu
+            .send(
+                emu.http
+                    .post(emu.cal("freeBusy"))
+                    .bearer_auth(&t)
+                    .json(&body),
+            )
+            .await;
+        assert_eq!((s, reason(&v)), (400, "invalid"), "{bad}");
+    }
+    // Push channels call HTTPS endpoints only (plain HTTP only to loopback, for tests).
+    let (s, v) = emu
+        .send(
+            emu.http
+                .post(emu.cal("calendars/primary/events/watch"))
+                .bearer_auth(&t)
+                .json(&json!({"id": "ch2", "type": "web_hook", "address": "http://example.com/h"})),
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (400, "webhookUrlNotHttps"), "{v}");
     // A token with only calendar.events may not query free/busy.
     let narrow = emu
         .admin("/_admin/token", json!({"user": "alice@example.com", "scopes": ["https://www.googleapis.com/auth/calendar.events"]}))

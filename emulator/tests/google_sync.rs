@@ -275,3 +275,41 @@ async fn purged_tombstones_keep_ids_reserved_and_expire_older_tokens() {
         .await;
     assert_eq!((s, reason(&v)), (409, "duplicate"));
 }
+
+#[tokio::test]
+async fn updated_min_includes_deletions_and_must_be_recent() {
+    let emu = start().await;
+    emu.scenario(scenario()).await;
+    let t = emu.token("alice@example.com").await;
+    let (s, _) = emu
+        .send(
+            emu.http
+                .delete(emu.cal("calendars/primary/events/single2?sendUpdates=none"))
+                .bearer_auth(&t),
+        )
+        .await;
+    assert_eq!(s, 204);
+    // Deletions since updatedMin come back as cancelled whatever showDeleted says.
+    let (items, _, _) = emu
+        .list_all(
+            &t,
+            "calendars/primary/events?updatedMin=2026-11-22T00:00:00Z&showDeleted=false",
+        )
+        .await;
+    let gone: Vec<&Value> = items.iter().filter(|i| i["id"] == "single2").collect();
+    assert_eq!(gone.len(), 1, "{items:?}");
+    assert_eq!(gone[0]["status"], "cancelled");
+    let (s, v) = emu
+        .get(
+            &t,
+            "calendars/primary/events?updatedMin=2026-10-20T00:00:00Z",
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (410, "updatedMinTooLongAgo"), "{v}");
+    assert_eq!(v["error"]["errors"][0]["domain"], "calendar");
+    // eventTypes is an enum.
+    let (s, _) = emu
+        .get(&t, "calendars/primary/events?eventTypes=meeting")
+        .await;
+    assert_eq!(s, 400);
+}

@@ -206,6 +206,50 @@ async fn only_the_organizer_changes_shared_properties() {
 }
 
 #[tokio::test]
+async fn event_types_are_immutable_and_birthdays_take_no_private_properties() {
+    let emu = start().await;
+    emu.scenario(scenario()).await;
+    let t = emu.token("alice@example.com").await;
+    let (s, v) = emu
+        .send(
+            emu.http
+                .patch(emu.cal("calendars/primary/events/oneonone1?sendUpdates=none"))
+                .bearer_auth(&t)
+                .json(&json!({"eventType": "focusTime"})),
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
+    let birthday = json!({"id": "birthd001", "eventType": "birthday", "summary": "Bob",
+        "start": {"date": "2026-12-01"}, "end": {"date": "2026-12-02"},
+        "recurrence": ["RRULE:FREQ=YEARLY"]});
+    let mut tagged = birthday.clone();
+    tagged["extendedProperties"] = json!({"private": {"oneonone": "x"}});
+    let post = |b: &Value| {
+        emu.http
+            .post(emu.cal("calendars/primary/events?sendUpdates=none"))
+            .bearer_auth(&t)
+            .json(b)
+    };
+    let (s, v) = emu.send(post(&tagged)).await;
+    assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
+    assert_eq!(
+        v["error"]["errors"][0]["location"],
+        "extendedProperties.private"
+    );
+    let (s, v) = emu.send(post(&birthday)).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = emu
+        .send(
+            emu.http
+                .patch(emu.cal("calendars/primary/events/birthd001?sendUpdates=none"))
+                .bearer_auth(&t)
+                .json(&json!({"extendedProperties": {"private": {"oneonone": "x"}}})),
+        )
+        .await;
+    assert_eq!((s, reason(&v)), (400, "invalid"), "{v}");
+}
+
+#[tokio::test]
 async fn patching_an_instance_creates_an_exception() {
     let emu = start().await;
     emu.scenario(scenario()).await;
@@ -267,16 +311,38 @@ async fn the_log_records_every_write_and_whether_it_notified() {
     let writes: Vec<&Value> = log.iter().filter(|e| e["write"] == true).collect();
     assert_eq!(writes.len(), 4);
     let notifying: Vec<bool> = writes.iter().map(|e| e["notifying"] == true).collect();
-    assert_eq!(notifying, vec![false, false, false, true]);
+    // A write without sendUpdates counts as notifying (observed default).
+    assert_eq!(notifying, vec![false, true, false, true]);
     assert_eq!(writes[0]["send_updates"], "none");
     assert!(writes[1]["send_updates"].is_null());
     assert!(writes.iter().all(|e| e["if_match"] == true
         && e["method"] == "PATCH"
         && e["user"] == "alice@example.com"));
-    // The quirk: a write without sendUpdates counts as notifying.
+    // The deprecated sendNotifications=false counts as none, =true as all.
+    for (q, want) in [
+        ("?sendNotifications=false", false),
+        ("?sendNotifications=true", true),
+    ] {
+        let (s, _) = emu
+            .send(
+                emu.http
+                    .patch(emu.cal(&format!("{base}{q}")))
+                    .bearer_auth(&t)
+                    .json(&json!({"description": q})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let log = emu.log().await;
+        assert_eq!(
+            log.last().map(|e| e["notifying"] == true),
+            Some(want),
+            "{q}"
+        );
+    }
+    // The quirk switched off: a write without sendUpdates counts as none.
     emu.admin(
         "/_admin/google/quirks",
-        json!({"missing_send_updates_notifies": true}),
+        json!({"missing_send_updates_notifies": false}),
     )
     .await;
     let (s, _) = emu
@@ -289,7 +355,7 @@ async fn the_log_records_every_write_and_whether_it_notified() {
         .await;
     assert_eq!(s, 200);
     let log = emu.log().await;
-    assert_eq!(log.last().map(|e| e["notifying"] == true), Some(true));
+    assert_eq!(log.last().map(|e| e["notifying"] == true), Some(false));
     // The full state shows the event.
     let state: Value = emu
         .http
@@ -305,4 +371,45 @@ async fn the_log_records_every_write_and_whether_it_notified() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(cals.len(), 2);
+}
+
+#[tokio::test]
+async fn a_token_for_a_person_provisions_their_primary_calendar() {
+    let emu = start().await;
+    emu.scenario(scenario()).await;
+    let alice = emu.token("alice@example.com").await;
+    let (s, v) = emu.get(&alice, "calendars/carol@example.com/events").await;
+    assert_eq!((s, reason(&v)), (404, "notFound"));
+    // Carol's token creates her (empty, UTC) primary calendar at once, visible to others too.
+    let _carol = emu.token("carol@example.com").await;
+    let (s, v) = emu.get(&alice, "calendars/carol@example.com/events").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["items"], json!([]));
+    assert_eq!(v["timeZone"], "UTC");
+    let (s, v) = emu
+        .send(emu.http.post(emu.cal("freeBusy")).bearer_auth(&alice).json(
+            &json!({"timeMin": "2026-11-23T00:00:00Z", "timeMax": "2026-11-24T00:00:00Z",
+                    "items": [{"id": "carol@example.com"}, {"id": "dan@example.com"}]}),
+        ))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["calendars"]["carol@example.com"], json!({"busy": []}));
+    assert_eq!(
+        v["calendars"]["dan@example.com"]["errors"][0]["reason"],
+        "notFound"
+    );
+    // A client can write its own test data there.
+    let (s, v) = emu
+        .send(
+            emu.http
+                .post(emu.cal("calendars/carol@example.com/events?sendUpdates=none"))
+                .bearer_auth(&alice)
+                .json(&event_body(None)),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Reloading a scenario keeps her provisioned (empty again).
+    emu.scenario(scenario()).await;
+    let (s, v) = emu.get(&alice, "calendars/carol@example.com/events").await;
+    assert_eq!((s, v["items"].clone()), (200, json!([])));
 }

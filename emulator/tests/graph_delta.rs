@@ -617,3 +617,93 @@ async fn emitted_events_match_the_schema() {
     c2.check(&event_schema, &bad, "bad", true);
     assert_eq!(c2.errors.len(), 2, "{:?}", c2.errors);
 }
+
+#[tokio::test]
+async fn overrun_loop_and_silent_delete_knobs() {
+    let emu = start().await;
+    let mut sc = standard_scenario();
+    sc["graph"]["knobs"] = json!({"page_overrun": true});
+    emu.scenario(sc).await;
+    let tok = emu.token("daemon-app", true).await;
+    let prefer = ["odata.maxpagesize=2"];
+    // Overrun: the page with the series' first occurrence also carries its later one (3 > 2),
+    // and a later page repeats it.
+    let (pages, _) = emu
+        .round(&first("alice@contoso.com", "delta"), &tok, &prefer)
+        .await;
+    let sizes: Vec<usize> = pages
+        .iter()
+        .map(|p| p["value"].as_array().map_or(0, Vec::len))
+        .collect();
+    assert!(sizes.iter().any(|n| *n > 2), "{sizes:?}");
+    let all = ids(&items(&pages));
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(unique.len(), 5);
+    assert!(all.len() > unique.len(), "a repeated id: {all:?}");
+    // nextLink loop: the link points back at the same page, with the same payload.
+    emu.knobs(json!({"page_overrun": false, "nextlink_loop_fraction": 1.0}))
+        .await;
+    let a = emu
+        .get(&first("alice@contoso.com", "delta"), &tok, &prefer)
+        .await;
+    let next = a.json["@odata.nextLink"].as_str().unwrap_or("").to_string();
+    let b = emu.get(&next, &tok, &prefer).await;
+    assert_eq!(a.json["value"], b.json["value"]);
+    assert_eq!(b.json["@odata.nextLink"].as_str(), Some(next.as_str()));
+    // Silent delete: deleting an occurrence leaves delta with nothing to report.
+    emu.knobs(json!({"nextlink_loop_fraction": 0.0, "silent_occurrence_delete_fraction": 1.0}))
+        .await;
+    let (pages, link) = emu
+        .round(&first("alice@contoso.com", "delta"), &tok, &[])
+        .await;
+    let occurrence = items(&pages)
+        .into_iter()
+        .rev()
+        .find(|i| i["type"] == "occurrence")
+        .and_then(|i| i["id"].as_str().map(String::from))
+        .unwrap_or_default();
+    let r = emu
+        .send(
+            emu.http
+                .delete(emu.url(&format!(
+                    "/v1.0/users/alice@contoso.com/events/{occurrence}"
+                )))
+                .bearer_auth(&tok),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let (pages, _) = emu.round(&link, &tok, &[]).await;
+    assert_eq!(items(&pages), Vec::<Value>::new(), "no signal at all");
+    // The occurrence is gone all the same.
+    let r = emu
+        .get(
+            &format!("/v1.0/users/alice@contoso.com/events/{occurrence}"),
+            &tok,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+#[tokio::test]
+async fn a_token_expiring_mid_paging_gives_401() {
+    let emu = start().await;
+    emu.scenario(standard_scenario()).await;
+    let tok = emu.token("daemon-app", true).await;
+    let r = emu
+        .get(
+            &first("alice@contoso.com", "delta"),
+            &tok,
+            &["odata.maxpagesize=2"],
+        )
+        .await;
+    let next = r.json["@odata.nextLink"].as_str().unwrap_or("").to_string();
+    // Two hours later (emulator time) the one-hour token is dead; the nextLink needs a new one.
+    emu.admin("/_admin/scenario", json!({"now": "2026-01-05T14:00:00Z"}))
+        .await;
+    let r = emu.get(&next, &tok, &["odata.maxpagesize=2"]).await;
+    assert_eq!((r.status, r.code()), (401, "InvalidAuthenticationToken"));
+    let fresh = emu.token("daemon-app", true).await;
+    let r = emu.get(&next, &fresh, &["odata.maxpagesize=2"]).await;
+    assert_eq!(r.status, 200, "{}", r.json);
+}

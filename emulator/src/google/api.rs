@@ -265,6 +265,16 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
             return Err(e);
         }
         let tok = user_token.ok_or_else(GError::auth)?;
+        let limited = ctx
+            .google
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .quirks
+            .user_rate_limit_per_minute
+            > 0;
+        if limited && !crate::common::write(&ctx.google).admit_user(&tok.user, ctx.now()) {
+            return Err(GError::rate_limit(403, "userRateLimitExceeded"));
+        }
         match fault {
             Some(Fault::ServerError) => {
                 return Err(GError::backend(if ctx.next_u64().is_multiple_of(2) {
@@ -443,7 +453,7 @@ fn handle(
             let new_id = base32hex_id(ctx);
             let opts = WriteOpts {
                 if_match: None,
-                send_updates: params.get("sendUpdates"),
+                send_updates: effective_send_updates(params),
                 force_sequence: false,
             };
             let mut g = crate::common::write(&ctx.google);
@@ -495,7 +505,7 @@ fn handle(
             check_send_updates(params)?;
             let opts = WriteOpts {
                 if_match,
-                send_updates: params.get("sendUpdates"),
+                send_updates: effective_send_updates(params),
                 force_sequence: false,
             };
             let mut g = crate::common::write(&ctx.google);
@@ -524,12 +534,14 @@ fn handle(
             ))
         }
         Op::Watch { cal } => {
+            params.check_allowed(LIST_PARAMS)?;
             let cal = resolve_cal(ctx, cal, tok)?;
             let req = parse_body(body)?;
             let v = super::notify::watch(ctx, &cal, &req, now)?;
             Ok(json_response(StatusCode::OK, v.to_string()))
         }
         Op::Stop => {
+            params.check_allowed(&[])?;
             let req = parse_body(body)?;
             super::notify::stop(ctx, &req)?;
             Ok(StatusCode::NO_CONTENT.into_response())
@@ -566,23 +578,36 @@ fn handle(
             Ok(json_response(StatusCode::OK, v.to_string()))
         }
         Op::FreeBusy => {
+            params.check_allowed(&[])?;
             let req = parse_body(body)?;
             let g = ctx.google.read().unwrap_or_else(|e| e.into_inner());
             Ok(json_response(
                 StatusCode::OK,
-                free_busy(&g, &req)?.to_string(),
+                free_busy(&g, &req, &tok.user)?.to_string(),
             ))
         }
     }
 }
 
 fn check_send_updates(params: &Params) -> Result<(), GError> {
+    params.bool("sendNotifications")?;
     match params.get("sendUpdates") {
         None | Some("all" | "externalOnly" | "none") => Ok(()),
         Some(v) => Err(GError::bad_param(
             "sendUpdates",
             format!("Invalid value for sendUpdates: {v}"),
         )),
+    }
+}
+
+/// `sendUpdates`, else the deprecated `sendNotifications` (`true` = all, `false` = none), else
+/// nothing (whether that notifies is the quirk `missing_send_updates_notifies`).
+fn effective_send_updates(params: &Params) -> Option<&'static str> {
+    match (params.get("sendUpdates"), params.get("sendNotifications")) {
+        (Some("all"), _) | (None, Some("true")) => Some("all"),
+        (Some("externalOnly"), _) => Some("externalOnly"),
+        (Some(_), _) | (None, Some("false")) => Some("none"),
+        (None, _) => None,
     }
 }
 
@@ -1440,7 +1465,7 @@ fn calendar_list(
     Ok(v.to_string())
 }
 
-fn free_busy(g: &GoogleState, req: &Map<String, Value>) -> Result<Value, GError> {
+fn free_busy(g: &GoogleState, req: &Map<String, Value>, me: &str) -> Result<Value, GError> {
     let t = |k: &str| -> Result<DateTime<Utc>, GError> {
         let s = req
             .get(k)
@@ -1453,6 +1478,19 @@ fn free_busy(g: &GoogleState, req: &Map<String, Value>) -> Result<Value, GError>
     let (tmin, tmax) = (t("timeMin")?, t("timeMax")?);
     if tmax <= tmin {
         return Err(GError::time_range_empty("timeMax"));
+    }
+    for (k, max) in [("calendarExpansionMax", 50), ("groupExpansionMax", 100)] {
+        if let Some(v) = req.get(k)
+            && !v.as_i64().is_some_and(|n| (1..=max).contains(&n))
+        {
+            return Err(GError::invalid(format!("Invalid {k}: at most {max}.")).at("parameter", k));
+        }
+    }
+    if let Some(z) = req.get("timeZone")
+        && z.as_str()
+            .is_none_or(|z| z.parse::<chrono_tz::Tz>().is_err())
+    {
+        return Err(GError::invalid("Invalid time zone.").at("parameter", "timeZone"));
     }
     let items = req
         .get("items")
@@ -1468,7 +1506,13 @@ fn free_busy(g: &GoogleState, req: &Map<String, Value>) -> Result<Value, GError>
             cals.insert(id.into(), json!({"busy": [], "errors": [{"domain": "calendar", "reason": "tooManyCalendarsRequested"}]}));
             continue;
         }
-        let Some(c) = g.calendars.get(id) else {
+        // `primary` is the caller's calendar; the answer is keyed by the id as requested.
+        let cal_id = if id == "primary" {
+            me.to_ascii_lowercase()
+        } else {
+            id.to_string()
+        };
+        let Some(c) = g.calendars.get(&cal_id) else {
             cals.insert(
                 id.into(),
                 json!({"busy": [], "errors": [{"domain": "global", "reason": "notFound"}]}),

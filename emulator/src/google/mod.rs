@@ -46,7 +46,9 @@ pub struct Quirks {
     pub full_sync_without_reason: bool,
     /// Omit `nextSyncToken` after `orderBy` or filter (`q`, extended property, iCalUID) queries.
     pub omit_sync_token_after_filters: bool,
-    /// Count writes without `sendUpdates` as notifying (calcom/cal.diy#30112); default: like `none`.
+    /// Count writes without `sendUpdates` as notifying, as observed (calcom/cal.diy#30112): the
+    /// default, so a client that forgets `sendUpdates=none` shows up in the log; `false` treats a
+    /// missing `sendUpdates` like `none`.
     pub missing_send_updates_notifies: bool,
     /// Repeated extended-property filters are ORed instead of ANDed.
     pub extended_property_filters_or: bool,
@@ -56,6 +58,9 @@ pub struct Quirks {
     pub expand_days: i64,
     /// Refresh tokens expire after this many seconds ("Testing" apps: 7 days); `None` = never.
     pub refresh_token_ttl_secs: Option<i64>,
+    /// Calendar API requests per user per minute of emulator time before 403
+    /// `usageLimits/userRateLimitExceeded` (Google's quota: 600); 0 = no limit.
+    pub user_rate_limit_per_minute: u32,
 }
 
 impl Default for Quirks {
@@ -65,11 +70,12 @@ impl Default for Quirks {
             bare_instance_tombstones: 0.0,
             full_sync_without_reason: false,
             omit_sync_token_after_filters: false,
-            missing_send_updates_notifies: false,
+            missing_send_updates_notifies: true,
             extended_property_filters_or: false,
             notify_after_stop: false,
             expand_days: 366,
             refresh_token_ttl_secs: None,
+            user_rate_limit_per_minute: 0,
         }
     }
 }
@@ -179,6 +185,8 @@ pub struct GoogleState {
     pub auth: oauth::AuthState,
     /// Scripted faults, checked in order on every Calendar API request.
     pub script: Vec<ScriptedFault>,
+    /// Per-user request counts for `user_rate_limit_per_minute`: user → (minute, count).
+    pub rate: HashMap<String, (i64, u32)>,
 }
 
 impl GoogleState {
@@ -272,6 +280,24 @@ impl GoogleState {
             cal.rebuild(horizon);
         }
         n
+    }
+
+    /// Count one request of `user` at `now`; false when it exceeds the per-user limit.
+    pub fn admit_user(&mut self, user: &str, now: DateTime<Utc>) -> bool {
+        let limit = self.quirks.user_rate_limit_per_minute;
+        if limit == 0 {
+            return true;
+        }
+        let minute = now.timestamp().div_euclid(60);
+        let slot = self
+            .rate
+            .entry(user.to_ascii_lowercase())
+            .or_insert((minute, 0));
+        if slot.0 != minute {
+            *slot = (minute, 0);
+        }
+        slot.1 += 1;
+        slot.1 <= limit
     }
 
     /// Expire every sync token (the next incremental sync gets 410 fullSyncRequired).

@@ -33,6 +33,23 @@ pub fn watch(
         .get("address")
         .and_then(Value::as_str)
         .ok_or_else(|| GError::required("address"))?;
+    // Google only calls HTTPS endpoints; plain HTTP is allowed to loopback so tests can listen.
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| {
+            address
+                .strip_prefix(p)
+                .is_some_and(|r| r.is_empty() || r.starts_with([':', '/']))
+        });
+    if !address.starts_with("https://") && !loopback {
+        return Err(GError::new(
+            400,
+            "push",
+            "webhookUrlNotHttps",
+            format!("WebHook callback must be HTTPS: {address}"),
+        )
+        .at("parameter", "address"));
+    }
     let ttl_secs: i64 = req
         .get("params")
         .and_then(|p| p.get("ttl"))

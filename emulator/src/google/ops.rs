@@ -174,6 +174,7 @@ fn normalize(
         }
     }
     let meta = store::parse_meta(&res, cal_tz)?;
+    store::canonicalize_times(&mut res, cal_tz);
     Ok((res, meta))
 }
 
@@ -382,6 +383,13 @@ impl GoogleState {
         }
         body.remove("recurringEventId");
         body.remove("originalStartTime");
+        let has_private = body
+            .get("extendedProperties")
+            .and_then(|e| e.get("private"))
+            .is_some_and(|p| p.as_object().is_some_and(|m| !m.is_empty()));
+        if str_field(&body, "eventType") == Some("birthday") && has_private {
+            return Err(birthday_private());
+        }
         let updated = self.write_time(now);
         self.store_event(cal_id, &id, body, false, updated, now, true)?;
         let res = self.resource(cal_id, &id)?;
@@ -411,6 +419,7 @@ impl GoogleState {
         }
         check_if_match(&old, opts.if_match)?;
         let owner = cal.id.to_ascii_lowercase();
+        let cal_tz = cal.tz;
         let mut body = body.clone();
         for k in READ_ONLY_FIELDS {
             body.remove(*k);
@@ -448,6 +457,20 @@ impl GoogleState {
             merge(&mut n, &body, true);
             n
         };
+        if new.get("eventType").is_some() && new.get("eventType") != old.get("eventType") {
+            return Err(
+                GError::invalid("The event type of an event cannot be changed.")
+                    .at("parameter", "eventType"),
+            );
+        }
+        let private = |m: &Map<String, Value>| {
+            m.get("extendedProperties")
+                .and_then(|e| e.get("private"))
+                .cloned()
+        };
+        if str_field(&old, "eventType") == Some("birthday") && private(&old) != private(&new) {
+            return Err(birthday_private());
+        }
         let organizer = email_of(old.get("organizer")).unwrap_or_default();
         let shared = |m: &Map<String, Value>| {
             m.get("extendedProperties")
@@ -457,6 +480,8 @@ impl GoogleState {
         if organizer != owner && shared(&old) != shared(&new) {
             return Err(GError::non_organizer());
         }
+        // Compare times as instants: the same time written differently is no change.
+        store::canonicalize_times(&mut new, cal_tz);
         let significant = ["start", "end", "recurrence", "location", "summary"]
             .iter()
             .any(|k| old.get(*k) != new.get(*k));
@@ -520,6 +545,12 @@ impl GoogleState {
             notifying,
         })
     }
+}
+
+/// Birthday events take no private extended properties (phw198/OutlookGoogleCalendarSync#2103).
+fn birthday_private() -> GError {
+    GError::invalid("Private extended properties are not supported on birthday events.")
+        .at("parameter", "extendedProperties.private")
 }
 
 fn check_if_match(old: &Map<String, Value>, if_match: Option<&str>) -> Result<(), GError> {

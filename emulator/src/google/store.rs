@@ -215,9 +215,13 @@ impl StoredEvent {
                     d.day()
                 );
             }
-            let dt = t
-                .with_timezone(&self.meta.zone)
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            // `meta.zone` is the start's zone (or the calendar's); an end may name its own.
+            let zone = if end && tz != &self.meta.start_tz_field {
+                zone_of(tz, self.meta.zone)
+            } else {
+                self.meta.zone
+            };
+            let dt = fmt_local(t, zone);
             match tz {
                 Some(z) => format!(
                     "{{\"dateTime\":\"{dt}\",\"timeZone\":{}}}",
@@ -553,6 +557,42 @@ fn parse_edt(
     Ok((localize(naive, z), false, Some(z), naive))
 }
 
+/// `t` as RFC 3339 in `tz` with that zone's offset at `t` (`Z` for a zero offset), whole seconds:
+/// how Google writes every `dateTime` it returns.
+pub fn fmt_local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Rewrite the `dateTime` of `start`, `end` and `originalStartTime` as Google returns it: the
+/// instant with the UTC offset of that `EventDateTime`'s `timeZone` (else the calendar's zone),
+/// whatever form the client sent (local time plus `timeZone`, another offset, `Z`, fractions).
+/// Values that do not parse are left alone ([`parse_meta`] rejects them).
+pub fn canonicalize_times(res: &mut Map<String, Value>, cal_tz: Tz) {
+    for key in ["start", "end", "originalStartTime"] {
+        let Ok((t, all_day, zone, _)) = parse_edt(res.get(key), key, cal_tz) else {
+            continue;
+        };
+        if all_day {
+            continue;
+        }
+        if let Some(Value::Object(o)) = res.get_mut(key) {
+            o.insert(
+                "dateTime".into(),
+                json!(fmt_local(t, zone.unwrap_or(cal_tz))),
+            );
+        }
+    }
+}
+
+/// The zone of an `EventDateTime`'s `timeZone` field, else `fallback`.
+fn zone_of(field: &Option<String>, fallback: Tz) -> Tz {
+    field
+        .as_deref()
+        .and_then(|s| s.parse::<Tz>().ok())
+        .unwrap_or(fallback)
+}
+
 fn tz_field(v: Option<&Value>) -> Option<String> {
     v.and_then(|v| v.get("timeZone"))
         .and_then(Value::as_str)
@@ -718,8 +758,12 @@ fn instance_times(master: &StoredEvent, orig: DateTime<Utc>, cal_tz: Tz) -> (Val
         );
     }
     let edt = |t: DateTime<Utc>, tz: &Option<String>| -> Value {
-        let local = t.with_timezone(&master.meta.zone);
-        let dt = local.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let zone = if tz != &master.meta.start_tz_field {
+            zone_of(tz, master.meta.zone)
+        } else {
+            master.meta.zone
+        };
+        let dt = fmt_local(t, zone);
         match tz {
             Some(tz) => json!({"dateTime": dt, "timeZone": tz}),
             None => json!({"dateTime": dt}),

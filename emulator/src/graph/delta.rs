@@ -177,6 +177,7 @@ fn build(
             removed.push(id);
         }
     }
+    removed.retain(|id| !mb.silent.contains(*id));
     items.extend(removed.into_iter().map(|id| Item::Removed(id.to_string())));
     (items, ids)
 }
@@ -451,6 +452,7 @@ pub fn serve(ctx: &Ctx, call: &Call, op: &str, q: &HashMap<String, String>) -> O
     buf.extend_from_slice(b",\"value\":[");
     let mut count = 0;
     let mut i = offset.min(round.items.len());
+    let mut masters: HashSet<&str> = HashSet::new();
     while i < round.items.len() && count < page_size {
         match round.items.get(i) {
             Some(Item::Break) => {
@@ -464,17 +466,39 @@ pub fn serve(ctx: &Ctx, call: &Call, op: &str, q: &HashMap<String, String>) -> O
                     buf.push(b',');
                 }
                 render(&mut buf, mb, item, &view);
+                if let Item::Occurrence(m, _) = item {
+                    masters.insert(m);
+                }
                 count += 1;
             }
             None => break,
         }
         i += 1;
     }
+    if st.knobs.page_overrun && i < round.items.len() && !masters.is_empty() {
+        // Knob: the series on this page expand in full, past maxpagesize; the next page starts
+        // where it would have, so it repeats them.
+        for item in &round.items[i..] {
+            if let Item::Occurrence(m, _) = item
+                && masters.contains(m.as_str())
+            {
+                buf.push(b',');
+                render(&mut buf, mb, item, &view);
+            }
+        }
+    }
     buf.extend_from_slice(b"],");
     let base = link_base(ctx, call, op);
     if i < round.items.len() {
+        let f = st.knobs.nextlink_loop_fraction;
+        // Knob: a nextLink back to this very page (a loop with identical payloads).
+        let next = if f > 0.0 && ctx.next_f64() < f {
+            offset
+        } else {
+            i
+        };
         buf.extend_from_slice(b"\"@odata.nextLink\":");
-        push_json(&mut buf, &format!("{base}?$skiptoken={round_id}.{i}"));
+        push_json(&mut buf, &format!("{base}?$skiptoken={round_id}.{next}"));
     } else {
         buf.extend_from_slice(b"\"@odata.deltaLink\":");
         push_json(&mut buf, &format!("{base}?$deltatoken={round_id}"));

@@ -104,6 +104,109 @@ fn ext_filter(q: &HashMap<String, String>) -> Result<Option<(String, Option<Stri
     Ok(Some((id, quoted_after(f, "/value eq"))))
 }
 
+/// Every property of Graph's `event` (structural and navigation), as `$select` may name them.
+const EVENT_PROPERTIES: &[&str] = &[
+    "allowNewTimeProposals",
+    "attachments",
+    "attendees",
+    "body",
+    "bodyPreview",
+    "calendar",
+    "cancelledOccurrences",
+    "categories",
+    "changeKey",
+    "createdDateTime",
+    "end",
+    "exceptionOccurrences",
+    "extensions",
+    "hasAttachments",
+    "hideAttendees",
+    "iCalUId",
+    "id",
+    "importance",
+    "instances",
+    "isAllDay",
+    "isCancelled",
+    "isDraft",
+    "isOnlineMeeting",
+    "isOrganizer",
+    "isReminderOn",
+    "lastModifiedDateTime",
+    "location",
+    "locations",
+    "multiValueExtendedProperties",
+    "onlineMeeting",
+    "onlineMeetingProvider",
+    "onlineMeetingUrl",
+    "organizer",
+    "originalEndTimeZone",
+    "originalStart",
+    "originalStartTimeZone",
+    "recurrence",
+    "reminderMinutesBeforeStart",
+    "responseRequested",
+    "responseStatus",
+    "sensitivity",
+    "seriesMasterId",
+    "showAs",
+    "singleValueExtendedProperties",
+    "start",
+    "subject",
+    "transactionId",
+    "type",
+    "webLink",
+];
+
+/// `$select=a,b`: the canonical names (matched case-insensitively), `None` without `$select`, or
+/// the message of the 400 for a property `event` does not have.
+fn parse_select(q: &HashMap<String, String>) -> Result<Option<Vec<&'static str>>, String> {
+    let Some(sel) = qget(q, "$select") else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for p in sel.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match EVENT_PROPERTIES.iter().find(|k| k.eq_ignore_ascii_case(p)) {
+            Some(k) => out.push(*k),
+            None => {
+                return Err(format!(
+                    "Could not find a property named '{p}' on type 'microsoft.graph.event'."
+                ));
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Keep only the selected properties (plus `@odata.*`, `id` and `$expand`ed extended properties),
+/// as Graph does: a client that forgets to select a field it reads gets nothing.
+fn apply_select(v: Value, sel: &Option<Vec<&'static str>>) -> Value {
+    let (Some(sel), Value::Object(o)) = (sel, &v) else {
+        return v;
+    };
+    let kept = o
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with('@')
+                || *k == "id"
+                || *k == "singleValueExtendedProperties"
+                || sel.contains(&k.as_str())
+        })
+        .map(|(k, x)| (k.clone(), x.clone()))
+        .collect();
+    Value::Object(kept)
+}
+
+/// A 400 for a bad `$select`, as Graph's URI parser words it.
+fn bad_select(ctx: &Ctx, call: &Call, msg: &str) -> Out {
+    err(
+        ctx,
+        call,
+        StatusCode::BAD_REQUEST,
+        "RequestBroker--ParseUri",
+        msg,
+    )
+}
+
 fn view_for(mb: &Mailbox, call: &Call, q: &HashMap<String, String>) -> View {
     View {
         tz_name: call.prefer.tz.clone(),
@@ -120,6 +223,21 @@ fn applied(call: &Call) -> Option<String> {
         .as_deref()
         .filter(|t| tz::resolve(t).is_some());
     Some(call.prefer.applied(None, tz))
+}
+
+/// `Preference-Applied` of a paged list: `odata.maxpagesize` too when it set the page size
+/// (`$top` wins over it).
+fn applied_paged(call: &Call, q: &HashMap<String, String>) -> Option<String> {
+    let tz = call
+        .prefer
+        .tz
+        .as_deref()
+        .filter(|t| tz::resolve(t).is_some());
+    let size = call
+        .prefer
+        .max_page_size
+        .filter(|_| qget(q, "$top").is_none());
+    Some(call.prefer.applied(size, tz))
 }
 
 /// A stored event or an occurrence of a master.
@@ -277,6 +395,16 @@ pub async fn calendar_view(
                 );
             }
         };
+        // Observed on the real service: a range over 1825 days is refused.
+        if we - ws > Duration::days(1825) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidRequest",
+                "The calendarView time range must not exceed 1825 days.",
+            );
+        }
         let filter = match ext_filter(&q) {
             Ok(f) => f,
             Err(m) => return err(&ctx, &call, StatusCode::BAD_REQUEST, "BadRequest", &m),
@@ -285,14 +413,23 @@ pub async fn calendar_view(
         let Some(mb) = st.mailboxes.get(&call.mailbox) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let view = view_for(mb, &call, &q);
         let all: Vec<Value> = window_targets(mb, ws, we, None)
             .iter()
             .filter(|(_, t)| target_matches(t, &filter))
-            .map(|(_, t)| render(t, &view))
+            .map(|(_, t)| apply_select(render(t, &view), &sel))
             .collect();
         let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
-        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+        Out::read(ok_json(
+            StatusCode::OK,
+            body,
+            &call,
+            applied_paged(&call, &q),
+        ))
     })();
     finish(&ctx, call, out)
 }
@@ -326,6 +463,10 @@ pub async fn list(
         let Some(mb) = st.mailboxes.get(&call.mailbox) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let view = view_for(mb, &call, &q);
         let mut evs: Vec<&Event> = mb
             .events
@@ -338,9 +479,17 @@ pub async fn list(
             })
             .collect();
         evs.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.id.cmp(&b.id)));
-        let all = evs.iter().map(|e| e.to_json(&view, None)).collect();
+        let all = evs
+            .iter()
+            .map(|e| apply_select(e.to_json(&view, None), &sel))
+            .collect();
         let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
-        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+        Out::read(ok_json(
+            StatusCode::OK,
+            body,
+            &call,
+            applied_paged(&call, &q),
+        ))
     })();
     finish(&ctx, call, out)
 }
@@ -383,7 +532,38 @@ pub async fn get_one(
         let Some(t) = find(mb, &id) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let mut body = render(&t, &view_for(mb, &call, &q));
+        // A master's deleted occurrences, only when selected: `OID.{masterId}.{local date}`.
+        if let (Some(sel), Target::Stored(e)) = (&sel, &t)
+            && sel.contains(&"cancelledOccurrences")
+            && e.kind == Kind::Master
+            && let Some(o) = body.as_object_mut()
+        {
+            let zone = tz::resolve_or_utc(
+                e.recurrence
+                    .as_ref()
+                    .map_or(&*e.start_tz, |r| &*r.time_zone),
+            );
+            let mut dates: Vec<DateTime<Utc>> = e.deleted_occurrences.clone();
+            dates.sort();
+            let oids: Vec<String> = dates
+                .iter()
+                .map(|d| {
+                    let day = if e.all_day {
+                        d.date_naive()
+                    } else {
+                        tz::utc_to_local(zone, *d).date()
+                    };
+                    format!("OID.{}.{}", e.id, day.format("%Y-%m-%d"))
+                })
+                .collect();
+            o.insert("cancelledOccurrences".into(), json!(oids));
+        }
+        let mut body = apply_select(body, &sel);
         if let Some(o) = body.as_object_mut() {
             o.insert(
                 "@odata.context".into(),
@@ -450,17 +630,26 @@ pub async fn instances(
         let Some(master) = mb.events.get(&id) else {
             return not_found(&ctx, &call);
         };
+        let sel = match parse_select(&q) {
+            Ok(s) => s,
+            Err(m) => return bad_select(&ctx, &call, &m),
+        };
         let view = view_for(mb, &call, &q);
         let all: Vec<Value> = if master.kind == Kind::Master {
             window_targets(mb, ws, we, Some(&id))
                 .iter()
-                .map(|(_, t)| render(t, &view))
+                .map(|(_, t)| apply_select(render(t, &view), &sel))
                 .collect()
         } else {
             Vec::new()
         };
         let body = paged(&ctx, &call, &q, all, st.knobs.default_page_size);
-        Out::read(ok_json(StatusCode::OK, body, &call, applied(&call)))
+        Out::read(ok_json(
+            StatusCode::OK,
+            body,
+            &call,
+            applied_paged(&call, &q),
+        ))
     })();
     finish(&ctx, call, out)
 }
@@ -481,6 +670,124 @@ pub fn new_ids(ctx: &Ctx) -> (String, String, String) {
         ),
         ctx.random_id(22),
     )
+}
+
+/// Graph's own checks on a POST/PATCH body, which the lenient scenario parser (relative times,
+/// `duration_minutes`, attendee and body shorthands) does not make: `start`/`end` must be
+/// `{dateTime, timeZone}` with a known zone (400 `TimeZoneNotSupportedException` otherwise), complex
+/// properties must be objects of their type's properties (400 `RequestBodyRead`), and a new event
+/// needs `start` and `end`. Returns `(code, message)` of the 400.
+pub(crate) fn check_api_body(v: &Value, creating: bool) -> Result<(), (&'static str, String)> {
+    fn unknown(ty: &str, k: &str) -> (&'static str, String) {
+        (
+            "RequestBodyRead",
+            format!(
+                "The property '{k}' does not exist on type 'microsoft.graph.{ty}'. Make sure to only use property names that are defined by the type or mark the type as open type."
+            ),
+        )
+    }
+    fn object<'a>(
+        v: &'a Value,
+        ty: &str,
+        allowed: &[&str],
+    ) -> Result<&'a serde_json::Map<String, Value>, (&'static str, String)> {
+        let o = v.as_object().ok_or_else(|| {
+            (
+                "RequestBodyRead",
+                format!(
+                    "Cannot convert a primitive value to the expected type 'microsoft.graph.{ty}'. See the inner exception for more details."
+                ),
+            )
+        })?;
+        match o
+            .keys()
+            .find(|k| !k.starts_with("@odata.") && !allowed.contains(&k.as_str()))
+        {
+            Some(k) => Err(unknown(ty, k)),
+            None => Ok(o),
+        }
+    }
+    let o = v.as_object().ok_or((
+        "BadRequest",
+        "Empty Payload. JSON content expected.".to_string(),
+    ))?;
+    for k in ["start", "end"] {
+        let Some(d) = o.get(k) else {
+            if creating {
+                return Err((
+                    "ErrorInvalidRequest",
+                    format!("The {k} property is required."),
+                ));
+            }
+            continue;
+        };
+        let d = object(d, "dateTimeTimeZone", &["dateTime", "timeZone"])?;
+        let zone = d.get("timeZone").and_then(Value::as_str).unwrap_or("");
+        if tz::resolve(zone).is_none() {
+            return Err((
+                "TimeZoneNotSupportedException",
+                format!(
+                    "A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'."
+                ),
+            ));
+        }
+        if !d.get("dateTime").is_some_and(Value::is_string) {
+            return Err((
+                "ErrorInvalidRequest",
+                format!("{k}.dateTime: a date and time is required."),
+            ));
+        }
+    }
+    if let Some(b) = o.get("body") {
+        object(b, "itemBody", &["contentType", "content"])?;
+    }
+    if let Some(l) = o.get("location") {
+        object(
+            l,
+            "location",
+            &[
+                "displayName",
+                "locationType",
+                "uniqueId",
+                "uniqueIdType",
+                "locationUri",
+                "locationEmailAddress",
+                "address",
+                "coordinates",
+            ],
+        )?;
+    }
+    if let Some(list) = o.get("attendees").and_then(Value::as_array) {
+        for a in list {
+            let a = object(
+                a,
+                "attendee",
+                &["type", "status", "emailAddress", "proposedNewTime"],
+            )?;
+            match a.get("emailAddress") {
+                Some(e) => {
+                    object(e, "emailAddress", &["name", "address"])?;
+                }
+                None => {
+                    return Err((
+                        "ErrorInvalidRecipients",
+                        "At least one recipient isn't valid: an attendee has no emailAddress."
+                            .into(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Map a model error to Graph's code: an end before its start fails property validation.
+fn model_error_code(msg: &str) -> &'static str {
+    if msg.starts_with("end: must not be before start") {
+        "ErrorPropertyValidationFailure"
+    } else {
+        "ErrorInvalidRequest"
+    }
 }
 
 #[allow(clippy::result_large_err)]
@@ -521,6 +828,9 @@ pub async fn create(
             Ok(v) => v,
             Err(o) => return o,
         };
+        if let Err((code, m)) = check_api_body(&v, true) {
+            return err(&ctx, &call, StatusCode::BAD_REQUEST, code, &m);
+        }
         let now = ctx.now();
         let mut st = write(&ctx.graph);
         let retry = st.knobs.transaction_retry.clone();
@@ -561,12 +871,18 @@ pub async fn create(
                     &ctx,
                     &call,
                     StatusCode::BAD_REQUEST,
-                    "ErrorInvalidRequest",
+                    model_error_code(&m),
                     &m,
                 );
             }
         };
+        // Read-only on create: the owner organizes; attendees have not answered; not cancelled.
         ev.organizer = mb.email();
+        ev.cancelled = false;
+        for a in &mut ev.attendees {
+            a.response = "none";
+            a.time = None;
+        }
         mb.touch(&mut ev, ck, now);
         if let Some(tx) = txid {
             mb.transactions.insert(tx, (ev.id.clone(), fp));
@@ -634,6 +950,9 @@ pub async fn patch(
             Ok(v) => v,
             Err(o) => return o,
         };
+        if let Err((code, m)) = check_api_body(&v, false) {
+            return err(&ctx, &call, StatusCode::BAD_REQUEST, code, &m);
+        }
         let now = ctx.now();
         let mut st = write(&ctx.graph);
         let knobs = st.knobs.clone();
@@ -664,6 +983,7 @@ pub async fn patch(
             );
         }
         let mut ev = base;
+        let before = ev.attendees.clone();
         let fx = match apply_patch(&mut ev, &v, now) {
             Ok(fx) => fx,
             Err(m) => {
@@ -671,11 +991,27 @@ pub async fn patch(
                     &ctx,
                     &call,
                     StatusCode::BAD_REQUEST,
-                    "ErrorInvalidRequest",
+                    model_error_code(&m),
                     &m,
                 );
             }
         };
+        // Responses belong to the attendees: kept for those already invited, `none` for new ones.
+        for a in &mut ev.attendees {
+            match before
+                .iter()
+                .find(|b| b.email.address.eq_ignore_ascii_case(&a.email.address))
+            {
+                Some(b) => {
+                    a.response = b.response;
+                    a.time = b.time;
+                }
+                None => {
+                    a.response = "none";
+                    a.time = None;
+                }
+            }
+        }
         mb.touch(&mut ev, ctx.random_id(22), now);
         let is_org = ev.organizer.address.eq_ignore_ascii_case(&mb.address);
         let others = ev
@@ -696,11 +1032,13 @@ pub async fn patch(
 }
 
 /// Remove event or occurrence `id` from `mb`; returns whether the owner organizes it with attendees.
+/// With `silent`, deleting a (not yet changed) occurrence leaves no trace delta could report.
 pub(crate) fn remove(
     ctx: &Ctx,
     mb: &mut Mailbox,
     id: &str,
     now: DateTime<Utc>,
+    silent: bool,
 ) -> Option<(bool, String)> {
     let target = match find(mb, id)? {
         Target::Stored(e) => (
@@ -722,7 +1060,7 @@ pub(crate) fn remove(
         ),
     };
     let (eid, kind, uid, org, has_att) = target;
-    mb.events.remove(&eid);
+    let was_stored = mb.events.remove(&eid).is_some();
     match kind {
         Kind::Exception {
             master,
@@ -730,6 +1068,12 @@ pub(crate) fn remove(
         } => {
             if let Some(mut m) = mb.events.remove(&master) {
                 m.deleted_occurrences.push(original_start);
+                if silent && !was_stored {
+                    // The real service sometimes never reports this (microsoft-graph-docs#4501).
+                    mb.silent.insert(eid);
+                    mb.events.insert(master, m);
+                    return Some((org.eq_ignore_ascii_case(&mb.address) && has_att, uid));
+                }
                 mb.touch(&mut m, ctx.random_id(22), now);
                 mb.events.insert(master, m);
             }
@@ -783,10 +1127,12 @@ pub async fn delete(
         }
         let now = ctx.now();
         let mut st = write(&ctx.graph);
+        let f = st.knobs.silent_occurrence_delete_fraction;
+        let silent = f > 0.0 && ctx.next_f64() < f;
         let Some(mb) = st.mailboxes.get_mut(&call.mailbox) else {
             return not_found(&ctx, &call);
         };
-        match remove(&ctx, mb, &id, now) {
+        match remove(&ctx, mb, &id, now, silent) {
             None => not_found(&ctx, &call),
             Some((notifying, _)) => Out {
                 resp: StatusCode::NO_CONTENT.into_response(),
@@ -849,7 +1195,7 @@ pub async fn cancel(
             );
         }
         let whole = mb.events.contains_key(&id);
-        let Some((_, uid)) = remove(&ctx, mb, &id, now) else {
+        let Some((_, uid)) = remove(&ctx, mb, &id, now, false) else {
             return not_found(&ctx, &call);
         };
         if whole {
@@ -960,6 +1306,25 @@ pub async fn get_schedule(
                 "availabilityViewInterval must be 5-1440 and EndTime after StartTime.",
             );
         }
+        // Observed on the real service: at most 62 days (63 is ErrorTimeIntervalTooBig).
+        if we - ws > Duration::days(62) {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorTimeIntervalTooBig",
+                "The requested time interval is too big; it must not exceed 62 days.",
+            );
+        }
+        if schedules.is_empty() || schedules.len() > 20 {
+            return err(
+                &ctx,
+                &call,
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidParameter",
+                "Schedules must name between 1 and 20 SMTP addresses.",
+            );
+        }
         let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
         let view = View {
             tz_name: call.prefer.tz.clone(),
@@ -968,10 +1333,14 @@ pub async fn get_schedule(
         let mut value = Vec::new();
         for addr in schedules {
             let Some(mb) = st.resolve_user(&addr).and_then(|k| st.mailboxes.get(&k)) else {
-                value.push(json!({"scheduleId": addr, "availabilityView": "", "scheduleItems": [],
-                    "error": {"message": format!("The mailbox {addr} was not found."), "responseCode": "ErrorMailboxNotFound"}}));
+                // Observed: an unknown user (or one without a mailbox) is error 5016, items null.
+                value.push(json!({"scheduleId": addr, "availabilityView": "", "scheduleItems": null,
+                    "error": {"message": format!("The mailbox {addr} was not found or has no calendar."), "responseCode": "5016"}}));
                 continue;
             };
+            // Observed: someone else's calendar shows only times and status (a delegated caller
+            // without sharing); the caller's own calendar, or an app-only token, sees details.
+            let details = call.token.app_only || mb.address.eq_ignore_ascii_case(&call.token.user);
             let mut items = Vec::new();
             let mut busy: Vec<(DateTime<Utc>, DateTime<Utc>, &str)> = Vec::new();
             for (_, t) in window_targets(mb, ws, we, None) {
@@ -979,14 +1348,29 @@ pub async fn get_schedule(
                     Target::Stored(e) => (e, e.start, e.end),
                     Target::Occurrence(m, os) => (m, os, os + (m.end - m.start)),
                 };
-                if e.cancelled || e.show_as == "free" {
+                if e.cancelled {
                     continue;
                 }
                 busy.push((s, en, e.show_as));
-                items.push(json!({"isPrivate": e.sensitivity == "private", "status": e.show_as, "subject": &*e.subject,
-                    "location": e.location.as_deref().unwrap_or(""), "isMeeting": !e.attendees.is_empty(), "isRecurring": e.kind != Kind::Single,
-                    "isException": matches!(e.kind, Kind::Exception{..}), "isReminderSet": true,
-                    "start": view.dtz(s, e.all_day), "end": view.dtz(en, e.all_day)}));
+                let mut item = json!({"status": e.show_as,
+                    "start": view.dtz(s, e.all_day), "end": view.dtz(en, e.all_day)});
+                if details && let Some(o) = item.as_object_mut() {
+                    for (k, v) in [
+                        ("isPrivate", json!(e.sensitivity == "private")),
+                        ("subject", json!(&*e.subject)),
+                        ("location", json!(e.location.as_deref().unwrap_or(""))),
+                        ("isMeeting", json!(!e.attendees.is_empty())),
+                        ("isRecurring", json!(e.kind != Kind::Single)),
+                        (
+                            "isException",
+                            json!(matches!(e.kind, Kind::Exception { .. })),
+                        ),
+                        ("isReminderSet", json!(true)),
+                    ] {
+                        o.insert(k.into(), v);
+                    }
+                }
+                items.push(item);
             }
             let mut av = String::new();
             let mut t = ws;
@@ -1008,7 +1392,7 @@ pub async fn get_schedule(
                 av.push(char::from(b'0' + c as u8));
                 t = slot_end;
             }
-            let zone = call.prefer.tz.clone().unwrap_or_else(|| "UTC".into());
+            let zone = view.tz_name.clone().unwrap_or_else(|| "UTC".into());
             value.push(json!({"scheduleId": addr, "availabilityView": av, "scheduleItems": items,
                 "workingHours": {"daysOfWeek": ["monday","tuesday","wednesday","thursday","friday"], "startTime": "08:00:00.0000000", "endTime": "17:00:00.0000000",
                     "timeZone": {"name": &*mb.time_zone}}, "timeZoneRequested": zone}));

@@ -71,6 +71,15 @@ pub struct Knobs {
     pub strict_delta_options: bool,
     /// Delta rounds kept; older tokens then give the expired-token error (Outlook's cache).
     pub round_cache: usize,
+    /// A delta page that holds an occurrence of a series also takes the series' later
+    /// occurrences of the round, overrunning `maxpagesize`; the next page repeats them
+    /// (msgraph-sdk-dotnet#3070).
+    pub page_overrun: bool,
+    /// Fraction of delta nextLinks that point back at the page just served, so following it
+    /// returns the same payload (msgraph-sdk-dotnet#3082).
+    pub nextlink_loop_fraction: f64,
+    /// Fraction of occurrence deletions that delta never reports (microsoft-graph-docs#4501).
+    pub silent_occurrence_delete_fraction: f64,
 }
 
 impl Default for Knobs {
@@ -91,6 +100,9 @@ impl Default for Knobs {
             device_expires_secs: 900,
             strict_delta_options: true,
             round_cache: 4096,
+            page_overrun: false,
+            nextlink_loop_fraction: 0.0,
+            silent_occurrence_delete_fraction: 0.0,
         }
     }
 }
@@ -132,6 +144,19 @@ impl GraphState {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+
+    /// Create an empty mailbox (an empty default calendar, zone UTC) for `address` unless one
+    /// exists; the object id is a fresh GUID. Returns the mailbox key.
+    pub fn ensure_mailbox(&mut self, ctx: &Ctx, address: &str) -> String {
+        if let Some(k) = self.resolve_user(address) {
+            return k;
+        }
+        let key = address.to_ascii_lowercase();
+        let mb = Mailbox::new(uuid(ctx), address, address, "UTC");
+        self.ids.insert(mb.id.to_ascii_lowercase(), key.clone());
+        self.mailboxes.insert(key.clone(), mb);
+        key
     }
 
     /// The mailbox key for a path segment (UPN or object id), case-insensitively.
@@ -351,6 +376,47 @@ fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(String::from)
 }
 
+/// Does a delegated token's scope list allow this request? Tokens without scopes (admin tokens) and
+/// app-only tokens (`.default`: the app's consented permissions) may do anything. Reads need
+/// `Calendars.Read*` (getSchedule also takes `Calendars.ReadBasic`), writes `Calendars.ReadWrite*`,
+/// and another user's mailbox needs a `.Shared` scope (the emulator has no sharing model: a
+/// `.Shared` scope stands for "shared with me").
+fn delegated_scope_ok(token: &TokenInfo, method: &str, path: &str, other_user: bool) -> bool {
+    if token.app_only || token.scopes.is_empty() {
+        return true;
+    }
+    let scopes: Vec<String> = token
+        .scopes
+        .iter()
+        .map(|s| {
+            s.strip_prefix("https://graph.microsoft.com/")
+                .unwrap_or(s)
+                .to_ascii_lowercase()
+        })
+        .collect();
+    let write = method != "GET" && !path.ends_with("/getSchedule");
+    let allowed: &[&str] = match (write, path.ends_with("/getSchedule")) {
+        (true, _) => &["calendars.readwrite", "calendars.readwrite.shared"],
+        (false, true) => &[
+            "calendars.readbasic",
+            "calendars.read",
+            "calendars.readwrite",
+            "calendars.read.shared",
+            "calendars.readwrite.shared",
+        ],
+        (false, false) => &[
+            "calendars.read",
+            "calendars.readwrite",
+            "calendars.read.shared",
+            "calendars.readwrite.shared",
+        ],
+    };
+    scopes.iter().any(|s| {
+        allowed.contains(&s.as_str())
+            && (!other_user || s.ends_with(".shared") || path.ends_with("/getSchedule"))
+    })
+}
+
 /// Admit one API request: authenticate, resolve the mailbox (`who == None` for `/me`), apply the
 /// per-mailbox limits and roll the injected fault. `Err` is the (already logged) error response.
 pub async fn begin(
@@ -439,6 +505,17 @@ pub async fn begin(
         };
         (mailbox, user_path, st.limits.clone(), st.knobs.clone())
     };
+    let other_user = !token.user.eq_ignore_ascii_case(&mailbox);
+    if !delegated_scope_ok(&token, method, &path, other_user) {
+        let r = graph_error(
+            ctx,
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Access is denied. Check credentials and try again.",
+            crid.as_deref(),
+        );
+        return Err(fail(r, Some(token.user.clone())));
+    }
     let slot = match throttle::Limits::acquire(&limits, &mailbox, ctx.now(), &knobs) {
         Ok(s) => s,
         Err(rej) => {
@@ -455,6 +532,21 @@ pub async fn begin(
             ));
         }
     };
+    let prefer = Prefer::parse(headers);
+    if let Some(zone) = prefer.tz.as_deref().filter(|z| tz::resolve(z).is_none()) {
+        // Verified live by others: an unknown zone is a hard 400, not a fallback to UTC.
+        let msg = format!(
+            "A valid TimeZone value must be specified. The following TimeZone value is not supported: '{zone}'."
+        );
+        let r = graph_error(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "TimeZoneNotSupportedException",
+            &msg,
+            crid.as_deref(),
+        );
+        return Err(fail(r, Some(token.user.clone())));
+    }
     let fault = ctx.roll_fault().await;
     match fault {
         Some(Fault::Drop) => {
@@ -475,8 +567,8 @@ pub async fn begin(
             std::panic::resume_unwind(Box::new("graph emulator: injected connection drop"));
         }
         Some(Fault::ServerError) => {
-            let r = if ctx.next_u64().is_multiple_of(2) {
-                with_retry_after(
+            let r = match ctx.next_u64() % 3 {
+                0 => with_retry_after(
                     graph_error(
                         ctx,
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -485,15 +577,22 @@ pub async fn begin(
                         crid.as_deref(),
                     ),
                     knobs.retry_after_secs,
-                )
-            } else {
-                graph_error(
+                ),
+                // As seen on delta nextLinks (microsoft-graph-docs#3657): no Retry-After, no message.
+                1 => graph_error(
+                    ctx,
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "UnknownError",
+                    "",
+                    crid.as_deref(),
+                ),
+                _ => graph_error(
                     ctx,
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "UnknownError",
                     "",
                     crid.as_deref(),
-                )
+                ),
             };
             return Err(fail(r, Some(token.user.clone())));
         }
@@ -516,7 +615,7 @@ pub async fn begin(
         token,
         mailbox,
         user_path,
-        prefer: Prefer::parse(headers),
+        prefer,
         client_request_id: crid,
         if_match: header_str(headers, "if-match"),
         fault,

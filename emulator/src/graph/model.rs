@@ -288,6 +288,44 @@ impl View {
     }
 }
 
+/// A body as Exchange returns it in HTML: a whole document (`<html><head><meta …></head><body>…`)
+/// around HTML fragments, and text bodies escaped with `<br>` line breaks inside it. Bodies that
+/// already are documents, and empty bodies, come back as stored.
+pub fn html_document(body: &str, is_html: bool) -> Cow<'_, str> {
+    const HEAD: &str = "<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n</head>\r\n<body>\r\n";
+    const TAIL: &str = "\r\n</body>\r\n</html>\r\n";
+    if body.is_empty() {
+        return Cow::Borrowed(body);
+    }
+    if is_html {
+        let t = body.trim_start();
+        let doc = t.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("<html"))
+            || t.get(..9)
+                .is_some_and(|p| p.eq_ignore_ascii_case("<!doctype"));
+        if doc {
+            return Cow::Borrowed(body);
+        }
+        return Cow::Owned(format!("{HEAD}{body}{TAIL}"));
+    }
+    let mut out = String::with_capacity(body.len() + HEAD.len() + TAIL.len() + 32);
+    out.push_str(HEAD);
+    out.push_str("<div class=\"PlainText\">");
+    for c in body.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("<br>\r\n"),
+            '\r' => {}
+            c => out.push(c),
+        }
+    }
+    out.push_str("</div>");
+    out.push_str(TAIL);
+    Cow::Owned(out)
+}
+
 /// Plain text from HTML: tags dropped, common entities decoded, whitespace collapsed.
 pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
@@ -424,17 +462,22 @@ impl Event {
             (Kind::Exception { original_start, .. }, None) => Some(fmt_offset(*original_start)),
             _ => None,
         };
-        let text = html_to_text(&self.body);
+        let text: Cow<'a, str> = if self.body_html {
+            Cow::Owned(html_to_text(&self.body))
+        } else {
+            Cow::Borrowed(&self.body)
+        };
         let body_preview: String = text.chars().take(255).collect();
         let body = if view.body_text {
             BodyOut {
                 content_type: "text",
-                content: Cow::Owned(text),
+                content: text,
             }
         } else {
+            // HTML unless the client asks for text, whatever was written (as Exchange stores it).
             BodyOut {
-                content_type: if self.body_html { "html" } else { "text" },
-                content: Cow::Borrowed(&self.body),
+                content_type: "html",
+                content: html_document(&self.body, self.body_html),
             }
         };
         let loc = self.location.as_deref().unwrap_or("");
@@ -960,6 +1003,8 @@ pub struct Mailbox {
     pub tombstones: Vec<(String, u64)>,
     /// transactionId → (event id, fingerprint of the creating request).
     pub transactions: HashMap<String, (String, u64)>,
+    /// Occurrence ids deleted without a delta signal (knob `silent_occurrence_delete_fraction`).
+    pub silent: std::collections::HashSet<String>,
 }
 
 impl Mailbox {
@@ -974,6 +1019,7 @@ impl Mailbox {
             seq: 0,
             tombstones: Vec::new(),
             transactions: HashMap::new(),
+            silent: Default::default(),
         }
     }
 
@@ -1200,6 +1246,23 @@ mod tests {
         let id = occurrence_id("AAMkAGabc", t);
         assert_eq!(parse_occurrence_id(&id), Some(("AAMkAGabc", t)));
         assert_eq!(parse_occurrence_id("AAMkAGabc"), None);
+    }
+
+    #[test]
+    fn bodies_come_back_as_html_documents() {
+        let doc = html_document("<p>agenda</p>", true);
+        assert!(doc.starts_with("<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\""));
+        assert!(doc.contains("<body>\r\n<p>agenda</p>\r\n</body>"));
+        assert_eq!(
+            html_document("<html><body>x</body></html>", true),
+            "<html><body>x</body></html>"
+        );
+        assert_eq!(html_document("", false), "");
+        let text = html_document("a < b\nc & d", false);
+        assert!(
+            text.contains("<div class=\"PlainText\">a &lt; b<br>\r\nc &amp; d</div>"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -447,6 +447,7 @@ fn admin_err(msg: impl Into<String>) -> Response {
 async fn edit(State(ctx): State<Arc<Ctx>>, Json(v): Json<Value>) -> Response {
     let now = ctx.now();
     let mut st = write(&ctx.graph);
+    let knobs = st.knobs.clone();
     let Some(key) = v
         .get("mailbox")
         .and_then(Value::as_str)
@@ -478,7 +479,9 @@ async fn edit(State(ctx): State<Arc<Ctx>>, Json(v): Json<Value>) -> Response {
         return admin_err("id: required");
     };
     if v.get("delete").and_then(Value::as_bool).unwrap_or(false) {
-        return match events::remove(&ctx, mb, id, now) {
+        let f = knobs.silent_occurrence_delete_fraction;
+        let silent = f > 0.0 && ctx.next_f64() < f;
+        return match events::remove(&ctx, mb, id, now, silent) {
             Some(_) => Json(json!({"ok": true})).into_response(),
             None => admin_err(format!("id: no event {id:?}")),
         };
