@@ -16,6 +16,7 @@ mod edit;
 mod expand;
 mod parse;
 mod tz;
+mod vtimezone;
 
 pub use cache::FileCache;
 

@@ -1,0 +1,782 @@
+//! Zones defined by a file's own `VTIMEZONE` (Outlook's `(UTC+02:00) Athens, Bucharest, Istanbul`,
+//! Lotus Notes' `Eastern`, `America-Chicago` with a `TZURL`, Exchange's `Customized Time Zone`).
+//!
+//! A TZID that is not a known name (see `tz::known_zone`) is resolved from the file's VTIMEZONE of
+//! that TZID, in this order:
+//! 1. `X-LIC-LOCATION` or a `TZURL` naming a tzdata zone: that zone (the producer says which zone
+//!    it means; future rule changes then follow tzdata).
+//! 2. The definition (STANDARD/DAYLIGHT observances with RRULE or RDATE onsets) is compiled to a
+//!    transition table. Zones suggested by the name (a Windows display name or ID, a city of the
+//!    display name, `US/<name>`, `America-Chicago` → `America/Chicago`) are tried first, then every
+//!    tzdata zone: a zone is used when its offsets agree with the definition over recent years
+//!    (`RECENT_BACK` years back to `RECENT_AHEAD` ahead of now). From the full scan a zone is taken
+//!    only when all agreeing zones are the same zone under different names.
+//! 3. Otherwise the definition itself is the zone (`Zone::Custom`): it gives the same instants as
+//!    libical, python `icalendar` and Thunderbird, which read the definition.
+//!
+//! Without a usable definition only names that map unambiguously are read (X-LIC-LOCATION, TZURL,
+//! an exact Windows display name, a dashed tzdata name); anything else is reported.
+//!
+//! Resolutions are memoized process-wide by (TZID, hints, definition), so a vdir of 100,000
+//! Outlook exports compiles and matches each distinct zone once; compiled custom zones are
+//! interned and shared (also when read back from the parse cache).
+use super::tz::{WhenError, known_zone, parse_date, parse_date_time};
+use chrono::{
+    DateTime, Datelike, FixedOffset, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime, Offset,
+    TimeZone, Utc,
+};
+use chrono_tz::Tz;
+use icalendar::parser::{Component, Property};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Onsets of a definition's rules are expanded up to this local year; later instants keep the
+/// offset of the last onset.
+const LAST_YEAR: i32 = 2200;
+/// Cap on the onsets one observance's RRULE may produce (a yearly rule from 1601 makes 600).
+const MAX_ONSETS: usize = 5_000;
+/// The window, in years around now, over which a definition must agree with a tzdata zone.
+const RECENT_BACK: i32 = 5;
+const RECENT_AHEAD: i32 = 2;
+/// Bound on the process-wide memos (cleared when full: they only save work).
+const MEMO_CAP: usize = 4_096;
+
+/// One STANDARD or DAYLIGHT part as written (times are local wall-clock times in `from`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Observance {
+    #[serde(rename = "s")]
+    pub start: NaiveDateTime,
+    #[serde(rename = "f")]
+    pub from: i32,
+    #[serde(rename = "t")]
+    pub to: i32,
+    #[serde(rename = "r", default)]
+    pub rrule: Option<String>,
+    #[serde(rename = "d", default)]
+    pub rdates: Vec<NaiveDateTime>,
+}
+
+/// A VTIMEZONE's definition: what the cache stores for a custom zone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct ZoneDef {
+    #[serde(rename = "i")]
+    pub tzid: String,
+    #[serde(rename = "o")]
+    pub observances: Vec<Observance>,
+}
+
+/// A compiled definition: the offset before the first onset, then (UTC second, offset) onsets.
+#[derive(Debug)]
+pub(crate) struct CustomZone {
+    def: ZoneDef,
+    initial: i32,
+    transitions: Vec<(i64, i32)>,
+}
+
+impl CustomZone {
+    /// The UTC offset (seconds) in force at a UTC instant (seconds since the epoch).
+    fn offset_secs(&self, utc: i64) -> i32 {
+        let i = self.transitions.partition_point(|&(t, _)| t <= utc);
+        match i.checked_sub(1).and_then(|j| self.transitions.get(j)) {
+            Some(&(_, off)) => off,
+            None => self.initial,
+        }
+    }
+
+    /// The offsets a local wall-clock time (seconds, as if UTC) can have: none in a gap, two in
+    /// an overlap (the earlier instant first).
+    fn local_offsets(&self, local: i64) -> MappedLocalTime<FixedOffset> {
+        const SPAN: i64 = 2 * 86_400;
+        let mut i = self.transitions.partition_point(|&(t, _)| t <= local - SPAN);
+        let mut cand = match i.checked_sub(1).and_then(|j| self.transitions.get(j)) {
+            Some(&(_, off)) => off,
+            None => self.initial,
+        };
+        // Valid offsets, largest (= earliest instant) first.
+        let mut best: Option<i32> = None;
+        let mut other: Option<i32> = None;
+        loop {
+            if self.offset_secs(local - i64::from(cand)) == cand {
+                match best {
+                    None => best = Some(cand),
+                    Some(b) if b == cand => {}
+                    Some(b) if cand > b => {
+                        other = Some(other.map_or(b, |o| o.min(b)));
+                        best = Some(cand);
+                    }
+                    Some(_) => other = Some(other.map_or(cand, |o| o.min(cand))),
+                }
+            }
+            match self.transitions.get(i) {
+                Some(&(t, off)) if t <= local + SPAN => {
+                    cand = off;
+                    i += 1;
+                }
+                _ => break,
+            }
+        }
+        match (best, other) {
+            (None, _) => MappedLocalTime::None,
+            (Some(b), None) => MappedLocalTime::Single(fixed(b)),
+            (Some(b), Some(o)) => MappedLocalTime::Ambiguous(fixed(b), fixed(o)),
+        }
+    }
+}
+
+fn fixed(secs: i32) -> FixedOffset {
+    FixedOffset::east_opt(secs).unwrap_or_else(|| Utc.fix())
+}
+
+fn secs_of(n: &NaiveDateTime) -> i64 {
+    n.and_utc().timestamp()
+}
+
+/// A shared compiled custom zone. Serialized as its definition; deserializing interns it.
+#[derive(Clone)]
+pub(crate) struct CustomTz(Arc<CustomZone>);
+
+impl CustomTz {
+    pub(crate) fn tzid(&self) -> &str {
+        &self.0.def.tzid
+    }
+
+    pub(crate) fn offset_at(&self, utc: &NaiveDateTime) -> FixedOffset {
+        fixed(self.0.offset_secs(secs_of(utc)))
+    }
+
+    pub(crate) fn local_offsets(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
+        self.0.local_offsets(secs_of(local))
+    }
+}
+
+impl std::fmt::Debug for CustomTz {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomTz({:?})", self.tzid())
+    }
+}
+
+impl PartialEq for CustomTz {
+    fn eq(&self, other: &CustomTz) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.def == other.0.def
+    }
+}
+
+impl Eq for CustomTz {}
+
+impl Serialize for CustomTz {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.def.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for CustomTz {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<CustomTz, D::Error> {
+        let def = ZoneDef::deserialize(d)?;
+        intern(def).map_err(serde::de::Error::custom)
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The one compiled zone of a definition (compiled on first use).
+fn intern(def: ZoneDef) -> Result<CustomTz, String> {
+    static ZONES: OnceLock<Mutex<HashMap<ZoneDef, CustomTz>>> = OnceLock::new();
+    let zones = ZONES.get_or_init(Default::default);
+    if let Some(z) = lock(zones).get(&def) {
+        return Ok(z.clone());
+    }
+    let z = CustomTz(Arc::new(compile(def.clone())?));
+    let mut map = lock(zones);
+    if map.len() >= MEMO_CAP {
+        map.clear();
+    }
+    Ok(map.entry(def).or_insert(z).clone())
+}
+
+/// A zone a wall-clock time is in: tzdata, a file's own definition, or a fixed offset (the last
+/// only as chrono's `TimeZone::from_offset` needs it).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Zone {
+    Iana(Tz),
+    Custom(CustomTz),
+    Fixed(FixedOffset),
+}
+
+impl Zone {
+    /// The instant of a wall-clock time in this zone (RFC 5545: a repeated time is the earlier
+    /// instant, a skipped one uses the offset before the gap).
+    pub(crate) fn local_to_utc(&self, naive: NaiveDateTime) -> DateTime<Utc> {
+        match self {
+            Zone::Iana(tz) => super::tz::local_to_utc(*tz, naive),
+            Zone::Custom(c) => custom_local_to_utc(c, naive),
+            Zone::Fixed(o) => Utc.from_utc_datetime(&(naive - chrono::Duration::seconds(i64::from(o.local_minus_utc())))),
+        }
+    }
+}
+
+pub(crate) fn custom_local_to_utc(c: &CustomTz, naive: NaiveDateTime) -> DateTime<Utc> {
+    let local = secs_of(&naive);
+    let off = match c.0.local_offsets(local) {
+        MappedLocalTime::Single(o) | MappedLocalTime::Ambiguous(o, _) => o.local_minus_utc(),
+        // In a gap: the offset in force just before it (as `tz::local_to_utc` does).
+        MappedLocalTime::None => [3_600i64, 3 * 3_600, 86_400]
+            .iter()
+            .find_map(|back| c.0.local_offsets(local - back).earliest())
+            .map_or_else(|| c.0.offset_secs(local), |o| o.local_minus_utc()),
+    };
+    DateTime::from_timestamp(local - i64::from(off), 0).unwrap_or_else(|| naive.and_utc())
+}
+
+impl TimeZone for Zone {
+    type Offset = FixedOffset;
+
+    fn from_offset(offset: &FixedOffset) -> Zone {
+        Zone::Fixed(*offset)
+    }
+
+    fn offset_from_local_date(&self, local: &NaiveDate) -> MappedLocalTime<FixedOffset> {
+        self.offset_from_local_datetime(&local.and_time(NaiveTime::MIN))
+    }
+
+    fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
+        match self {
+            Zone::Iana(tz) => tz.offset_from_local_datetime(local).map(|o| o.fix()),
+            Zone::Custom(c) => c.local_offsets(local),
+            Zone::Fixed(o) => MappedLocalTime::Single(*o),
+        }
+    }
+
+    fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
+        self.offset_from_utc_datetime(&utc.and_time(NaiveTime::MIN))
+    }
+
+    fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+        match self {
+            Zone::Iana(tz) => tz.offset_from_utc_datetime(utc).fix(),
+            Zone::Custom(c) => c.offset_at(utc),
+            Zone::Fixed(o) => *o,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a VTIMEZONE.
+
+fn prop<'c>(c: &'c Component<'_>, name: &str) -> Option<&'c Property<'c>> {
+    c.properties
+        .iter()
+        .find(|p| p.name.as_str().eq_ignore_ascii_case(name))
+}
+
+fn text<'c>(c: &'c Component<'_>, name: &str) -> Option<&'c str> {
+    prop(c, name)
+        .map(|p| p.val.as_str().trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// A TZID as compared between parameters and VTIMEZONEs: trimmed, quotes removed.
+pub(crate) fn clean_tzid(t: &str) -> &str {
+    t.trim().trim_matches('"').trim()
+}
+
+/// `+0200`, `-0500`, `+023000` (and the lenient `+02:00`, `0100`) → seconds east of UTC.
+pub(crate) fn parse_offset(s: &str) -> Option<i32> {
+    let s = s.trim();
+    let (neg, rest) = match s.as_bytes().first()? {
+        b'-' => (true, s.get(1..)?),
+        b'+' => (false, s.get(1..)?),
+        _ => (false, s),
+    };
+    let digits: String = rest.chars().filter(|c| *c != ':').collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) || !matches!(digits.len(), 4 | 6) {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| digits.get(r).and_then(|d| d.parse::<i32>().ok());
+    let (h, m) = (num(0..2)?, num(2..4)?);
+    let sec = if digits.len() == 6 { num(4..6)? } else { 0 };
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let total = h * 3600 + m * 60 + sec;
+    Some(if neg { -total } else { total })
+}
+
+/// A local date-time of an observance (a `Z` value is turned into wall time with `from`).
+fn local_time(v: &str, from: i32) -> Option<NaiveDateTime> {
+    let v = v.trim();
+    if v.len() == 8 {
+        return parse_date(v).map(|d| d.and_time(NaiveTime::MIN));
+    }
+    let (n, utc) = parse_date_time(v)?;
+    Some(if utc {
+        n + chrono::Duration::seconds(i64::from(from))
+    } else {
+        n
+    })
+}
+
+/// The definition of a VTIMEZONE component, or why it cannot be used.
+pub(crate) fn def_of(c: &Component<'_>) -> Result<ZoneDef, String> {
+    let tzid = text(c, "TZID").map(clean_tzid).unwrap_or_default().to_string();
+    let mut observances = Vec::new();
+    for sub in &c.components {
+        let kind = sub.name.as_str();
+        if !kind.eq_ignore_ascii_case("STANDARD") && !kind.eq_ignore_ascii_case("DAYLIGHT") {
+            continue;
+        }
+        let kind = kind.to_ascii_uppercase();
+        let to = text(sub, "TZOFFSETTO")
+            .and_then(parse_offset)
+            .ok_or_else(|| format!("its {kind} part has no valid TZOFFSETTO"))?;
+        let from = match text(sub, "TZOFFSETFROM") {
+            None => to,
+            Some(v) => parse_offset(v)
+                .ok_or_else(|| format!("its {kind} part has an invalid TZOFFSETFROM {v:?}"))?,
+        };
+        let start = text(sub, "DTSTART")
+            .and_then(|v| local_time(v, from))
+            .ok_or_else(|| format!("its {kind} part has no valid DTSTART"))?;
+        let rrule = text(sub, "RRULE").map(str::to_string);
+        let mut rdates = Vec::new();
+        for p in sub
+            .properties
+            .iter()
+            .filter(|p| p.name.as_str().eq_ignore_ascii_case("RDATE"))
+        {
+            for item in p.val.as_str().split(',').filter(|s| !s.trim().is_empty()) {
+                let first = item.split('/').next().unwrap_or(item);
+                let t = local_time(first, from)
+                    .ok_or_else(|| format!("its {kind} part has an invalid RDATE {first:?}"))?;
+                rdates.push(t);
+            }
+        }
+        observances.push(Observance {
+            start,
+            from,
+            to,
+            rrule,
+            rdates,
+        });
+    }
+    if observances.is_empty() {
+        return Err("it has no STANDARD or DAYLIGHT part".into());
+    }
+    Ok(ZoneDef { tzid, observances })
+}
+
+/// Expand a definition's onsets into a transition table.
+fn compile(def: ZoneDef) -> Result<CustomZone, String> {
+    // (UTC second, index of the observance, offset after)
+    let mut onsets: Vec<(i64, usize, i32)> = Vec::new();
+    for (k, ob) in def.observances.iter().enumerate() {
+        let utc_of = |local: &NaiveDateTime| secs_of(local) - i64::from(ob.from);
+        onsets.push((utc_of(&ob.start), k, ob.to));
+        for r in &ob.rdates {
+            onsets.push((utc_of(r), k, ob.to));
+        }
+        let Some(rule) = &ob.rrule else { continue };
+        let from = fixed(ob.from);
+        let body = super::expand::normalize_rule(rule, &from)?;
+        let dt_start = rrule::Tz::UTC.from_utc_datetime(&ob.start);
+        let validated = match rrule::RRule::<rrule::Unvalidated>::from_str(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.validate(dt_start).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            // UNTIL before DTSTART: DTSTART is the only onset.
+            Err(e) if e.contains("UNTIL") && e.contains("before") => continue,
+            Err(e) => return Err(format!("unreadable RRULE {rule:?} in it: {e}")),
+        };
+        let set = rrule::RRuleSet::new(dt_start).rrule(validated).limit();
+        for (n, occ) in (&set).into_iter().enumerate() {
+            let local = occ.naive_utc();
+            if local.year() > LAST_YEAR || n >= MAX_ONSETS {
+                break;
+            }
+            onsets.push((utc_of(&local), k, ob.to));
+        }
+    }
+    // Onsets at the same instant: the one written last wins.
+    onsets.sort_unstable();
+    onsets.dedup_by(|later, earlier| {
+        if later.0 == earlier.0 {
+            *earlier = *later;
+            true
+        } else {
+            false
+        }
+    });
+    let initial = onsets
+        .first()
+        .and_then(|&(_, k, _)| def.observances.get(k))
+        .map(|o| o.from)
+        .unwrap_or(0);
+    let transitions = onsets.into_iter().map(|(t, _, off)| (t, off)).collect();
+    Ok(CustomZone {
+        def,
+        initial,
+        transitions,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching a definition with tzdata.
+
+fn tz_offset(tz: Tz, utc: i64) -> i32 {
+    DateTime::from_timestamp(utc, 0)
+        .map(|d| tz.offset_from_utc_datetime(&d.naive_utc()).fix().local_minus_utc())
+        .unwrap_or(0)
+}
+
+fn year_start(y: i32) -> i64 {
+    NaiveDate::from_ymd_opt(y, 1, 1)
+        .map(|d| secs_of(&d.and_time(NaiveTime::MIN)))
+        .unwrap_or(0)
+}
+
+/// The recent window over which a definition must agree with a tzdata zone.
+fn recent() -> (i64, i64) {
+    let y = Utc::now().year();
+    (year_start(y - RECENT_BACK), year_start(y + RECENT_AHEAD))
+}
+
+/// Do the definition and the tzdata zone give the same offsets throughout `[from, to)`? (Both
+/// sides of every onset of the definition, and every 3.5 days, which catches tzdata transitions
+/// the definition lacks.)
+fn agrees(c: &CustomZone, tz: Tz, (from, to): (i64, i64)) -> bool {
+    let start = c.transitions.partition_point(|&(t, _)| t < from);
+    for &(t, off) in c.transitions.get(start..).unwrap_or(&[]) {
+        if t >= to {
+            break;
+        }
+        if tz_offset(tz, t) != off || tz_offset(tz, t - 1) != c.offset_secs(t - 1) {
+            return false;
+        }
+    }
+    let mut s = from;
+    while s < to {
+        if tz_offset(tz, s) != c.offset_secs(s) {
+            return false;
+        }
+        s += 302_400;
+    }
+    true
+}
+
+/// Are two tzdata zones the same zone (a link), as far as 1970–2040 goes?
+fn same_zone(a: Tz, b: Tz) -> bool {
+    if a == b {
+        return true;
+    }
+    let (from, to) = (year_start(1970), year_start(2040));
+    let mut s = from;
+    while s < to {
+        if tz_offset(a, s) != tz_offset(b, s) {
+            return false;
+        }
+        s += 86_400;
+    }
+    true
+}
+
+/// Every Windows zone: (display name without its `(UTC…)` prefix, tzdata zone).
+fn windows_zones() -> &'static [(String, Tz)] {
+    static W: OnceLock<Vec<(String, Tz)>> = OnceLock::new();
+    W.get_or_init(|| {
+        let mut out: Vec<(String, Tz)> = Vec::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            if let Ok(w) = windows_timezones::WindowsTimezone::try_from(tz) {
+                let name = strip_utc_prefix(w.description()).to_ascii_lowercase();
+                if !out.iter().any(|(n, _)| *n == name) {
+                    out.push((name, w.into()));
+                }
+            }
+        }
+        out
+    })
+}
+
+/// `(UTC+02:00) Athens, Bucharest` → `Athens, Bucharest` (also `(GMT-05:00) …`, `(UTC) …`).
+fn strip_utc_prefix(name: &str) -> &str {
+    let t = name.trim();
+    if let Some(inner) = t.strip_prefix('(')
+        && let Some(close) = inner.find(')')
+    {
+        let head = inner.get(..close).unwrap_or("");
+        if head.len() >= 3
+            && (head[..3].eq_ignore_ascii_case("UTC") || head[..3].eq_ignore_ascii_case("GMT"))
+        {
+            return inner.get(close + 1..).unwrap_or("").trim();
+        }
+    }
+    t
+}
+
+/// Remove `( … )` groups: `Eastern Time (US & Canada)` → `Eastern Time`.
+fn without_parentheses(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut depth = 0usize;
+    for ch in s.chars() {
+        match ch {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            c if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+fn windows_id(name: &str) -> Option<Tz> {
+    windows_timezones::WindowsTimezone::from_str(name)
+        .ok()
+        .map(Into::into)
+}
+
+/// `America-Chicago` → `America/Chicago`, `America-Port-au-Prince` → `America/Port-au-Prince`.
+fn dashed_zone(name: &str) -> Option<Tz> {
+    if name.contains('/') || !name.contains('-') {
+        return None;
+    }
+    let mut s = name.to_string();
+    for _ in 0..3 {
+        let i = s.find('-')?;
+        s.replace_range(i..=i, "/");
+        if let Ok(tz) = Tz::from_str(&s) {
+            return Some(tz);
+        }
+    }
+    None
+}
+
+/// Names that map to one zone without looking at a definition: an exact Windows display name,
+/// a dashed tzdata name.
+pub(crate) fn unambiguous_name(tzid: &str) -> Option<Tz> {
+    let rest = strip_utc_prefix(tzid);
+    if rest.len() < tzid.trim().len() {
+        let rest = rest.to_ascii_lowercase();
+        if let Some((_, tz)) = windows_zones().iter().find(|(n, _)| *n == rest) {
+            return Some(*tz);
+        }
+    }
+    dashed_zone(tzid.trim())
+}
+
+/// The tzdata zone a TZURL names (`http://tzurl.org/zoneinfo-outlook/America/Chicago`).
+fn zone_from_url(url: &str) -> Option<Tz> {
+    let u = url.trim();
+    let u = u.split_once("://").map_or(u, |(_, r)| r);
+    let path = u.split_once('/').map(|(_, p)| p)?;
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    let path = path.trim_end_matches('/').trim_end_matches(".ics");
+    if let Some(tz) = known_zone(path) {
+        return Some(tz);
+    }
+    path.rsplit('/').next().and_then(dashed_zone)
+}
+
+/// Zones the TZID suggests, best first (each still has to agree with the definition).
+fn suggested(tzid: &str) -> Vec<Tz> {
+    let mut out: Vec<Tz> = Vec::new();
+    let mut add = |tz: Option<Tz>| {
+        if let Some(tz) = tz
+            && !out.contains(&tz)
+        {
+            out.push(tz);
+        }
+    };
+    add(unambiguous_name(tzid));
+    let rest = without_parentheses(strip_utc_prefix(tzid));
+    // "Eastern Time" → "Eastern Standard Time"; "Eastern" → "Eastern Standard Time".
+    if let Some(stem) = rest.strip_suffix(" Time") {
+        add(windows_id(&format!("{stem} Standard Time")));
+    }
+    add(windows_id(&format!("{rest} Standard Time")));
+    if !rest.is_empty() && !rest.contains([' ', '/', ',']) {
+        for prefix in ["US", "Canada", "Australia"] {
+            add(Tz::from_str(&format!("{prefix}/{rest}")).ok());
+        }
+    }
+    // Cities of a display name: "Athens, Bucharest, Istanbul".
+    for city in rest.split([',', '&', ';']).map(str::trim).filter(|c| c.len() > 1) {
+        let key = city.replace(' ', "_");
+        add(chrono_tz::TZ_VARIANTS.iter().copied().find(|tz| {
+            tz.name()
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.eq_ignore_ascii_case(&key))
+        }));
+        let lower = city.to_ascii_lowercase();
+        for (desc, tz) in windows_zones() {
+            if desc.split([',', '&']).any(|c| c.trim() == lower) {
+                add(Some(*tz));
+            }
+        }
+    }
+    out
+}
+
+/// The name to prefer among the names of one zone.
+fn preference(tz: Tz) -> (u8, &'static str) {
+    const REGIONS: [&str; 9] = [
+        "Africa/",
+        "America/",
+        "Antarctica/",
+        "Asia/",
+        "Atlantic/",
+        "Australia/",
+        "Europe/",
+        "Indian/",
+        "Pacific/",
+    ];
+    let windows = windows_timezones::WindowsTimezone::try_from(tz)
+        .is_ok_and(|w| Tz::from(w) == tz);
+    let regional = REGIONS.iter().any(|r| tz.name().starts_with(r));
+    (u8::from(!windows) * 2 + u8::from(!regional), tz.name())
+}
+
+/// The tzdata zone that agrees with the definition recently, if exactly one zone (under any of
+/// its names) does.
+fn only_match(c: &CustomZone, window: (i64, i64)) -> Option<Tz> {
+    let probes: Vec<i64> = [0i64, 1, 2, 3]
+        .iter()
+        .map(|k| window.0 + (window.1 - window.0) * (2 * k + 1) / 8)
+        .collect();
+    let want: Vec<i32> = probes.iter().map(|&p| c.offset_secs(p)).collect();
+    let matching: Vec<Tz> = chrono_tz::TZ_VARIANTS
+        .iter()
+        .copied()
+        .filter(|&tz| probes.iter().zip(&want).all(|(&p, &w)| tz_offset(tz, p) == w))
+        .filter(|&tz| agrees(c, tz, window))
+        .collect();
+    let first = *matching.first()?;
+    if !matching.iter().all(|&tz| same_zone(first, tz)) {
+        return None;
+    }
+    matching.into_iter().min_by_key(|&tz| preference(tz))
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    tzid: String,
+    location: Option<String>,
+    url: Option<String>,
+    def: Result<ZoneDef, String>,
+}
+
+/// Resolve one VTIMEZONE component (memoized process-wide).
+pub(crate) fn resolve_vtimezone(c: &Component<'_>) -> Result<Zone, WhenError> {
+    static MEMO: OnceLock<Mutex<HashMap<Key, Result<Zone, WhenError>>>> = OnceLock::new();
+    let key = Key {
+        tzid: text(c, "TZID").map(clean_tzid).unwrap_or_default().to_string(),
+        location: text(c, "X-LIC-LOCATION").map(str::to_string),
+        url: text(c, "TZURL").map(str::to_string),
+        def: def_of(c),
+    };
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(r) = lock(memo).get(&key) {
+        return r.clone();
+    }
+    let r = resolve_key(&key);
+    let mut map = lock(memo);
+    if map.len() >= MEMO_CAP {
+        map.clear();
+    }
+    map.insert(key, r.clone());
+    r
+}
+
+fn resolve_key(key: &Key) -> Result<Zone, WhenError> {
+    let named = key
+        .location
+        .as_deref()
+        .and_then(known_zone)
+        .or_else(|| key.url.as_deref().and_then(zone_from_url));
+    if let Some(tz) = named {
+        return Ok(Zone::Iana(tz));
+    }
+    let unusable = |reason: &str| match unambiguous_name(&key.tzid) {
+        Some(tz) => Ok(Zone::Iana(tz)),
+        None => Err(WhenError::BadVtimezone(key.tzid.clone(), reason.to_string())),
+    };
+    let def = match &key.def {
+        Ok(d) => d.clone(),
+        Err(reason) => return unusable(reason),
+    };
+    let custom = match intern(def) {
+        Ok(c) => c,
+        Err(reason) => return unusable(&reason),
+    };
+    let window = recent();
+    if let Some(tz) = suggested(&key.tzid)
+        .into_iter()
+        .find(|&tz| agrees(&custom.0, tz, window))
+    {
+        return Ok(Zone::Iana(tz));
+    }
+    if let Some(tz) = only_match(&custom.0, window) {
+        return Ok(Zone::Iana(tz));
+    }
+    Ok(Zone::Custom(custom))
+}
+
+/// The TZIDs of one file: known names, then the file's VTIMEZONEs (memoized per file, so each
+/// TZID is resolved once per file, not once per value).
+pub(crate) struct FileZones<'c, 'x> {
+    vtimezones: Vec<&'c Component<'x>>,
+    memo: RefCell<Vec<(String, Result<Zone, WhenError>)>>,
+}
+
+impl<'c, 'x> FileZones<'c, 'x> {
+    pub(crate) fn new(vtimezones: Vec<&'c Component<'x>>) -> Self {
+        FileZones {
+            vtimezones,
+            memo: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// No VTIMEZONE at all.
+    #[cfg(test)]
+    pub(crate) fn none() -> Self {
+        FileZones::new(Vec::new())
+    }
+
+    /// The zone of a TZID parameter.
+    pub(crate) fn resolve(&self, tzid: &str) -> Result<Zone, WhenError> {
+        let t = clean_tzid(tzid);
+        if let Some((_, r)) = self.memo.borrow().iter().find(|(k, _)| k == t) {
+            return r.clone();
+        }
+        let r = self.resolve_uncached(t, tzid);
+        self.memo.borrow_mut().push((t.to_string(), r.clone()));
+        r
+    }
+
+    fn resolve_uncached(&self, t: &str, raw: &str) -> Result<Zone, WhenError> {
+        if let Some(tz) = known_zone(t) {
+            return Ok(Zone::Iana(tz));
+        }
+        let own = |exact: bool| {
+            self.vtimezones.iter().find(|c| {
+                text(c, "TZID").map(clean_tzid).is_some_and(|id| {
+                    if exact {
+                        id == t
+                    } else {
+                        id.eq_ignore_ascii_case(t)
+                    }
+                })
+            })
+        };
+        if let Some(c) = own(true).or_else(|| own(false)) {
+            return resolve_vtimezone(c);
+        }
+        unambiguous_name(t)
+            .map(Zone::Iana)
+            .ok_or_else(|| WhenError::UnknownTzid(raw.to_string()))
+    }
+}
