@@ -649,8 +649,11 @@ fn event_of(
         EndSpec::At(e) if e.instant(chrono_tz::Tz::UTC) < start.instant(chrono_tz::Tz::UTC) => {
             *swapped = true;
             if meeting_like {
+                let which = prop_named(c, "RECURRENCE-ID")
+                    .map(|r| format!(" (occurrence {})", r.val.as_str().trim()))
+                    .unwrap_or_default();
                 problems.push(format!(
-                    "{label}: DTEND is before DTSTART; read with the two swapped (the file will not be rewritten)"
+                    "{label}{which}: DTEND is before DTSTART; read with the two swapped (the file will not be rewritten)"
                 ));
             }
             (e, EndSpec::At(start))

@@ -780,3 +780,63 @@ impl<'c, 'x> FileZones<'c, 'x> {
             .ok_or_else(|| WhenError::UnknownTzid(raw.to_string()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::local::parse::parse_text;
+    use crate::providers::local::tz::When;
+
+    fn fixture(name: &str) -> String {
+        let path = format!(
+            "{}/tests/fixtures/ics/{name}.ics",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
+    /// The zone each event's DTSTART was read in: a tzdata name, or `custom:TZID`.
+    fn zones_of(text: &str) -> Vec<String> {
+        let f = parse_text(text);
+        f.events
+            .iter()
+            .map(|e| match &e.start {
+                When::Zoned(name, _) => name.clone(),
+                When::Custom(c, _) => format!("custom:{}", c.tzid()),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fixture_zones_resolve_as_documented() {
+        for (name, want) in [
+            (
+                "outlook_display_name_tz",
+                vec!["Europe/Athens", "America/New_York", "America/New_York"],
+            ),
+            (
+                "outlook2007_stale_dst_rules",
+                vec![
+                    "custom:(GMT-05:00) Eastern Time (US & Canada)",
+                    "custom:(GMT-05:00) Eastern Time (US & Canada)",
+                ],
+            ),
+            (
+                "lotus_notes_eastern",
+                vec!["America/New_York", "America/New_York"],
+            ),
+            ("tzurl_dash_tzid", vec!["America/Chicago"]),
+            (
+                "exchange_customized_tz",
+                vec!["custom:Customized Time Zone", "Australia/Lord_Howe"],
+            ),
+            (
+                "apple_rdate_tz",
+                vec!["custom:Mitteleuropäische Zeit", "custom:Mitteleuropäische Zeit"],
+            ),
+        ] {
+            assert_eq!(zones_of(&fixture(name)), want, "{name}");
+        }
+    }
+}
