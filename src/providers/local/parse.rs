@@ -3,7 +3,12 @@
 //! Parsing uses `icalendar::parser` on the unfolded text. When the parser rejects a file we repair
 //! obvious damage (a folded line that lost its leading space, blank lines, missing `END:` lines) and
 //! try again; if it is still rejected, each `VEVENT` block is parsed alone and the ones that fail are
-//! reported. A file that needed any recovery is marked `recovered`: it is read, never rewritten.
+//! reported. An event whose DTEND is before its DTSTART is read with the two swapped (as libical,
+//! python `recurring-ical-events` and Thunderbird do) and reported. A file that needed any
+//! recovery or such reinterpretation is marked `recovered`: it is read, never rewritten.
+//!
+//! TZIDs resolve through `tz::known_zone` and the file's own VTIMEZONEs (`vtimezone`), once per
+//! TZID per file. EXRULEs are kept and applied when expanding.
 //!
 //! Only *meeting candidates* are kept: timed VEVENTs with at least two distinct people among
 //! organizer and attendees (rooms and resources are not people), plus every other VEVENT sharing a
@@ -554,6 +559,24 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
     }
 }
 
+/// Is `end` before `start`? (Values in one zone compare by wall time first: no zone lookup for
+/// the usual event.)
+fn ends_before_start(start: &When, end: &When) -> bool {
+    let same_zone = match (start, end) {
+        (When::Zoned(a, _), When::Zoned(b, _)) => a == b,
+        (When::Custom(a, _), When::Custom(b, _)) => a == b,
+        (When::Utc(_), When::Utc(_))
+        | (When::Floating(_), When::Floating(_))
+        | (When::Date(_), When::Date(_)) => true,
+        _ => false,
+    };
+    if same_zone && end.naive() >= start.naive() {
+        return false;
+    }
+    // Floating values are compared as if in UTC: the provider's zone is not known here.
+    end.instant(chrono_tz::Tz::UTC) < start.instant(chrono_tz::Tz::UTC)
+}
+
 fn event_of(
     c: &Component<'_>,
     index: usize,
@@ -646,7 +669,7 @@ fn event_of(
     // DTEND before DTSTART: read the two swapped, as python `recurring-ical-events`, libical and
     // Thunderbird do (so a series then recurs from the earlier of the two).
     let (start, end) = match end {
-        EndSpec::At(e) if e.instant(chrono_tz::Tz::UTC) < start.instant(chrono_tz::Tz::UTC) => {
+        EndSpec::At(e) if ends_before_start(&start, &e) => {
             *swapped = true;
             if meeting_like {
                 let which = prop_named(c, "RECURRENCE-ID")

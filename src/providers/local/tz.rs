@@ -160,11 +160,13 @@ pub(crate) fn when_from(
         return Ok(When::Utc(naive));
     }
     match tzid {
-        Some(id) => match zones.resolve(id)? {
+        Some(id) => match zones.resolve(id, naive)? {
             Zone::Iana(Tz::UTC) => Ok(When::Utc(naive)),
             Zone::Iana(tz) => Ok(When::Zoned(tz.name().to_string(), naive)),
             Zone::Custom(c) => Ok(When::Custom(c, naive)),
-            Zone::Fixed(o) => Ok(When::Utc(naive - Duration::seconds(i64::from(o.local_minus_utc())))),
+            Zone::Fixed(o) => Ok(When::Utc(
+                naive - Duration::seconds(i64::from(o.local_minus_utc())),
+            )),
         },
         None => Ok(When::Floating(naive)),
     }
@@ -227,6 +229,12 @@ pub(crate) fn format_like(like: &When, t: DateTime<Utc>, default_tz: Tz) -> Stri
 mod tests {
     use super::*;
 
+    fn noon() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 3, 2)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default()
+    }
+
     fn no_vtz() -> FileZones<'static, 'static> {
         FileZones::none()
     }
@@ -249,18 +257,24 @@ mod tests {
         );
         assert_eq!(known_zone("Mars/Olympus_Mons"), None);
         let v = no_vtz();
-        assert_eq!(v.resolve("\"Europe/Paris\""), Ok(Zone::Iana(Tz::Europe__Paris)));
+        assert_eq!(
+            v.resolve("\"Europe/Paris\"", noon()),
+            Ok(Zone::Iana(Tz::Europe__Paris))
+        );
         // Names that map without a VTIMEZONE: an exact Windows display name, a dashed name.
         assert_eq!(
-            v.resolve("(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna"),
+            v.resolve(
+                "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
+                noon()
+            ),
             Ok(Zone::Iana(Tz::Europe__Berlin))
         );
         assert_eq!(
-            v.resolve("America-Chicago"),
+            v.resolve("America-Chicago", noon()),
             Ok(Zone::Iana(Tz::America__Chicago))
         );
         assert_eq!(
-            v.resolve("Eastern"),
+            v.resolve("Eastern", noon()),
             Err(WhenError::UnknownTzid("Eastern".into()))
         );
     }

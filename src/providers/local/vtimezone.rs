@@ -8,8 +8,9 @@
 //! 2. The definition (STANDARD/DAYLIGHT observances with RRULE or RDATE onsets) is compiled to a
 //!    transition table. Zones suggested by the name (a Windows display name or ID, a city of the
 //!    display name, `US/<name>`, `America-Chicago` → `America/Chicago`) are tried first, then every
-//!    tzdata zone: a zone is used when its offsets agree with the definition over recent years
-//!    (`RECENT_BACK` years back to `RECENT_AHEAD` ahead of now). From the full scan a zone is taken
+//!    tzdata zone: a zone is used when its offsets agree with the definition in the years around
+//!    the file's first value in that zone (`RECENT_BACK` years before it to `RECENT_AHEAD` after:
+//!    "recently" as the file sees it, with no clock involved). From the full scan a zone is taken
 //!    only when all agreeing zones are the same zone under different names.
 //! 3. Otherwise the definition itself is the zone (`Zone::Custom`): it gives the same instants as
 //!    libical, python `icalendar` and Thunderbird, which read the definition.
@@ -38,9 +39,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 const LAST_YEAR: i32 = 2200;
 /// Cap on the onsets one observance's RRULE may produce (a yearly rule from 1601 makes 600).
 const MAX_ONSETS: usize = 5_000;
-/// The window, in years around now, over which a definition must agree with a tzdata zone.
+/// The window, in years around the year of the first value using the zone, over which a
+/// definition must agree with a tzdata zone.
 const RECENT_BACK: i32 = 5;
-const RECENT_AHEAD: i32 = 2;
+const RECENT_AHEAD: i32 = 3;
 /// Bound on the process-wide memos (cleared when full: they only save work).
 const MEMO_CAP: usize = 4_096;
 
@@ -90,7 +92,9 @@ impl CustomZone {
     /// an overlap (the earlier instant first).
     fn local_offsets(&self, local: i64) -> MappedLocalTime<FixedOffset> {
         const SPAN: i64 = 2 * 86_400;
-        let mut i = self.transitions.partition_point(|&(t, _)| t <= local - SPAN);
+        let mut i = self
+            .transitions
+            .partition_point(|&(t, _)| t <= local - SPAN);
         let mut cand = match i.checked_sub(1).and_then(|j| self.transitions.get(j)) {
             Some(&(_, off)) => off,
             None => self.initial,
@@ -214,7 +218,9 @@ impl Zone {
         match self {
             Zone::Iana(tz) => super::tz::local_to_utc(*tz, naive),
             Zone::Custom(c) => custom_local_to_utc(c, naive),
-            Zone::Fixed(o) => Utc.from_utc_datetime(&(naive - chrono::Duration::seconds(i64::from(o.local_minus_utc())))),
+            Zone::Fixed(o) => Utc.from_utc_datetime(
+                &(naive - chrono::Duration::seconds(i64::from(o.local_minus_utc()))),
+            ),
         }
     }
 }
@@ -322,7 +328,10 @@ fn local_time(v: &str, from: i32) -> Option<NaiveDateTime> {
 
 /// The definition of a VTIMEZONE component, or why it cannot be used.
 pub(crate) fn def_of(c: &Component<'_>) -> Result<ZoneDef, String> {
-    let tzid = text(c, "TZID").map(clean_tzid).unwrap_or_default().to_string();
+    let tzid = text(c, "TZID")
+        .map(clean_tzid)
+        .unwrap_or_default()
+        .to_string();
     let mut observances = Vec::new();
     for sub in &c.components {
         let kind = sub.name.as_str();
@@ -429,7 +438,11 @@ fn compile(def: ZoneDef) -> Result<CustomZone, String> {
 
 fn tz_offset(tz: Tz, utc: i64) -> i32 {
     DateTime::from_timestamp(utc, 0)
-        .map(|d| tz.offset_from_utc_datetime(&d.naive_utc()).fix().local_minus_utc())
+        .map(|d| {
+            tz.offset_from_utc_datetime(&d.naive_utc())
+                .fix()
+                .local_minus_utc()
+        })
         .unwrap_or(0)
 }
 
@@ -439,10 +452,12 @@ fn year_start(y: i32) -> i64 {
         .unwrap_or(0)
 }
 
-/// The recent window over which a definition must agree with a tzdata zone.
-fn recent() -> (i64, i64) {
-    let y = Utc::now().year();
-    (year_start(y - RECENT_BACK), year_start(y + RECENT_AHEAD))
+/// The window over which a definition must agree with a tzdata zone: the years around `year`.
+fn recent(year: i32) -> (i64, i64) {
+    (
+        year_start(year - RECENT_BACK),
+        year_start(year + RECENT_AHEAD),
+    )
 }
 
 /// Do the definition and the tzdata zone give the same offsets throughout `[from, to)`? (Both
@@ -508,8 +523,9 @@ fn strip_utc_prefix(name: &str) -> &str {
         && let Some(close) = inner.find(')')
     {
         let head = inner.get(..close).unwrap_or("");
-        if head.len() >= 3
-            && (head[..3].eq_ignore_ascii_case("UTC") || head[..3].eq_ignore_ascii_case("GMT"))
+        if head
+            .get(..3)
+            .is_some_and(|h| h.eq_ignore_ascii_case("UTC") || h.eq_ignore_ascii_case("GMT"))
         {
             return inner.get(close + 1..).unwrap_or("").trim();
         }
@@ -603,7 +619,11 @@ fn suggested(tzid: &str) -> Vec<Tz> {
         }
     }
     // Cities of a display name: "Athens, Bucharest, Istanbul".
-    for city in rest.split([',', '&', ';']).map(str::trim).filter(|c| c.len() > 1) {
+    for city in rest
+        .split([',', '&', ';'])
+        .map(str::trim)
+        .filter(|c| c.len() > 1)
+    {
         let key = city.replace(' ', "_");
         add(chrono_tz::TZ_VARIANTS.iter().copied().find(|tz| {
             tz.name()
@@ -634,8 +654,7 @@ fn preference(tz: Tz) -> (u8, &'static str) {
         "Indian/",
         "Pacific/",
     ];
-    let windows = windows_timezones::WindowsTimezone::try_from(tz)
-        .is_ok_and(|w| Tz::from(w) == tz);
+    let windows = windows_timezones::WindowsTimezone::try_from(tz).is_ok_and(|w| Tz::from(w) == tz);
     let regional = REGIONS.iter().any(|r| tz.name().starts_with(r));
     (u8::from(!windows) * 2 + u8::from(!regional), tz.name())
 }
@@ -651,7 +670,12 @@ fn only_match(c: &CustomZone, window: (i64, i64)) -> Option<Tz> {
     let matching: Vec<Tz> = chrono_tz::TZ_VARIANTS
         .iter()
         .copied()
-        .filter(|&tz| probes.iter().zip(&want).all(|(&p, &w)| tz_offset(tz, p) == w))
+        .filter(|&tz| {
+            probes
+                .iter()
+                .zip(&want)
+                .all(|(&p, &w)| tz_offset(tz, p) == w)
+        })
         .filter(|&tz| agrees(c, tz, window))
         .collect();
     let first = *matching.first()?;
@@ -667,16 +691,21 @@ struct Key {
     location: Option<String>,
     url: Option<String>,
     def: Result<ZoneDef, String>,
+    year: i32,
 }
 
-/// Resolve one VTIMEZONE component (memoized process-wide).
-pub(crate) fn resolve_vtimezone(c: &Component<'_>) -> Result<Zone, WhenError> {
+/// Resolve one VTIMEZONE component for values around `year` (memoized process-wide).
+pub(crate) fn resolve_vtimezone(c: &Component<'_>, year: i32) -> Result<Zone, WhenError> {
     static MEMO: OnceLock<Mutex<HashMap<Key, Result<Zone, WhenError>>>> = OnceLock::new();
     let key = Key {
-        tzid: text(c, "TZID").map(clean_tzid).unwrap_or_default().to_string(),
+        tzid: text(c, "TZID")
+            .map(clean_tzid)
+            .unwrap_or_default()
+            .to_string(),
         location: text(c, "X-LIC-LOCATION").map(str::to_string),
         url: text(c, "TZURL").map(str::to_string),
         def: def_of(c),
+        year,
     };
     let memo = MEMO.get_or_init(Default::default);
     if let Some(r) = lock(memo).get(&key) {
@@ -702,7 +731,10 @@ fn resolve_key(key: &Key) -> Result<Zone, WhenError> {
     }
     let unusable = |reason: &str| match unambiguous_name(&key.tzid) {
         Some(tz) => Ok(Zone::Iana(tz)),
-        None => Err(WhenError::BadVtimezone(key.tzid.clone(), reason.to_string())),
+        None => Err(WhenError::BadVtimezone(
+            key.tzid.clone(),
+            reason.to_string(),
+        )),
     };
     let def = match &key.def {
         Ok(d) => d.clone(),
@@ -712,7 +744,7 @@ fn resolve_key(key: &Key) -> Result<Zone, WhenError> {
         Ok(c) => c,
         Err(reason) => return unusable(&reason),
     };
-    let window = recent();
+    let window = recent(key.year);
     if let Some(tz) = suggested(&key.tzid)
         .into_iter()
         .find(|&tz| agrees(&custom.0, tz, window))
@@ -746,18 +778,19 @@ impl<'c, 'x> FileZones<'c, 'x> {
         FileZones::new(Vec::new())
     }
 
-    /// The zone of a TZID parameter.
-    pub(crate) fn resolve(&self, tzid: &str) -> Result<Zone, WhenError> {
+    /// The zone of a TZID parameter. `near` is the value being read: the first value of a TZID
+    /// in the file sets the years over which its definition is compared with tzdata.
+    pub(crate) fn resolve(&self, tzid: &str, near: NaiveDateTime) -> Result<Zone, WhenError> {
         let t = clean_tzid(tzid);
         if let Some((_, r)) = self.memo.borrow().iter().find(|(k, _)| k == t) {
             return r.clone();
         }
-        let r = self.resolve_uncached(t, tzid);
+        let r = self.resolve_uncached(t, tzid, near.year());
         self.memo.borrow_mut().push((t.to_string(), r.clone()));
         r
     }
 
-    fn resolve_uncached(&self, t: &str, raw: &str) -> Result<Zone, WhenError> {
+    fn resolve_uncached(&self, t: &str, raw: &str, year: i32) -> Result<Zone, WhenError> {
         if let Some(tz) = known_zone(t) {
             return Ok(Zone::Iana(tz));
         }
@@ -773,7 +806,7 @@ impl<'c, 'x> FileZones<'c, 'x> {
             })
         };
         if let Some(c) = own(true).or_else(|| own(false)) {
-            return resolve_vtimezone(c);
+            return resolve_vtimezone(c, year);
         }
         unambiguous_name(t)
             .map(Zone::Iana)
@@ -833,10 +866,200 @@ mod tests {
             ),
             (
                 "apple_rdate_tz",
-                vec!["custom:Mitteleuropäische Zeit", "custom:Mitteleuropäische Zeit"],
+                vec![
+                    "custom:Mitteleuropäische Zeit",
+                    "custom:Mitteleuropäische Zeit",
+                ],
             ),
         ] {
             assert_eq!(zones_of(&fixture(name)), want, "{name}");
         }
+    }
+
+    /// Resolve `tzid` against the VTIMEZONEs of a calendar text.
+    fn resolve_in(text: &str, tzid: &str) -> Result<Zone, WhenError> {
+        let unfolded = icalendar::parser::unfold(text);
+        let roots = icalendar::parser::read_calendar_simple(&unfolded).unwrap_or_default();
+        let vt: Vec<&Component<'_>> = roots
+            .iter()
+            .flat_map(|r| r.components.iter())
+            .filter(|c| c.name.as_str() == "VTIMEZONE")
+            .collect();
+        FileZones::new(vt).resolve(tzid, at(2026, 3, 1, 12, 0))
+    }
+
+    fn custom(text: &str, tzid: &str) -> CustomTz {
+        match resolve_in(text, tzid) {
+            Ok(Zone::Custom(c)) => c,
+            other => panic!("expected a custom zone, got {other:?}"),
+        }
+    }
+
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(y, mo, d)
+            .and_then(|d| d.and_hms_opt(h, mi, 0))
+            .unwrap_or_default()
+    }
+
+    /// Central European rules under a name nothing maps: many tzdata zones agree, so the
+    /// definition itself is used.
+    const CUSTOM_CET: &str = "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:Office Time\nBEGIN:STANDARD\nDTSTART:16010101T030000\nTZOFFSETFROM:+0200\nTZOFFSETTO:+0100\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\nEND:STANDARD\nBEGIN:DAYLIGHT\nDTSTART:16010101T020000\nTZOFFSETFROM:+0100\nTZOFFSETTO:+0200\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\nEND:DAYLIGHT\nEND:VTIMEZONE\nEND:VCALENDAR\n";
+
+    #[test]
+    fn offsets() {
+        assert_eq!(parse_offset("+0200"), Some(7200));
+        assert_eq!(parse_offset("-0500"), Some(-18_000));
+        assert_eq!(parse_offset("+053000"), Some(19_800));
+        assert_eq!(parse_offset("+05:45"), Some(20_700));
+        assert_eq!(parse_offset("0100"), Some(3600));
+        for bad in [
+            "", "+", "+2", "+2500", "+0260", "+02x0", "ü0200", "+0200000",
+        ] {
+            assert_eq!(parse_offset(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_custom_zone_has_gaps_and_overlaps_like_tzdata() {
+        let c = custom(CUSTOM_CET, "Office Time");
+        let z = Zone::Custom(c.clone());
+        let berlin = Tz::Europe__Berlin;
+        // Same instants as tzdata's Berlin everywhere in 2026, gap and overlap included.
+        let mut t = at(2026, 1, 1, 0, 15);
+        while t < at(2027, 1, 1, 0, 0) {
+            assert_eq!(
+                z.local_to_utc(t),
+                super::super::tz::local_to_utc(berlin, t),
+                "{t}"
+            );
+            t += chrono::Duration::minutes(97);
+        }
+        assert_eq!(
+            c.local_offsets(&at(2026, 3, 29, 2, 30)),
+            MappedLocalTime::None
+        );
+        assert_eq!(
+            c.local_offsets(&at(2026, 10, 25, 2, 30)),
+            MappedLocalTime::Ambiguous(fixed(7200), fixed(3600))
+        );
+        assert_eq!(
+            z.local_to_utc(at(2026, 3, 29, 2, 30)),
+            at(2026, 3, 29, 1, 30).and_utc()
+        );
+        assert_eq!(
+            z.local_to_utc(at(2026, 10, 25, 2, 30)),
+            at(2026, 10, 25, 0, 30).and_utc()
+        );
+        // chrono's TimeZone: with_timezone and from_local_datetime work on it.
+        let summer = at(2026, 7, 1, 10, 0).and_utc().with_timezone(&z);
+        assert_eq!(summer.naive_local(), at(2026, 7, 1, 12, 0));
+        assert_eq!(summer.offset().local_minus_utc(), 7200);
+    }
+
+    #[test]
+    fn custom_zones_survive_the_cache_and_are_shared() {
+        let c = custom(CUSTOM_CET, "Office Time");
+        let w = When::Custom(c.clone(), at(2026, 3, 2, 10, 0));
+        let bytes = postcard::to_allocvec(&w).unwrap_or_default();
+        let back: When = postcard::from_bytes(&bytes).unwrap_or(When::Floating(at(1, 1, 1, 0, 0)));
+        assert_eq!(back, w);
+        match back {
+            When::Custom(b, _) => assert!(Arc::ptr_eq(&b.0, &c.0)),
+            other => panic!("{other:?}"),
+        }
+        // A broken definition in the bytes is an error, not a panic.
+        let mut def = c.0.def.clone();
+        if let Some(o) = def.observances.first_mut() {
+            o.rrule = Some("FREQ=NEVER".into());
+        }
+        let bytes = postcard::to_allocvec(&def).unwrap_or_default();
+        assert!(postcard::from_bytes::<CustomTz>(&bytes).is_err());
+    }
+
+    #[test]
+    fn names_suggest_zones() {
+        assert_eq!(
+            suggested("(UTC-05:00) Eastern Time (US & Canada)").first(),
+            Some(&Tz::America__New_York)
+        );
+        assert_eq!(suggested("Eastern").first(), Some(&Tz::America__New_York));
+        assert_eq!(
+            suggested("(UTC+02:00) Athens, Bucharest, Istanbul").first(),
+            Some(&Tz::Europe__Athens)
+        );
+        assert!(
+            suggested("(UTC+02:00) Athens, Bucharest, Istanbul").contains(&Tz::Europe__Istanbul)
+        );
+        assert_eq!(
+            zone_from_url("http://tzurl.org/zoneinfo-outlook/America/Chicago"),
+            Some(Tz::America__Chicago)
+        );
+        assert_eq!(
+            zone_from_url("http://example.com/tz/America-Chicago"),
+            Some(Tz::America__Chicago)
+        );
+        assert_eq!(zone_from_url("https://example.com/calendar.ics"), None);
+        assert_eq!(
+            dashed_zone("America-Port-au-Prince"),
+            Some(Tz::America__PortauPrince)
+        );
+        // Odd input never panics.
+        for t in ["(", "(Ü", "(ÜTC+1) x", "()", "-", "--/-", "(UTC", "  "] {
+            let _ = suggested(t);
+            let _ = unambiguous_name(t);
+        }
+    }
+
+    #[test]
+    fn a_named_zone_that_contradicts_the_rules_is_not_taken() {
+        // Istanbul is named, but the definition keeps EU daylight saving time: Athens fits.
+        let text = "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:(UTC+02:00) Istanbul, Athens\nBEGIN:STANDARD\nDTSTART:16010101T040000\nTZOFFSETFROM:+0300\nTZOFFSETTO:+0200\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\nEND:STANDARD\nBEGIN:DAYLIGHT\nDTSTART:16010101T030000\nTZOFFSETFROM:+0200\nTZOFFSETTO:+0300\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\nEND:DAYLIGHT\nEND:VTIMEZONE\nEND:VCALENDAR\n";
+        assert_eq!(
+            resolve_in(text, "(UTC+02:00) Istanbul, Athens"),
+            Ok(Zone::Iana(Tz::Europe__Athens))
+        );
+    }
+
+    #[test]
+    fn unusable_definitions_are_reported_unless_the_name_maps() {
+        let broken = "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:Zone A\nBEGIN:STANDARD\nDTSTART:16010101T000000\nEND:STANDARD\nEND:VTIMEZONE\nBEGIN:VTIMEZONE\nTZID:Zone B\nEND:VTIMEZONE\nBEGIN:VTIMEZONE\nTZID:Zone C\nBEGIN:DAYLIGHT\nDTSTART:20260101T000000\nTZOFFSETTO:+0100\nRRULE:FREQ=YEARLY;BYMONTH=14\nEND:DAYLIGHT\nEND:VTIMEZONE\nBEGIN:VTIMEZONE\nTZID:(UTC+05:30) Chennai, Kolkata, Mumbai, New Delhi\nEND:VTIMEZONE\nBEGIN:VTIMEZONE\nTZID:Zone D\nX-LIC-LOCATION:Europe/Paris\nEND:VTIMEZONE\nEND:VCALENDAR\n";
+        let why = |tzid: &str| match resolve_in(broken, tzid) {
+            Err(WhenError::BadVtimezone(t, why)) if t == tzid => why,
+            other => panic!("{tzid}: {other:?}"),
+        };
+        assert_eq!(why("Zone A"), "its STANDARD part has no valid TZOFFSETTO");
+        assert_eq!(why("Zone B"), "it has no STANDARD or DAYLIGHT part");
+        assert!(
+            why("Zone C").contains("unreadable RRULE"),
+            "{}",
+            why("Zone C")
+        );
+        assert_eq!(
+            resolve_in(broken, "(UTC+05:30) Chennai, Kolkata, Mumbai, New Delhi"),
+            // (Windows maps to tzdata's older name of Kolkata.)
+            Ok(Zone::Iana(Tz::Asia__Calcutta))
+        );
+        assert_eq!(
+            resolve_in(broken, "Zone D"),
+            Ok(Zone::Iana(Tz::Europe__Paris))
+        );
+        assert_eq!(
+            resolve_in(broken, "Zone E"),
+            Err(WhenError::UnknownTzid("Zone E".into()))
+        );
+    }
+
+    #[test]
+    fn a_definition_without_rules_is_a_fixed_offset_or_its_onsets() {
+        // One STANDARD, no RRULE: a fixed offset from its DTSTART on (ambiguous in tzdata).
+        let text = "BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:Plain\nBEGIN:STANDARD\nDTSTART:19700101T000000\nTZOFFSETFROM:+0545\nTZOFFSETTO:+0545\nEND:STANDARD\nEND:VTIMEZONE\nEND:VCALENDAR\n";
+        match resolve_in(text, "Plain") {
+            // +05:45 all year is Nepal's alone (the name Windows uses for it is preferred).
+            Ok(Zone::Iana(tz)) => assert_eq!(tz, Tz::Asia__Katmandu),
+            other => panic!("{other:?}"),
+        }
+        let text = text.replace("+0545", "+0300");
+        let c = custom(&text, "Plain");
+        assert_eq!(c.offset_at(&at(2026, 6, 1, 0, 0)).local_minus_utc(), 10_800);
     }
 }
