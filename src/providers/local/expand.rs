@@ -190,9 +190,9 @@ fn expand_series(
         .map(|m| m.exdates.iter().collect())
         .unwrap_or_default();
     let zone = master.map_or(Zone::Iana(tz), |m| m.start.zone(tz));
-    let excluded = |t: DateTime<Utc>| {
-        is_excluded(t, &exdates, &zone, tz) || master.is_some_and(|m| exrule_excludes(m, tz, t))
-    };
+    // (Occurrence starts come without EXRULE hits already; an override's original start is
+    // checked against the EXRULEs too.)
+    let excluded = |t: DateTime<Utc>| is_excluded(t, &exdates, &zone, tz);
     let override_ids: HashSet<DateTime<Utc>> = overrides
         .iter()
         .filter_map(|o| o.recurrence_id.as_ref().map(|r| r.instant(tz)))
@@ -239,7 +239,7 @@ fn expand_series(
         let Some(rid) = o.recurrence_id.as_ref().map(|r| r.instant(tz)) else {
             continue;
         };
-        if !o.candidate || excluded(rid) {
+        if !o.candidate || excluded(rid) || master.is_some_and(|m| exrule_excludes(m, tz, rid)) {
             continue;
         }
         let start = o.start.instant(tz);

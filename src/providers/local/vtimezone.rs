@@ -1062,4 +1062,43 @@ mod tests {
         let c = custom(&text, "Plain");
         assert_eq!(c.offset_at(&at(2026, 6, 1, 0, 0)).local_minus_utc(), 10_800);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+            /// Damaged or odd definitions never panic; whatever zone comes out gives instants.
+            #[test]
+            fn odd_definitions_never_panic(
+                from in "[-+]?[0-9:]{0,7}",
+                to in "[-+]?[0-9:]{0,7}",
+                start in proptest::sample::select(vec!["16010101T020000", "19700308T020000Z", "20260329", "garbage", "99991231T235959", "00010101T000000"]),
+                rule in proptest::sample::select(vec!["", "FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3", "FREQ=DAILY", "FREQ=SECONDLY;INTERVAL=1", "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30", "FREQ=YEARLY;UNTIL=19000101T000000Z", "FREQ=MONTHLY;COUNT=0", "X=1", "FREQ=YEARLY;BYDAY=5SU;BYMONTH=2"]),
+                rdate in proptest::sample::select(vec!["", "20260101T000000,20270101T000000", "bad", "20260329T020000/PT1H"]),
+                name in "[ -~]{0,20}",
+                y in 1i32..9999,
+            ) {
+                let mut text = format!("BEGIN:VCALENDAR\nBEGIN:VTIMEZONE\nTZID:Z{name}\nBEGIN:DAYLIGHT\nDTSTART:{start}\nTZOFFSETFROM:{from}\nTZOFFSETTO:{to}\n");
+                if !rule.is_empty() {
+                    text.push_str(&format!("RRULE:{rule}\n"));
+                }
+                if !rdate.is_empty() {
+                    text.push_str(&format!("RDATE:{rdate}\n"));
+                }
+                text.push_str("END:DAYLIGHT\nEND:VTIMEZONE\nEND:VCALENDAR\n");
+                let near = at(y, 6, 15, 12, 0);
+                let unfolded = icalendar::parser::unfold(&text);
+                let roots = icalendar::parser::read_calendar_simple(&unfolded).unwrap_or_default();
+                let vt: Vec<&Component<'_>> = roots.iter().flat_map(|r| r.components.iter()).collect();
+                let zones = FileZones::new(vt);
+                if let Ok(z) = zones.resolve(&format!("Z{name}"), near) {
+                    let t = z.local_to_utc(near);
+                    let _ = t.with_timezone(&z).naive_local();
+                    let _ = z.offset_from_local_datetime(&at(y, 3, 29, 2, 30));
+                }
+            }
+        }
+    }
 }
