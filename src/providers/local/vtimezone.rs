@@ -12,8 +12,13 @@
 //!    the file's first value in that zone (`RECENT_BACK` years before it to `RECENT_AHEAD` after:
 //!    "recently" as the file sees it, with no clock involved). From the full scan a zone is taken
 //!    only when all agreeing zones are the same zone under different names.
-//! 3. Otherwise the definition itself is the zone (`Zone::Custom`): it gives the same instants as
-//!    libical, python `icalendar` and Thunderbird, which read the definition.
+//! 3. Otherwise the definition itself is the zone (`Zone::Custom`), read as libical and python
+//!    `icalendar` read it: an onset at every DTSTART, RDATE and RRULE instance (RRULE UNTIL in
+//!    UTC), the TZOFFSETFROM of the first onset before it; recurrence in it keeps wall-clock time
+//!    across its own transitions (gaps and overlaps as RFC 5545 says).
+//!
+//! Step 1 trusts the named zone even where the definition disagrees (an incomplete or outdated
+//! definition); python `icalendar` would read the definition there.
 //!
 //! Without a usable definition only names that map unambiguously are read (X-LIC-LOCATION, TZURL,
 //! an exact Windows display name, a dashed tzdata name); anything else is reported.
