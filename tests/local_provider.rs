@@ -737,3 +737,210 @@ fn an_instance_write_never_edits_the_series_master() {
     ));
     assert_eq!(fs::read_to_string(&path).unwrap(), before);
 }
+
+/// Fixtures whose zones come from their own VTIMEZONEs, EXRULEs and swapped ends.
+const REAL_WORLD: [&str; 9] = [
+    "outlook_display_name_tz.ics",
+    "outlook2007_stale_dst_rules.ics",
+    "lotus_notes_eastern.ics",
+    "tzurl_dash_tzid.ics",
+    "exchange_customized_tz.ics",
+    "apple_rdate_tz.ics",
+    "thunderbird_exrule.ics",
+    "google_dtend_before_dtstart.ics",
+    "unusable_vtimezone.ics",
+];
+
+#[test]
+fn zones_from_vtimezones_survive_the_persisted_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in REAL_WORLD {
+        fs::copy(fixtures().join(name), dir.path().join(name)).unwrap();
+    }
+    let p = LocalProvider::new("local", dir.path(), Tz::Europe__Berlin);
+    let mut cache = FileCache::default();
+    let first = p.fetch(year_2026(), &mut cache).unwrap();
+    assert_eq!(cache.last_fetch_reads(), REAL_WORLD.len());
+    let mut cache = FileCache::from_bytes(&cache.to_bytes());
+    assert_eq!(cache.len(), REAL_WORLD.len());
+    let second = p.fetch(year_2026(), &mut cache).unwrap();
+    assert_eq!(cache.last_fetch_reads(), 0);
+    assert_eq!(first.instances, second.instances);
+    assert_eq!(first.problems, second.problems);
+    // Every fixture contributes (the damaged one through its Windows display name).
+    for name in REAL_WORLD {
+        assert!(
+            first.instances.iter().any(|i| i.source.ends_with(name)),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn an_override_in_a_custom_zone_is_written_in_that_zone() {
+    // The stale Outlook 2007 zone is read from its definition: 2026-03-11 15:00 is still EST
+    // there (20:00Z), while tzdata's New York would already be on EDT.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.ics");
+    fs::copy(fixtures().join("outlook2007_stale_dst_rules.ics"), &path).unwrap();
+    let before = fs::read_to_string(&path).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let target = instance_at(&p, "2026-03-11T20:00:00Z");
+    let w = OccurrenceWrite {
+        target,
+        description: Some("agenda".into()),
+        end: Some(utc("2026-03-11T21:00:00Z")),
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap();
+    assert!(missing_lines(&before, &after).is_empty());
+    let added = missing_lines(&after, &before);
+    let tzid = "TZID=\"(GMT-05:00) Eastern Time (US & Canada)\"";
+    for line in [
+        format!("RECURRENCE-ID;{tzid}:20260311T150000\n"),
+        format!("DTSTART;{tzid}:20260311T150000\n"),
+        format!("DTEND;{tzid}:20260311T160000\n"),
+    ] {
+        assert!(added.contains(&line.as_str()), "{line:?} not in {added:?}");
+    }
+    let cur = instance_at(&p, "2026-03-11T20:00:00Z");
+    assert_eq!(&*cur.description, "agenda");
+    assert_eq!(cur.end, utc("2026-03-11T21:00:00Z"));
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+    assert_eq!(snap.instances.len(), 9);
+}
+
+#[test]
+fn a_file_read_with_swapped_ends_is_never_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.ics");
+    fs::copy(fixtures().join("google_dtend_before_dtstart.ics"), &path).unwrap();
+    let before = fs::read(&path).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    // The series recurs from the earlier time (11:00 Los Angeles) and lasts 30 minutes.
+    let target = instance_at(&p, "2026-03-19T18:00:00Z");
+    assert_eq!(target.duration(), Duration::minutes(30));
+    let w = OccurrenceWrite {
+        target,
+        description: Some("agenda".into()),
+        end: None,
+    };
+    assert!(matches!(
+        p.write_occurrence(&w),
+        Err(ProviderError::Conflict { .. })
+    ));
+    assert_eq!(fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn exrule_removes_occurrences_and_writes_still_find_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.ics");
+    fs::copy(fixtures().join("thunderbird_exrule.ics"), &path).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    let starts: Vec<DateTime<Utc>> = snap.instances.iter().map(|i| i.start).collect();
+    // First Mondays (DTSTART 03-02 included) are excluded; other Mondays and Thursdays are not.
+    assert!(!starts.contains(&utc("2026-03-02T09:30:00Z")));
+    assert!(!starts.contains(&utc("2026-04-06T08:30:00Z")));
+    assert!(starts.contains(&utc("2026-03-09T09:30:00Z")));
+    // An occurrence that is left can be written.
+    let target = instance_at(&p, "2026-04-13T08:30:00Z");
+    let w = OccurrenceWrite {
+        target,
+        description: Some("agenda".into()),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    assert_eq!(
+        &*instance_at(&p, "2026-04-13T08:30:00Z").description,
+        "agenda"
+    );
+}
+
+mod custom_zone_wall_time {
+    use super::*;
+    use chrono::{Datelike, NaiveDate, NaiveDateTime, Weekday};
+    use proptest::prelude::*;
+
+    /// The `nth` Sunday (1, 2 or -1 for the last) of a month, at 02:00.
+    fn onset(year: i32, month: u32, nth: i32) -> NaiveDateTime {
+        let first = NaiveDate::from_ymd_opt(year, month, 1).unwrap();
+        let date = if nth > 0 {
+            let to_sunday = (7 - first.weekday().num_days_from_sunday()) % 7;
+            first + Duration::days(i64::from(to_sunday) + 7 * i64::from(nth - 1))
+        } else {
+            let next = if month == 12 {
+                NaiveDate::from_ymd_opt(year + 1, 1, 1).unwrap()
+            } else {
+                NaiveDate::from_ymd_opt(year, month + 1, 1).unwrap()
+            };
+            let last = next - Duration::days(1);
+            last - Duration::days(i64::from(last.weekday().num_days_from_sunday()))
+        };
+        assert_eq!(date.weekday(), Weekday::Sun);
+        date.and_hms_opt(2, 0, 0).unwrap()
+    }
+
+    fn offset_text(minutes: i32) -> String {
+        let sign = if minutes < 0 { '-' } else { '+' };
+        format!("{sign}{:02}{:02}", minutes.abs() / 60, minutes.abs() % 60)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        /// A weekly series in a zone only the file defines (Outlook style: 1601 onsets with
+        /// yearly RRULEs) keeps its wall-clock time across that zone's own transitions.
+        #[test]
+        fn weekly_series_keep_wall_time_in_a_custom_zone(
+            std_minutes in proptest::sample::select(vec![-300, -210, 60, 120, 345, 570]),
+            delta in proptest::sample::select(vec![30, 60]),
+            dst_month in 1u32..=12,
+            month_gap in 2u32..=8,
+            dst_nth in proptest::sample::select(vec![1, 2, -1]),
+            std_nth in proptest::sample::select(vec![1, 2, -1]),
+            day in 0i64..300,
+            hour in 8u32..18,
+            interval in 1u32..3,
+        ) {
+            let std_month = (dst_month + month_gap - 1) % 12 + 1;
+            let dst_minutes = std_minutes + delta;
+            let byday = |n: i32| format!("{n}SU");
+            let tzid = "Customized Time Zone";
+            let vtz = format!(
+                "BEGIN:VTIMEZONE\r\nTZID:{tzid}\r\nBEGIN:STANDARD\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:{}\r\nTZOFFSETTO:{}\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY={};BYMONTH={std_month}\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:{}\r\nTZOFFSETTO:{}\r\nRRULE:FREQ=YEARLY;INTERVAL=1;BYDAY={};BYMONTH={dst_month}\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n",
+                offset_text(dst_minutes), offset_text(std_minutes), byday(std_nth),
+                offset_text(std_minutes), offset_text(dst_minutes), byday(dst_nth),
+            );
+            let start = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(hour, 0, 0).unwrap()
+                + Duration::days(day);
+            let end = start + Duration::minutes(30);
+            let text = weekly(
+                "cz",
+                &format!("\"{tzid}\""),
+                &start.format("%Y%m%dT%H%M%S").to_string(),
+                &end.format("%Y%m%dT%H%M%S").to_string(),
+                "",
+            )
+            .replace("RRULE:FREQ=WEEKLY", &format!("RRULE:FREQ=WEEKLY;INTERVAL={interval}"))
+            .replace("BEGIN:VEVENT", &format!("{vtz}BEGIN:VEVENT"));
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(dir.path().join("cz.ics"), text).unwrap();
+            let snap = fetch(dir.path(), Window { start: utc("2026-01-01T00:00:00Z"), end: utc("2028-01-01T00:00:00Z") });
+            prop_assert!(snap.problems.is_empty(), "{:?}", snap.problems);
+            let mut starts: Vec<DateTime<Utc>> = snap.instances.iter().map(|i| i.start).collect();
+            starts.sort();
+            prop_assert!(starts.len() > 20);
+            for (k, s) in starts.iter().enumerate() {
+                let wall = start + Duration::weeks(i64::from(interval) * k as i64);
+                let (ds, ss) = (onset(wall.year(), dst_month, dst_nth), onset(wall.year(), std_month, std_nth));
+                // Onsets are at 02:00 local and meetings between 08:00 and 18:00: no gaps.
+                let dst = if ds < ss { wall >= ds && wall < ss } else { wall >= ds || wall < ss };
+                let off = if dst { dst_minutes } else { std_minutes };
+                let want = Utc.from_utc_datetime(&(wall - Duration::minutes(i64::from(off))));
+                prop_assert_eq!(*s, want, "occurrence {} (wall {})", k, wall);
+            }
+        }
+    }
+}

@@ -8,6 +8,7 @@
 //! after `MAX_OCCURRENCES` generated occurrences per series (reported as a problem).
 use super::parse::{EndSpec, Ev, Kind, PartStat};
 use super::tz::When;
+use super::vtimezone::Zone;
 use crate::domain::{Attendee, Instance, ParticipantKind, Response, Rhythm};
 use crate::providers::{SourceProblem, Window};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -187,8 +188,10 @@ fn expand_series(
     let exdates: Vec<&When> = master
         .map(|m| m.exdates.iter().collect())
         .unwrap_or_default();
-    let zone = master.map(|m| m.start.zone(tz)).unwrap_or(tz);
-    let excluded = |t: DateTime<Utc>| is_excluded(t, &exdates, zone, tz);
+    let zone = master.map_or(Zone::Iana(tz), |m| m.start.zone(tz));
+    // (Occurrence starts come without EXRULE hits already; an override's original start is
+    // checked against the EXRULEs too.)
+    let excluded = |t: DateTime<Utc>| is_excluded(t, &exdates, &zone, tz);
     let override_ids: HashSet<DateTime<Utc>> = overrides
         .iter()
         .filter_map(|o| o.recurrence_id.as_ref().map(|r| r.instant(tz)))
@@ -237,7 +240,7 @@ fn expand_series(
         let Some(rid) = o.recurrence_id.as_ref().map(|r| r.instant(tz)) else {
             continue;
         };
-        if !o.candidate || excluded(rid) {
+        if !o.candidate || excluded(rid) || master.is_some_and(|m| exrule_excludes(m, tz, rid)) {
             continue;
         }
         let start = o.start.instant(tz);
@@ -264,9 +267,9 @@ fn expand_series(
     }
 }
 
-fn is_excluded(t: DateTime<Utc>, exdates: &[&When], zone: Tz, default_tz: Tz) -> bool {
+fn is_excluded(t: DateTime<Utc>, exdates: &[&When], zone: &Zone, default_tz: Tz) -> bool {
     exdates.iter().any(|x| match x {
-        When::Date(d) => t.with_timezone(&zone).date_naive() == *d,
+        When::Date(d) => t.with_timezone(zone).date_naive() == *d,
         other => other.instant(default_tz) == t,
     })
 }
@@ -339,7 +342,7 @@ pub(crate) fn rhythm_of(rule: &str) -> Rhythm {
 /// `occurrence_starts`): drop unknown parts and express UNTIL as a wall time in the event's zone
 /// (written with `Z`, as the crate wants for a UTC start). Producers write UTC, local and DATE
 /// UNTILs; all three are accepted.
-fn normalize_rule(rule: &str, zone: Tz) -> Result<String, String> {
+pub(crate) fn normalize_rule<Z: TimeZone>(rule: &str, zone: &Z) -> Result<String, String> {
     const KNOWN: [&str; 14] = [
         "FREQ",
         "UNTIL",
@@ -375,7 +378,7 @@ fn normalize_rule(rule: &str, zone: Tz) -> Result<String, String> {
             } else {
                 match super::tz::parse_date_time(v) {
                     // A UTC UNTIL becomes the wall time in the event's zone.
-                    Some((n, true)) => Utc.from_utc_datetime(&n).with_timezone(&zone).naive_local(),
+                    Some((n, true)) => Utc.from_utc_datetime(&n).with_timezone(zone).naive_local(),
                     Some((n, false)) => n,
                     None => return Err(format!("bad UNTIL {v:?}")),
                 }
@@ -389,8 +392,8 @@ fn normalize_rule(rule: &str, zone: Tz) -> Result<String, String> {
 }
 
 /// Original starts of a series' occurrences in `[from, to)`: DTSTART, RRULE and RDATE occurrences
-/// (EXDATEs and overrides are applied by the caller). Returns a problem message when the rule is
-/// unreadable or too dense.
+/// less those an EXRULE produces (EXDATEs and overrides are applied by the caller). Returns a
+/// problem message when a rule is unreadable or too dense.
 pub(crate) fn occurrence_starts(
     master: &Ev,
     default_tz: Tz,
@@ -404,63 +407,110 @@ pub(crate) fn occurrence_starts(
     if first >= from && first < to {
         set.insert(first);
     }
-    // The rule runs on wall-clock times (as if they were UTC); each result is then placed in the
-    // zone with RFC 5545's rules (a time inside a DST gap uses the offset before the gap, a
-    // repeated time the first instant). So 10:00 stays 10:00 local all year.
-    let dt_start = rrule::Tz::UTC.from_utc_datetime(&master.start.naive());
     for rule in &master.rrules {
-        let parsed = normalize_rule(rule, zone).and_then(|body| {
-            rrule::RRule::<rrule::Unvalidated>::from_str(&body)
-                .map_err(|e| e.to_string())
-                .and_then(|r| r.validate(dt_start).map_err(|e| e.to_string()))
-        });
-        let validated = match parsed {
-            Ok(v) => v,
-            Err(e) => {
-                // UNTIL before DTSTART: only DTSTART occurs.
-                if e.contains("UNTIL") && e.contains("before") {
-                    continue;
-                }
-                problem = Some(format!(
-                    "unreadable RRULE {rule:?}: {e}; only DTSTART and RDATEs used"
-                ));
-                continue;
-            }
-        };
-        let set_iter = rrule::RRuleSet::new(dt_start).rrule(validated).limit();
-        let mut n = 0usize;
-        for occ in &set_iter {
-            let t = super::tz::local_to_utc(zone, occ.naive_utc());
-            if t >= to {
-                // Wall-clock order can differ from instant order by a DST shift: look a bit on.
-                if t >= to + Duration::hours(3) {
-                    break;
-                }
-                continue;
-            }
-            n += 1;
-            if n > MAX_OCCURRENCES {
-                problem = Some(format!(
-                    "RRULE {rule:?} produces more than {MAX_OCCURRENCES} occurrences before {}; expansion stopped",
-                    to.format("%Y-%m-%d")
-                ));
-                break;
-            }
-            if t >= from {
-                set.insert(t);
-            }
+        if let Some(p) = rule_starts(master, &zone, rule, "RRULE", from, to, &mut set) {
+            problem = Some(p);
         }
     }
     for r in &master.rdates {
         let t = match r {
-            When::Date(d) => super::tz::local_to_utc(zone, d.and_time(master.start.naive().time())),
+            When::Date(d) => zone.local_to_utc(d.and_time(master.start.naive().time())),
             other => other.instant(default_tz),
         };
         if t >= from && t < to {
             set.insert(t);
         }
     }
+    if !master.exrules.is_empty() && !set.is_empty() {
+        let mut excluded = BTreeSet::new();
+        for rule in &master.exrules {
+            if let Some(p) = rule_starts(master, &zone, rule, "EXRULE", from, to, &mut excluded) {
+                problem = Some(p);
+            }
+        }
+        set.retain(|t| !excluded.contains(t));
+    }
     (set.into_iter().collect(), problem)
+}
+
+/// Does an EXRULE of the master produce `t`? (For overrides, whose original start may lie
+/// anywhere.)
+fn exrule_excludes(master: &Ev, default_tz: Tz, t: DateTime<Utc>) -> bool {
+    if master.exrules.is_empty() {
+        return false;
+    }
+    let zone = master.start.zone(default_tz);
+    let mut hits = BTreeSet::new();
+    for rule in &master.exrules {
+        rule_starts(
+            master,
+            &zone,
+            rule,
+            "EXRULE",
+            t,
+            t + Duration::seconds(1),
+            &mut hits,
+        );
+    }
+    hits.contains(&t)
+}
+
+/// Add the instants in `[from, to)` of one RRULE/EXRULE of the master to `into`; a problem message
+/// when the rule is unreadable or too dense.
+fn rule_starts(
+    master: &Ev,
+    zone: &Zone,
+    rule: &str,
+    what: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    into: &mut BTreeSet<DateTime<Utc>>,
+) -> Option<String> {
+    // The rule runs on wall-clock times (as if they were UTC); each result is then placed in the
+    // zone with RFC 5545's rules (a time inside a DST gap uses the offset before the gap, a
+    // repeated time the first instant). So 10:00 stays 10:00 local all year, also in a zone the
+    // file defines itself.
+    let dt_start = rrule::Tz::UTC.from_utc_datetime(&master.start.naive());
+    let parsed = normalize_rule(rule, zone).and_then(|body| {
+        rrule::RRule::<rrule::Unvalidated>::from_str(&body)
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.validate(dt_start).map_err(|e| e.to_string()))
+    });
+    let validated = match parsed {
+        Ok(v) => v,
+        // UNTIL before DTSTART: the rule adds nothing beyond DTSTART.
+        Err(e) if e.contains("UNTIL") && e.contains("before") => return None,
+        Err(e) => {
+            return Some(if what == "RRULE" {
+                format!("unreadable RRULE {rule:?}: {e}; only DTSTART and RDATEs used")
+            } else {
+                format!("unreadable {what} {rule:?}: {e}; ignored")
+            });
+        }
+    };
+    let set_iter = rrule::RRuleSet::new(dt_start).rrule(validated).limit();
+    let mut n = 0usize;
+    for occ in &set_iter {
+        let t = zone.local_to_utc(occ.naive_utc());
+        if t >= to {
+            // Wall-clock order can differ from instant order by a DST shift: look a bit on.
+            if t >= to + Duration::hours(3) {
+                break;
+            }
+            continue;
+        }
+        n += 1;
+        if n > MAX_OCCURRENCES {
+            return Some(format!(
+                "{what} {rule:?} produces more than {MAX_OCCURRENCES} occurrences before {}; expansion stopped",
+                to.format("%Y-%m-%d")
+            ));
+        }
+        if t >= from {
+            into.insert(t);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

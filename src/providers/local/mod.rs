@@ -26,6 +26,7 @@ mod expand;
 mod parse;
 mod settings;
 mod tz;
+mod vtimezone;
 
 pub use account::LocalAccount;
 pub use cache::FileCache;

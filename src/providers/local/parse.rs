@@ -3,7 +3,12 @@
 //! Parsing uses `icalendar::parser` on the unfolded text. When the parser rejects a file we repair
 //! obvious damage (a folded line that lost its leading space, blank lines, missing `END:` lines) and
 //! try again; if it is still rejected, each `VEVENT` block is parsed alone and the ones that fail are
-//! reported. A file that needed any recovery is marked `recovered`: it is read, never rewritten.
+//! reported. An event whose DTEND is before its DTSTART is read with the two swapped (as libical,
+//! python `recurring-ical-events` and Thunderbird do) and reported. A file that needed any
+//! recovery or such reinterpretation is marked `recovered`: it is read, never rewritten.
+//!
+//! TZIDs resolve through `tz::known_zone` and the file's own VTIMEZONEs (`vtimezone`), once per
+//! TZID per file. EXRULEs are kept and applied when expanding.
 //!
 //! Only *meeting candidates* are kept: timed VEVENTs with at least two distinct people among
 //! organizer and attendees (rooms and resources are not people), plus every other VEVENT sharing a
@@ -11,6 +16,7 @@
 //! meetings (two or more people) or for blocks that could not be parsed at all, so a vdir full of
 //! personal events does not drown the report.
 use super::tz::{When, WhenError, parse_duration, when_from};
+use super::vtimezone::FileZones;
 use chrono::Duration;
 use icalendar::parser::{Component, Property, read_calendar_simple, unfold};
 use serde::{Deserialize, Serialize};
@@ -80,6 +86,9 @@ pub(crate) struct Ev {
     /// RRULE bodies (`FREQ=…`).
     #[serde(rename = "rr", default)]
     pub rrules: Vec<String>,
+    /// EXRULE bodies (deprecated by RFC 5545, still emitted): occurrences they produce are removed.
+    #[serde(rename = "xr", default)]
+    pub exrules: Vec<String>,
     #[serde(rename = "rd", default)]
     pub rdates: Vec<When>,
     #[serde(rename = "xd", default)]
@@ -466,7 +475,7 @@ fn partstat_of(p: &Property<'_>) -> PartStat {
     }
 }
 
-fn when_of(p: &Property<'_>, vtz: &HashMap<String, String>) -> Result<When, WhenError> {
+fn when_of(p: &Property<'_>, vtz: &FileZones<'_, '_>) -> Result<When, WhenError> {
     // RDATE/EXDATE may hold a list; a PERIOD keeps its start.
     let v = p.val.as_str();
     let first = v.split(',').next().unwrap_or(v);
@@ -474,7 +483,7 @@ fn when_of(p: &Property<'_>, vtz: &HashMap<String, String>) -> Result<When, When
     when_from(first, param(p, "TZID"), param(p, "VALUE"), vtz)
 }
 
-fn whens_of(p: &Property<'_>, vtz: &HashMap<String, String>) -> Result<Vec<When>, WhenError> {
+fn whens_of(p: &Property<'_>, vtz: &FileZones<'_, '_>) -> Result<Vec<When>, WhenError> {
     let tzid = param(p, "TZID");
     let vt = param(p, "VALUE");
     p.val
@@ -492,13 +501,14 @@ fn describe_when_error(e: &WhenError) -> String {
     match e {
         WhenError::UnknownTzid(t) => format!("unknown TZID {t:?}"),
         WhenError::Malformed(v) => format!("malformed date-time {v:?}"),
+        WhenError::BadVtimezone(t, why) => format!("unusable VTIMEZONE for TZID {t:?}: {why}"),
     }
 }
 
 /// Turn parsed components into candidate events.
 fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) -> ParsedFile {
-    // Gather VTIMEZONE X-LIC-LOCATIONs and top-level VEVENTs.
-    let mut vtz: HashMap<String, String> = HashMap::new();
+    // Gather VTIMEZONEs (resolved lazily, once per TZID) and top-level VEVENTs.
+    let mut vtimezones: Vec<&Component<'_>> = Vec::new();
     let mut vevents: Vec<&Component<'_>> = Vec::new();
     for root in roots {
         let children: Vec<&Component<'_>> = if root.name.as_str().eq_ignore_ascii_case("VCALENDAR")
@@ -510,22 +520,17 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
         for c in children {
             let name = c.name.as_str();
             if name.eq_ignore_ascii_case("VTIMEZONE") {
-                if let (Some(id), Some(loc)) =
-                    (prop_named(c, "TZID"), prop_named(c, "X-LIC-LOCATION"))
-                {
-                    vtz.insert(
-                        id.val.as_str().trim().to_string(),
-                        loc.val.as_str().trim().to_string(),
-                    );
-                }
+                vtimezones.push(c);
             } else if name.eq_ignore_ascii_case("VEVENT") {
                 vevents.push(c);
             }
         }
     }
+    let vtz = FileZones::new(vtimezones);
     let mut events = Vec::new();
+    let mut swapped = false;
     for (index, c) in vevents.into_iter().enumerate() {
-        if let Some(ev) = event_of(c, index, &vtz, &mut problems) {
+        if let Some(ev) = event_of(c, index, &vtz, &mut problems, &mut swapped) {
             events.push(ev);
         }
     }
@@ -549,15 +554,35 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
     ParsedFile {
         events,
         problems,
-        recovered,
+        // An event read with DTEND and DTSTART swapped: never rewrite what we had to reinterpret.
+        recovered: recovered || swapped,
     }
+}
+
+/// Is `end` before `start`? (Values in one zone compare by wall time first: no zone lookup for
+/// the usual event.)
+fn ends_before_start(start: &When, end: &When) -> bool {
+    let same_zone = match (start, end) {
+        (When::Zoned(a, _), When::Zoned(b, _)) => a == b,
+        (When::Custom(a, _), When::Custom(b, _)) => a == b,
+        (When::Utc(_), When::Utc(_))
+        | (When::Floating(_), When::Floating(_))
+        | (When::Date(_), When::Date(_)) => true,
+        _ => false,
+    };
+    if same_zone && end.naive() >= start.naive() {
+        return false;
+    }
+    // Floating values are compared as if in UTC: the provider's zone is not known here.
+    end.instant(chrono_tz::Tz::UTC) < start.instant(chrono_tz::Tz::UTC)
 }
 
 fn event_of(
     c: &Component<'_>,
     index: usize,
-    vtz: &HashMap<String, String>,
+    vtz: &FileZones<'_, '_>,
     problems: &mut Vec<String>,
+    swapped: &mut bool,
 ) -> Option<Ev> {
     let uid = prop_named(c, "UID")
         .map(|p| p.val.as_str().trim().to_string())
@@ -641,6 +666,23 @@ fn event_of(
     } else {
         EndSpec::None
     };
+    // DTEND before DTSTART: read the two swapped, as python `recurring-ical-events`, libical and
+    // Thunderbird do (so a series then recurs from the earlier of the two).
+    let (start, end) = match end {
+        EndSpec::At(e) if ends_before_start(&start, &e) => {
+            *swapped = true;
+            if meeting_like {
+                let which = prop_named(c, "RECURRENCE-ID")
+                    .map(|r| format!(" (occurrence {})", r.val.as_str().trim()))
+                    .unwrap_or_default();
+                problems.push(format!(
+                    "{label}{which}: DTEND is before DTSTART; read with the two swapped (the file will not be rewritten)"
+                ));
+            }
+            (e, EndSpec::At(start))
+        }
+        other => (start, other),
+    };
     let recurrence_id = match prop_named(c, "RECURRENCE-ID").map(|p| when_of(p, vtz)) {
         None => None,
         Some(Ok(w)) => Some(w),
@@ -662,9 +704,13 @@ fn event_of(
             }
         }
     }
-    let rrules = props_named(c, "RRULE")
-        .map(|p| p.val.as_str().trim().to_string())
-        .collect();
+    let rules = |name: &str| -> Vec<String> {
+        props_named(c, name)
+            .map(|p| p.val.as_str().trim().to_string())
+            .collect()
+    };
+    let rrules = rules("RRULE");
+    let exrules = rules("EXRULE");
     let cancelled = prop_named(c, "STATUS")
         .is_some_and(|p| p.val.as_str().trim().eq_ignore_ascii_case("CANCELLED"));
     let text = |name: &str| {
@@ -684,6 +730,7 @@ fn event_of(
         description: text("DESCRIPTION"),
         recurrence_id,
         rrules,
+        exrules,
         rdates,
         exdates,
         candidate,

@@ -1,15 +1,15 @@
 //! Time values of iCalendar files: TZID resolution (IANA names, Windows names, vendor-prefixed
-//! paths, VTIMEZONE `X-LIC-LOCATION`) and DATE / DATE-TIME values in their three forms (UTC, zoned,
-//! floating). Resolving a wall-clock time to an instant follows RFC 5545: an ambiguous local time
-//! (the repeated hour) takes the earlier instant, a non-existent one (the skipped hour) is read with
-//! the offset in force before the gap.
+//! paths, and the file's own VTIMEZONEs: see `vtimezone`) and DATE / DATE-TIME values in their
+//! forms (UTC, zoned, custom-zoned, floating). Resolving a wall-clock time to an instant follows
+//! RFC 5545: an ambiguous local time (the repeated hour) takes the earlier instant, a non-existent
+//! one (the skipped hour) is read with the offset in force before the gap.
+use super::vtimezone::{CustomTz, FileZones, Zone, custom_local_to_utc};
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::str::FromStr;
 
-/// A DATE or DATE-TIME value as written in the file, with its zone already resolved to IANA.
+/// A DATE or DATE-TIME value as written in the file, with its zone already resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum When {
     /// `…Z`
@@ -20,22 +20,25 @@ pub(crate) enum When {
     Floating(NaiveDateTime),
     /// `VALUE=DATE`: all-day.
     Date(NaiveDate),
+    /// `TZID=…` of a zone only the file's own VTIMEZONE defines (no tzdata zone matches it).
+    Custom(CustomTz, NaiveDateTime),
 }
 
 impl When {
     /// The zone the value's wall-clock time is in (UTC for `Utc`, `default_tz` for floating/date).
-    pub(crate) fn zone(&self, default_tz: Tz) -> Tz {
+    pub(crate) fn zone(&self, default_tz: Tz) -> Zone {
         match self {
-            When::Utc(_) => Tz::UTC,
-            When::Zoned(name, _) => Tz::from_str(name).unwrap_or(default_tz),
-            When::Floating(_) | When::Date(_) => default_tz,
+            When::Utc(_) => Zone::Iana(Tz::UTC),
+            When::Zoned(name, _) => Zone::Iana(Tz::from_str(name).unwrap_or(default_tz)),
+            When::Custom(c, _) => Zone::Custom(c.clone()),
+            When::Floating(_) | When::Date(_) => Zone::Iana(default_tz),
         }
     }
 
     /// The wall-clock time (midnight for a date).
     pub(crate) fn naive(&self) -> NaiveDateTime {
         match self {
-            When::Utc(n) | When::Zoned(_, n) | When::Floating(n) => *n,
+            When::Utc(n) | When::Zoned(_, n) | When::Floating(n) | When::Custom(_, n) => *n,
             When::Date(d) => d.and_time(NaiveTime::MIN),
         }
     }
@@ -44,7 +47,10 @@ impl When {
     pub(crate) fn instant(&self, default_tz: Tz) -> DateTime<Utc> {
         match self {
             When::Utc(n) => Utc.from_utc_datetime(n),
-            _ => local_to_utc(self.zone(default_tz), self.naive()),
+            When::Zoned(name, n) => local_to_utc(Tz::from_str(name).unwrap_or(default_tz), *n),
+            When::Custom(c, n) => custom_local_to_utc(c, *n),
+            When::Floating(n) => local_to_utc(default_tz, *n),
+            When::Date(d) => local_to_utc(default_tz, d.and_time(NaiveTime::MIN)),
         }
     }
 
@@ -55,6 +61,11 @@ impl When {
 
 /// Resolve a wall-clock time in `tz` to an instant (RFC 5545 §3.3.5 rules for gaps and overlaps).
 pub(crate) fn local_to_utc(tz: Tz, naive: NaiveDateTime) -> DateTime<Utc> {
+    local_to_utc_in(&tz, naive)
+}
+
+/// `local_to_utc` for any zone.
+pub(crate) fn local_to_utc_in<Z: TimeZone>(tz: &Z, naive: NaiveDateTime) -> DateTime<Utc> {
     if let Some(dt) = tz.from_local_datetime(&naive).earliest() {
         return dt.with_timezone(&Utc);
     }
@@ -72,22 +83,8 @@ pub(crate) fn local_to_utc(tz: Tz, naive: NaiveDateTime) -> DateTime<Utc> {
     Utc.from_utc_datetime(&naive)
 }
 
-/// Map a TZID parameter to an IANA zone name. `vtimezones` maps the file's own VTIMEZONE TZIDs to
-/// their `X-LIC-LOCATION` (when present). `None` when the zone is unknown.
-pub(crate) fn resolve_tzid(tzid: &str, vtimezones: &HashMap<String, String>) -> Option<Tz> {
-    let t = tzid.trim().trim_matches('"');
-    if let Some(tz) = known_zone(t) {
-        return Some(tz);
-    }
-    if let Some(loc) = vtimezones.get(t)
-        && let Some(tz) = known_zone(loc.trim())
-    {
-        return Some(tz);
-    }
-    None
-}
-
-fn known_zone(name: &str) -> Option<Tz> {
+/// A TZID that names a zone by itself: IANA (any case), Windows, or vendor-prefixed IANA.
+pub(crate) fn known_zone(name: &str) -> Option<Tz> {
     if name.is_empty() {
         return None;
     }
@@ -139,6 +136,8 @@ pub(crate) fn parse_date_time(s: &str) -> Option<(NaiveDateTime, bool)> {
 pub(crate) enum WhenError {
     UnknownTzid(String),
     Malformed(String),
+    /// The file's VTIMEZONE for this TZID cannot be used (why).
+    BadVtimezone(String, String),
 }
 
 /// Build a `When` from a value, its TZID parameter and its VALUE parameter.
@@ -146,7 +145,7 @@ pub(crate) fn when_from(
     value: &str,
     tzid: Option<&str>,
     value_type: Option<&str>,
-    vtimezones: &HashMap<String, String>,
+    zones: &FileZones<'_, '_>,
 ) -> Result<When, WhenError> {
     let v = value.trim();
     let is_date = value_type.is_some_and(|t| t.eq_ignore_ascii_case("DATE"))
@@ -161,10 +160,13 @@ pub(crate) fn when_from(
         return Ok(When::Utc(naive));
     }
     match tzid {
-        Some(id) => match resolve_tzid(id, vtimezones) {
-            Some(Tz::UTC) => Ok(When::Utc(naive)),
-            Some(tz) => Ok(When::Zoned(tz.name().to_string(), naive)),
-            None => Err(WhenError::UnknownTzid(id.to_string())),
+        Some(id) => match zones.resolve(id, naive)? {
+            Zone::Iana(Tz::UTC) => Ok(When::Utc(naive)),
+            Zone::Iana(tz) => Ok(When::Zoned(tz.name().to_string(), naive)),
+            Zone::Custom(c) => Ok(When::Custom(c, naive)),
+            Zone::Fixed(o) => Ok(When::Utc(
+                naive - Duration::seconds(i64::from(o.local_minus_utc())),
+            )),
         },
         None => Ok(When::Floating(naive)),
     }
@@ -216,7 +218,7 @@ pub(crate) fn parse_duration(s: &str) -> Option<Duration> {
 pub(crate) fn format_like(like: &When, t: DateTime<Utc>, default_tz: Tz) -> String {
     match like {
         When::Utc(_) | When::Date(_) => t.format("%Y%m%dT%H%M%SZ").to_string(),
-        When::Zoned(..) | When::Floating(_) => t
+        When::Zoned(..) | When::Floating(_) | When::Custom(..) => t
             .with_timezone(&like.zone(default_tz))
             .format("%Y%m%dT%H%M%S")
             .to_string(),
@@ -227,33 +229,54 @@ pub(crate) fn format_like(like: &When, t: DateTime<Utc>, default_tz: Tz) -> Stri
 mod tests {
     use super::*;
 
-    fn no_vtz() -> HashMap<String, String> {
-        HashMap::new()
+    fn noon() -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 3, 2)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .unwrap_or_default()
+    }
+
+    fn no_vtz() -> FileZones<'static, 'static> {
+        FileZones::none()
     }
 
     #[test]
     fn resolves_iana_windows_and_vendor_names() {
-        let v = no_vtz();
-        assert_eq!(resolve_tzid("Europe/London", &v), Some(Tz::Europe__London));
+        assert_eq!(known_zone("Europe/London"), Some(Tz::Europe__London));
+        assert_eq!(known_zone("europe/london"), Some(Tz::Europe__London));
         assert_eq!(
-            resolve_tzid("W. Europe Standard Time", &v),
+            known_zone("W. Europe Standard Time"),
             Some(Tz::Europe__Berlin)
         );
         assert_eq!(
-            resolve_tzid("/mozilla.org/20050126_1/Europe/London", &v),
+            known_zone("/mozilla.org/20050126_1/Europe/London"),
             Some(Tz::Europe__London)
         );
         assert_eq!(
-            resolve_tzid(
-                "/freeassociation.sourceforge.net/Tzfile/America/New_York",
-                &v
-            ),
+            known_zone("/freeassociation.sourceforge.net/Tzfile/America/New_York"),
             Some(Tz::America__New_York)
         );
-        assert_eq!(resolve_tzid("Mars/Olympus_Mons", &v), None);
-        let mut vt = HashMap::new();
-        vt.insert("Custom Zone 1".to_string(), "Europe/Paris".to_string());
-        assert_eq!(resolve_tzid("Custom Zone 1", &vt), Some(Tz::Europe__Paris));
+        assert_eq!(known_zone("Mars/Olympus_Mons"), None);
+        let v = no_vtz();
+        assert_eq!(
+            v.resolve("\"Europe/Paris\"", noon()),
+            Ok(Zone::Iana(Tz::Europe__Paris))
+        );
+        // Names that map without a VTIMEZONE: an exact Windows display name, a dashed name.
+        assert_eq!(
+            v.resolve(
+                "(UTC+01:00) Amsterdam, Berlin, Bern, Rome, Stockholm, Vienna",
+                noon()
+            ),
+            Ok(Zone::Iana(Tz::Europe__Berlin))
+        );
+        assert_eq!(
+            v.resolve("America-Chicago", noon()),
+            Ok(Zone::Iana(Tz::America__Chicago))
+        );
+        assert_eq!(
+            v.resolve("Eastern", noon()),
+            Err(WhenError::UnknownTzid("Eastern".into()))
+        );
     }
 
     #[test]
