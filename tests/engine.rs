@@ -391,7 +391,7 @@ fn snapshot(cycle: &Cycle) -> Option<Snapshot> {
             calendar: None,
             source: s.clone(),
             message: "cannot be parsed".into(),
-            unreadable: true,
+            kind: oneonone::providers::ProblemKind::Unreadable,
         })
         .collect();
     Some(Snapshot {

@@ -176,7 +176,7 @@ impl MemoryProvider {
                     calendar: Some(id.clone()),
                     source: src.clone(),
                     message: msg.clone(),
-                    unreadable: true,
+                    kind: super::ProblemKind::Unreadable,
                 }));
             let events = c.instances.len() + c.series.len() + c.other_events;
             s.calendars.push(CalendarRead {

@@ -13,8 +13,8 @@
 //! - Every write is conditional on what was read (`Instance::version`, the description it had): a
 //!   target that changed since is a `Conflict`, never an overwrite.
 //! - A calendar that could not be read is reported as such (`CalendarRead::events` is `Err`), never
-//!   as an empty calendar; a file or event that could not be read is a `SourceProblem` with
-//!   `unreadable` set, naming the same `source` its instances carry.
+//!   as an empty calendar; a file or event that could not be read is a `SourceProblem` of kind
+//!   `Unreadable`, naming the same `source` its instances carry.
 pub mod local;
 pub mod memory;
 mod progress;
@@ -176,9 +176,18 @@ pub struct SourceProblem {
     /// The unit of reading: a file path, an event id (the `Instance::source` of what it holds).
     pub source: String,
     pub message: String,
-    /// It could not be read (wholly or partly): what it held keeps its last known state. False for
-    /// a caveat about data that was read (an end before its start, swapped).
-    pub unreadable: bool,
+    pub kind: ProblemKind,
+}
+
+/// How bad a `SourceProblem` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemKind {
+    /// It could not be read (wholly or partly): what it held keeps its last known state, and
+    /// nothing is written to it.
+    Unreadable,
+    /// It was read, but with a caveat that makes rewriting it unsafe (an end before its start,
+    /// read swapped): its events count, nothing is written to it.
+    NotWritable,
 }
 
 impl std::fmt::Display for SourceProblem {

@@ -10,6 +10,8 @@
 //! Only the organizer's copy is written. When the calendars show copies of the meeting but not the
 //! organizer's (the organizer is outside the organisation), nothing is written and the pair gets an
 //! `organizer_outside` finding. A damaged block (stray markers) is left alone: `agenda_block_damaged`.
+//! Nothing is written into a source the provider could not read completely or read only with a
+//! caveat (and so nothing there is judged damaged either).
 use super::meetings::Meeting;
 use super::{PairCtx, PlannedWrite, WriteOp, content_hash};
 use crate::domain::agenda::{AgendaDoc, ItemKind, carried_into};
@@ -57,6 +59,9 @@ pub(crate) fn plan(
         let Some(copy) = writable(m, &mut out) else {
             continue;
         };
+        if ctx.not_writable.contains(&*copy.source) {
+            continue; // unreadable or read with a caveat: never written
+        }
         let url = agenda_url(&ctx.settings.public_url, &token);
         let block = if ctx.notify {
             render_link_only_block(&url)
@@ -255,6 +260,9 @@ fn series_blocks(ctx: &PairCtx<'_>, upcoming: &[&Meeting<'_>], out: &mut Blocks)
         let Some(master) = ctx.masters.get(&(&*copy.calendar, series_id)) else {
             continue;
         };
+        if ctx.not_writable.contains(&*master.source) {
+            continue;
+        }
         let key = format!("series:{series}");
         let Some(description) = decide(ctx, &key, &master.description, &block, *master, out) else {
             continue;

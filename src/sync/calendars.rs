@@ -5,6 +5,7 @@
 //! failed read, not a wave of cancellations; so is a known calendar that is no longer listed.
 use super::AccountInput;
 use crate::domain::SeenIn;
+use crate::providers::ProblemKind;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,6 +20,8 @@ pub(crate) struct Completeness<'a> {
     pub unreadable: HashSet<&'a str>,
     /// Calendars holding an unreadable source (`None`: a source of an unknown calendar).
     pub unreadable_in: HashSet<Option<&'a str>>,
+    /// Sources that must not be written: unreadable, or read with a caveat.
+    pub not_writable: HashSet<&'a str>,
     /// Every calendar the snapshot lists, complete or not.
     pub listed: HashSet<&'a str>,
 }
@@ -129,9 +132,15 @@ pub(crate) fn judge<'a>(
             ),
         });
     }
-    for p in snapshot.problems.iter().filter(|p| p.unreadable) {
-        c.unreadable.insert(p.source.as_str());
-        c.unreadable_in.insert(p.calendar.as_deref());
+    for p in &snapshot.problems {
+        match p.kind {
+            ProblemKind::Unreadable => {
+                c.unreadable.insert(p.source.as_str());
+                c.unreadable_in.insert(p.calendar.as_deref());
+            }
+            ProblemKind::NotWritable => {}
+        }
+        c.not_writable.insert(p.source.as_str());
     }
     plan.changed = plan.counts != *input.known_counts;
     (c, plan)

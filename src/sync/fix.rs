@@ -72,6 +72,8 @@ pub(crate) struct FixInput<'a> {
     pub completeness: &'a Completeness<'a>,
     /// Calendars owned by either person, if the provider knows owners.
     pub their_calendars: Vec<&'a str>,
+    /// Sources that must not be written.
+    pub not_writable: &'a std::collections::HashSet<&'a str>,
     pub marks: &'a [WriteMark],
 }
 
@@ -86,6 +88,10 @@ pub(crate) fn plan_fixes(
     let busy_m = busy_of(&pair.manager, input.instances);
     let busy_r = busy_of(&pair.report, input.instances);
     let mut actions = length_fixes(pair, input.upcoming, &busy_m, &busy_r, now);
+    actions.retain(|a| match a {
+        FixAction::SetEnd { target, .. } => !input.not_writable.contains(&*target.source),
+        FixAction::CreateSeries(_) => true,
+    });
     if may_create(input, now)
         && let Some(start) = free_slot(pair, &busy_m, &busy_r, now, tz, horizon)
     {

@@ -180,6 +180,8 @@ pub(crate) struct PairCtx<'a> {
     pub items: &'a [AgendaItem],
     pub marks: &'a [WriteMark],
     pub tokens: &'a dyn TokenSource,
+    /// Sources that must not be written (unreadable, or read with a caveat).
+    pub not_writable: &'a std::collections::HashSet<&'a str>,
 }
 
 /// One account, prepared for its pairs.
@@ -323,6 +325,7 @@ fn plan_pair(
     let notify = prep.is_some_and(|p| p.input.writes_notify);
     let no_masters = HashMap::new();
     let ctx = PairCtx {
+        not_writable: &completeness.not_writable,
         now,
         pair,
         settings,
@@ -347,6 +350,7 @@ fn plan_pair(
                 instances: prep.instances,
                 completeness: &prep.completeness,
                 their_calendars: their_calendars(prep, pair),
+                not_writable: &prep.completeness.not_writable,
                 marks: &marks,
             },
             now,

@@ -94,7 +94,7 @@ pub fn unreadable(cal: &str, source: &str) -> SourceProblem {
         calendar: Some(cal.into()),
         source: source.into(),
         message: "broken".into(),
-        unreadable: true,
+        kind: oneonone::providers::ProblemKind::Unreadable,
     }
 }
 

@@ -22,7 +22,7 @@ pub use report::CycleReport;
 use super::notify::Notifier;
 use crate::config::Settings;
 use crate::domain::links::TokenSource;
-use crate::providers::{OpenContext, Progress, Provider, ProviderError, Snapshot};
+use crate::providers::{OpenContext, ProblemKind, Progress, Provider, ProviderError, Snapshot};
 use crate::store::{AccountState, Store};
 use crate::sync::{AccountInput, Plan, PlanInputs, PlanSettings, SuspectCalendar};
 use chrono::{DateTime, Utc};
@@ -345,14 +345,13 @@ fn log_problems(account: &str, s: &Snapshot, report: &mut CycleReport) {
     const MAX_LOGGED: usize = 50;
     let mut logged = 0;
     for p in &s.problems {
-        if p.unreadable {
-            report.unreadable.push(p.to_string());
-        } else {
-            report.warnings += 1;
+        match p.kind {
+            ProblemKind::Unreadable => report.unreadable.push(p.to_string()),
+            ProblemKind::NotWritable => report.warnings += 1,
         }
         if logged < MAX_LOGGED {
             logged += 1;
-            warn!(account, source = %p.source, unreadable = p.unreadable, "{}", p.message);
+            warn!(account, source = %p.source, kind = ?p.kind, "{}", p.message);
         }
     }
     if s.problems.len() > MAX_LOGGED {

@@ -211,7 +211,7 @@ fn expand_series(
                 calendar: Some(ctx.calendar.to_string()),
                 source: ctx.source.to_string(),
                 message: format!("event {uid}: {msg}"),
-                unreadable: true,
+                kind: crate::providers::ProblemKind::Unreadable,
             });
         }
         if m.candidate {

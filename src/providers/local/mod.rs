@@ -34,8 +34,8 @@ pub use settings::LocalSettings;
 
 use crate::domain::{Cadence, Instance, SeriesMaster};
 use crate::providers::{
-    CalendarRead, NewSeries, OccurrenceWrite, ProviderError, SeriesWrite, Snapshot, SourceProblem,
-    Window, WriteOutcome,
+    CalendarRead, NewSeries, OccurrenceWrite, ProblemKind, ProviderError, SeriesWrite, Snapshot,
+    SourceProblem, Window, WriteOutcome,
 };
 use cache::{Entry, Stamp};
 use chrono::{DateTime, Duration, Utc};
@@ -134,12 +134,13 @@ impl LocalProvider {
     ) -> FileYield {
         let mut out = FileYield::default();
         let source = l.path.display().to_string();
-        let problem = |message: String| SourceProblem {
+        let problem_of = |message: String, kind| SourceProblem {
             calendar: Some(calendar.to_string()),
             source: source.clone(),
             message,
-            unreadable: true,
+            kind,
         };
+        let problem = |message: String| problem_of(message, ProblemKind::Unreadable);
         let entry = match outcome {
             Outcome::Cached(e) => *e,
             Outcome::Read(e) => e,
@@ -153,6 +154,10 @@ impl LocalProvider {
         }
         for msg in &entry.parsed.problems {
             out.problems.push(problem(msg.clone()));
+        }
+        for msg in &entry.parsed.notes {
+            out.problems
+                .push(problem_of(msg.clone(), ProblemKind::NotWritable));
         }
         let ctx = expand::Ctx {
             account: &self.account,
@@ -870,6 +875,7 @@ fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcom
 fn guarded_parse(bytes: &[u8]) -> ParsedFile {
     std::panic::catch_unwind(|| parse::parse_bytes(bytes, true)).unwrap_or_else(|_| ParsedFile {
         events: Vec::new(),
+        notes: Vec::new(),
         problems: vec!["internal error while parsing the file; skipped".into()],
         recovered: true,
     })

@@ -118,9 +118,12 @@ impl Ev {
 pub(crate) struct ParsedFile {
     #[serde(default)]
     pub events: Vec<Ev>,
-    /// Messages (the file path is added by the caller).
+    /// What could not be read (the file path is added by the caller).
     #[serde(default)]
     pub problems: Vec<String>,
+    /// Caveats about what was read (an end before its start, read swapped).
+    #[serde(default)]
+    pub notes: Vec<String>,
     /// The file needed repair or per-event recovery: never rewrite it.
     #[serde(default)]
     pub recovered: bool,
@@ -529,8 +532,14 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
     let vtz = FileZones::new(vtimezones);
     let mut events = Vec::new();
     let mut swapped = false;
+    let mut notes = Vec::new();
     for (index, c) in vevents.into_iter().enumerate() {
-        if let Some(ev) = event_of(c, index, &vtz, &mut problems, &mut swapped) {
+        let found = &mut Found {
+            problems: &mut problems,
+            notes: &mut notes,
+            swapped: &mut swapped,
+        };
+        if let Some(ev) = event_of(c, index, &vtz, found) {
             events.push(ev);
         }
     }
@@ -554,6 +563,7 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
     ParsedFile {
         events,
         problems,
+        notes,
         // An event read with DTEND and DTSTART swapped: never rewrite what we had to reinterpret.
         recovered: recovered || swapped,
     }
@@ -577,13 +587,20 @@ fn ends_before_start(start: &When, end: &When) -> bool {
     end.instant(chrono_tz::Tz::UTC) < start.instant(chrono_tz::Tz::UTC)
 }
 
+/// What reading the events of a file reports besides the events.
+struct Found<'a> {
+    problems: &'a mut Vec<String>,
+    notes: &'a mut Vec<String>,
+    swapped: &'a mut bool,
+}
+
 fn event_of(
     c: &Component<'_>,
     index: usize,
     vtz: &FileZones<'_, '_>,
-    problems: &mut Vec<String>,
-    swapped: &mut bool,
+    found: &mut Found<'_>,
 ) -> Option<Ev> {
+    let problems = &mut *found.problems;
     let uid = prop_named(c, "UID")
         .map(|p| p.val.as_str().trim().to_string())
         .unwrap_or_default();
@@ -670,12 +687,12 @@ fn event_of(
     // Thunderbird do (so a series then recurs from the earlier of the two).
     let (start, end) = match end {
         EndSpec::At(e) if ends_before_start(&start, &e) => {
-            *swapped = true;
+            *found.swapped = true;
             if meeting_like {
                 let which = prop_named(c, "RECURRENCE-ID")
                     .map(|r| format!(" (occurrence {})", r.val.as_str().trim()))
                     .unwrap_or_default();
-                problems.push(format!(
+                found.notes.push(format!(
                     "{label}{which}: DTEND is before DTSTART; read with the two swapped (the file will not be rewritten)"
                 ));
             }
