@@ -192,6 +192,11 @@ struct Expect {
     /// Calendars judged a failed read in the last cycle.
     #[serde(default)]
     suspect_calendars: Option<Vec<String>>,
+    /// The kinds of the findings tracked (notified) after the last cycle, sorted; unchecked when
+    /// absent. Differs from `findings` when the calendars could not be read: then nothing is
+    /// raised or cleared.
+    #[serde(default)]
+    active: Option<Vec<String>>,
 }
 
 fn attendees(people: &[String], declined: &[String], resources: &[String]) -> Vec<Attendee> {
@@ -513,6 +518,13 @@ fn check_health(name: &str, case: &Case, plan: &Plan) {
     }
     if let Some(n) = e.consecutive_cancellations {
         assert_eq!(h.consecutive_cancellations, n, "{name}: consecutive");
+    }
+    if let Some(want) = &e.active {
+        let mut got: Vec<&str> = pp.findings.active.iter().map(|f| f.kind.as_str()).collect();
+        got.sort_unstable();
+        let mut want: Vec<&str> = want.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        assert_eq!(got, want, "{name}: active findings");
     }
     if let Some(n) = e.history_len {
         assert_eq!(pp.history.len(), n, "{name}: history {:#?}", pp.history);

@@ -364,7 +364,13 @@ fn plan_pair(
         .findings
         .sort_by(|a, b| a.kind.cmp(&b.kind).then(a.key.cmp(&b.key)));
     health.findings.dedup_by(|a, b| a.key == b.key);
-    let findings = diff_findings(&pair.id, &health.findings, &stored_findings, now);
+    // A pair whose calendars could not all be read is unknown, not healthy or empty: its findings
+    // stay exactly as they were (none raised from missing data, none cleared to come back later).
+    let findings = if prep.is_some_and(|p| pair_readable(p, pair)) {
+        diff_findings(&pair.id, &health.findings, &stored_findings, now)
+    } else {
+        FindingsDiff::unchanged(stored_findings)
+    };
     let plan = PairPlan {
         pair: index,
         upsert: rec.upsert,
@@ -404,6 +410,21 @@ fn note_new_docs(rec: &mut history::Reconciled, docs_for: &[String]) {
             Some(u) => *u = updated.clone(),
             None => rec.upsert.push(updated.clone()),
         }
+    }
+}
+
+/// Were the pair's calendars (its people's, or every calendar when owners are unknown) read?
+/// Unreadable single sources do not count: their meetings keep their state in the history.
+fn pair_readable(prep: &AccountPrep<'_>, pair: &Pair) -> bool {
+    let c = &prep.completeness;
+    if !c.fetched {
+        return false;
+    }
+    let theirs = their_calendars(prep, pair);
+    if theirs.is_empty() {
+        c.complete.len() == c.listed.len()
+    } else {
+        theirs.iter().all(|cal| c.complete.contains(cal))
     }
 }
 
@@ -546,6 +567,21 @@ pub struct FindingsDiff {
     pub new_keys: Vec<String>,
     /// `active` differs from the stored set (before any delivery).
     pub changed: bool,
+}
+
+impl FindingsDiff {
+    /// Keep the stored findings as they are (only undelivered ones are offered again).
+    pub fn unchanged(stored: Vec<ActiveFinding>) -> FindingsDiff {
+        FindingsDiff {
+            to_notify: stored
+                .iter()
+                .filter(|f| f.notified_at.is_none())
+                .cloned()
+                .collect(),
+            active: stored,
+            ..FindingsDiff::default()
+        }
+    }
 }
 
 /// Compare the current findings of a pair with its stored active findings.

@@ -224,8 +224,14 @@ impl Engine {
             report.store_errors += 1;
             error!(error = %e, "cannot journal the write results");
         }
-        for (pair, ms) in results_marks {
-            marks.entry(pair).or_default().extend(ms);
+        // The marks as stored now: every intent, replaced by its result where there is one (an
+        // unknown outcome keeps its intent, so it is never written again).
+        for (pair, ms) in intents.into_iter().chain(results_marks) {
+            let kept = marks.entry(pair).or_default();
+            for m in ms {
+                kept.retain(|k| k.key != m.key);
+                kept.push(m);
+            }
         }
         marks
     }
