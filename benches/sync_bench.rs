@@ -270,6 +270,7 @@ fn main() {
         snapshot: Some(&snapshot),
         writes_notify: false,
         known_counts: &counts,
+        auth_failure: None,
     }];
     let fresh = || -> Vec<Option<PairInput>> {
         pairs

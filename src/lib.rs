@@ -10,12 +10,15 @@
 //! - `providers`: the `Provider` trait and its implementations; `providers::local` reads and
 //!   writes a vdir of `.ics` files, `providers::memory` holds calendars in memory (tests).
 //! - `store`:     sled behind a typed, versioned API (history, findings, agendas, provider state).
+//! - `auth`:      credentials for remote providers: the oauth2 HTTP adapter, secret files, stored
+//!   refresh tokens.
 //! - `config`:    the TOML settings, env overrides, and `file:line:col` validation errors.
 //! - `views`:     the read model of `status` and `meetings` (CLI output, admin API).
 //! - `web`:       axum: the public agenda pages, and the admin status page.
 //! - `daemon`:    the engine, the poll loop, signals, systemd notify; owns the only clock.
 //! - `cli`:       the subcommands.
 //! - `example`:   the example organisation generated relative to today.
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -82,6 +82,9 @@ struct Cycle {
     /// Sources (files) that could not be read: their events are not returned.
     #[serde(default)]
     unreadable: Vec<String>,
+    /// The account's credentials were refused: what the admin must do.
+    #[serde(default)]
+    auth_failed: Option<String>,
 }
 fn yes() -> bool {
     true
@@ -443,12 +446,12 @@ fn run_cycles(case: &Case) -> (Plan, BTreeMap<String, usize>) {
     let mut last = None;
     for cycle in &case.cycles {
         let snap = snapshot(cycle);
-        let accounts = [support::account(
-            "local",
-            snap.as_ref(),
-            case.pair.notify,
-            &counts,
-        )];
+        let mut account = support::account("local", snap.as_ref(), case.pair.notify, &counts);
+        if cycle.auth_failed.is_some() {
+            account.snapshot = None;
+            account.auth_failure = cycle.auth_failed.as_deref();
+        }
+        let accounts = [account];
         let plan = support::plan(
             cycle.now,
             &settings,
@@ -499,6 +502,7 @@ fn check_health(name: &str, case: &Case, plan: &Plan) {
         FindingKind::NotOneOnOne,
         FindingKind::AgendaBlockDamaged,
         FindingKind::OrganizerOutside,
+        FindingKind::AuthFailed,
     ];
     let mut expected: Vec<&str> = case.expect.findings.iter().map(String::as_str).collect();
     expected.sort_by_key(|k| order.iter().position(|f| f.as_str() == *k).unwrap_or(99));

@@ -73,6 +73,14 @@ pub enum Command {
     },
     /// 1:1s seen on calendars but not configured, printed as [[pairs]] TOML.
     Discover(ConfigArg),
+    /// Sign an account in (OAuth consent, device code) and store its refresh token (0600).
+    Auth {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The `[[accounts]]` name.
+        #[arg(long)]
+        account: String,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -143,6 +151,31 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Auth { config, account } => {
+            let settings = load_settings(&config.config)?;
+            let acc = settings
+                .accounts
+                .iter()
+                .find(|a| a.name == account)
+                .ok_or_else(|| {
+                    let names: Vec<&str> =
+                        settings.accounts.iter().map(|a| a.name.as_str()).collect();
+                    anyhow!(
+                        "no account {account:?} in the configuration (accounts: {})",
+                        names.join(", ")
+                    )
+                })?;
+            let line = crate::providers::authenticate(
+                acc,
+                crate::providers::AuthContext {
+                    state_dir: settings.daemon.state_dir.clone(),
+                    now,
+                },
+            )
+            .await?;
+            println!("{line}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Discover(c) => {
             let settings = load_settings(&c.config)?;
             print!("{}", views::discover(&settings, now).await?);
@@ -157,6 +190,13 @@ fn check(path: &std::path::Path) -> ExitCode {
         Ok(s) => {
             if let Some(warning) = secret_permissions_warning(&s, path) {
                 println!("{warning}");
+            }
+            for a in &s.accounts {
+                for f in a.provider.secret_files() {
+                    if let Some(w) = crate::auth::secret_file_too_open(f) {
+                        println!("{}: warning: account {}: {w}", path.display(), a.name);
+                    }
+                }
             }
             println!(
                 "{}: ok ({} account{}, {} pair{})",

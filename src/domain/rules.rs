@@ -23,6 +23,8 @@ pub enum FindingKind {
     /// The organizer's copy of the meeting is not on any calendar oneonone reads (the organizer is
     /// outside the organisation): nothing is written to it.
     OrganizerOutside,
+    /// The account's credentials were refused: nothing is read or written until the admin acts.
+    AuthFailed,
 }
 
 impl FindingKind {
@@ -36,6 +38,7 @@ impl FindingKind {
             FindingKind::NotOneOnOne => "not_one_on_one",
             FindingKind::AgendaBlockDamaged => "agenda_block_damaged",
             FindingKind::OrganizerOutside => "organizer_outside",
+            FindingKind::AuthFailed => "auth_failed",
         }
     }
 }

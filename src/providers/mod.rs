@@ -15,6 +15,7 @@
 //! - A calendar that could not be read is reported as such (`CalendarRead::events` is `Err`), never
 //!   as an empty calendar; a file or event that could not be read is a `SourceProblem` of kind
 //!   `Unreadable`, naming the same `source` its instances carry.
+pub mod http;
 pub mod local;
 pub mod memory;
 mod progress;
@@ -93,6 +94,14 @@ impl ProviderSettings {
             ProviderSettings::Local(_) => "local",
         }
     }
+
+    /// Files holding secrets (keys, client secrets): `oneonone check` warns when they are
+    /// readable by group or others.
+    pub fn secret_files(&self) -> Vec<&std::path::Path> {
+        match self {
+            ProviderSettings::Local(_) => Vec::new(),
+        }
+    }
 }
 
 /// The provider kinds `provider = "…"` accepts.
@@ -132,6 +141,32 @@ pub fn open(
             Ok(Arc::new(local::LocalAccount::open(&account.name, s, ctx)))
         }
     }
+}
+
+/// What `oneonone auth --account NAME` works with.
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    /// Where the account's credentials (refresh tokens) are kept: `auth::TokenStore`.
+    pub state_dir: std::path::PathBuf,
+    pub now: DateTime<Utc>,
+}
+
+/// `oneonone auth --account NAME`: the interactive sign-in of an account that needs one (OAuth
+/// consent, device code), printing what the person must do on stdout. Returns a line saying what
+/// was stored. Matches on the kind of the account, like `open`.
+pub fn authenticate<'a>(
+    account: &'a crate::config::AccountSettings,
+    ctx: AuthContext,
+) -> BoxFuture<'a, Result<String, ProviderError>> {
+    Box::pin(async move {
+        let _ = &ctx;
+        match &account.provider {
+            ProviderSettings::Local(_) => Err(ProviderError::Unavailable {
+                what: format!("account {}", account.name),
+                reason: "a local account needs no sign-in".into(),
+            }),
+        }
+    })
 }
 
 /// Everything a provider saw in one fetch of one account.
@@ -271,6 +306,11 @@ pub enum ProviderError {
     /// The request was sent but its outcome is unknown (a lost response): it may have happened.
     #[error("{what}: the outcome is unknown ({reason})")]
     Uncertain { what: String, reason: String },
+    /// The account's credentials were refused (revoked consent, expired secret, deleted key):
+    /// nothing works until the admin acts. `action` says exactly what to do; it never holds a
+    /// secret. The account's pairs get an `auth_failed` finding.
+    #[error("{what}: sign-in failed: {action}")]
+    AuthFailed { what: String, action: String },
 }
 
 impl ProviderError {

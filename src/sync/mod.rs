@@ -69,6 +69,9 @@ pub struct AccountInput<'a> {
     pub writes_notify: bool,
     /// Events per calendar when each was last read completely, and when that was.
     pub known_counts: &'a BTreeMap<String, (usize, DateTime<Utc>)>,
+    /// The account's credentials were refused: what the admin must do (an `auth_failed` finding
+    /// on each of its pairs; their other findings stay as they were).
+    pub auth_failure: Option<&'a str>,
 }
 
 /// What the store remembers about one pair.
@@ -366,10 +369,19 @@ fn plan_pair(
     health.findings.dedup_by(|a, b| a.key == b.key);
     // A pair whose calendars could not all be read is unknown, not healthy or empty: its findings
     // stay exactly as they were (none raised from missing data, none cleared to come back later).
-    let findings = if prep.is_some_and(|p| pair_readable(p, pair)) {
-        diff_findings(&pair.id, &health.findings, &stored_findings, now)
-    } else {
-        FindingsDiff::unchanged(stored_findings)
+    let findings = match prep {
+        Some(p) if pair_readable(p, pair) => {
+            diff_findings(&pair.id, &health.findings, &stored_findings, now)
+        }
+        Some(AccountPrep {
+            input:
+                AccountInput {
+                    auth_failure: Some(action),
+                    ..
+                },
+            ..
+        }) => auth_failed(pair, action, stored_findings, now),
+        _ => FindingsDiff::unchanged(stored_findings),
     };
     let plan = PairPlan {
         pair: index,
@@ -567,6 +579,41 @@ pub struct FindingsDiff {
     pub new_keys: Vec<String>,
     /// `active` differs from the stored set (before any delivery).
     pub changed: bool,
+}
+
+/// The findings of a pair whose account's credentials were refused: the stored ones as they were,
+/// plus (once) an `auth_failed` finding saying what the admin must do.
+fn auth_failed(
+    pair: &Pair,
+    action: &str,
+    stored: Vec<ActiveFinding>,
+    now: DateTime<Utc>,
+) -> FindingsDiff {
+    let key = format!("auth_failed:{}", pair.account);
+    let mut diff = FindingsDiff::unchanged(stored);
+    if diff.active.iter().any(|f| f.key == key) {
+        return diff;
+    }
+    let f = ActiveFinding {
+        pair_id: pair.id.clone(),
+        key: key.clone(),
+        kind: crate::domain::rules::FindingKind::AuthFailed
+            .as_str()
+            .into(),
+        severity: crate::domain::rules::Severity::Warning.as_str().into(),
+        message: format!(
+            "account {} cannot sign in, so this pair's calendars are not read: {action}",
+            pair.account
+        ),
+        occurrence: None,
+        first_seen: now,
+        notified_at: None,
+    };
+    diff.new_keys.push(key);
+    diff.to_notify.push(f.clone());
+    diff.active.push(f);
+    diff.changed = true;
+    diff
 }
 
 impl FindingsDiff {

@@ -110,6 +110,7 @@ pub fn account<'a>(
         snapshot,
         writes_notify: notify,
         known_counts: counts,
+        auth_failure: None,
     }
 }
 

@@ -196,6 +196,16 @@ impl Engine {
             report.pairs_skipped += 1;
             error!(pair = %pair, error = %e, "cannot read the pair's state; it is left alone this cycle");
         }
+        // Accounts whose credentials were refused: their pairs get `auth_failed`.
+        let auth_failures: BTreeMap<String, String> = fetched
+            .iter()
+            .filter_map(|(name, r)| match r {
+                Err(ProviderError::AuthFailed { action, .. }) => {
+                    Some((name.clone(), action.clone()))
+                }
+                _ => None,
+            })
+            .collect();
         let snapshots = self.account_results(fetched, &mut report);
         let counts: Vec<Counts> = counts
             .into_iter()
@@ -222,6 +232,7 @@ impl Engine {
                     .get(&a.name)
                     .is_some_and(|p| p.writes_notify_attendees()),
                 known_counts: c,
+                auth_failure: auth_failures.get(&a.name).map(String::as_str),
             })
             .collect();
         let plan = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
