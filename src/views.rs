@@ -229,7 +229,7 @@ pub fn meetings_from_store(
             out.push(MeetingView {
                 pair: pair.id.clone(),
                 event_id: o.meeting,
-                series_id: o.series,
+                series_id: o.series.as_deref().map(str::to_string),
                 start: ts(o.start),
                 end: ts(o.end),
                 status: o.status.as_str().into(),

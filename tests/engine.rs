@@ -245,7 +245,7 @@ fn instance(e: &Event, owners: &BTreeMap<String, String>) -> Instance {
         calendar: e.calendar.as_str().into(),
         owner: owners.get(&e.calendar).map(|o| o.as_str().into()),
         id: e.id.clone(),
-        series_id: e.series.clone(),
+        series_id: e.series.as_deref().map(Into::into),
         uid: uid.as_str().into(),
         original_start: e.series.as_ref().map(|_| e.start),
         title: format!("event {}", uid).into(),

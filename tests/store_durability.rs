@@ -50,7 +50,7 @@ fn sync_value(iter: u32, i: u64) -> Vec<u8> {
 fn occurrence(pair: &str, instance: String, i: u64, title: String) -> Occurrence {
     let start = base() + Duration::days(i as i64);
     Occurrence {
-        pair_id: pair.to_string(),
+        pair_id: pair.into(),
         account: "acct".into(),
         meeting: instance,
         series: Some("series".into()),

@@ -163,7 +163,7 @@ fn held_between(
     let mut seen: Vec<&str> = history
         .iter()
         .filter(|o| {
-            o.pair_id == pair_id
+            *o.pair_id == *pair_id
                 && o.status == OccurrenceStatus::Held
                 && o.meeting != doc_instance
                 && o.start >= from

@@ -2,6 +2,7 @@
 //! the occurrence history that cadence and cancellation rules are computed from. Pure data; the
 //! store serialises it with its own versioned records.
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 
 /// What became of one occurrence of a pair's 1:1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,22 +25,24 @@ impl OccurrenceStatus {
 /// Where a copy of the meeting was last read: its calendar and its unit of reading (file, series).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SeenIn {
-    pub calendar: String,
-    pub source: String,
+    pub calendar: Arc<str>,
+    pub source: Arc<str>,
 }
 
 /// One occurrence of a pair's 1:1, remembered even after the calendar forgets it (so a cancellation
 /// still counts after the event is deleted or EXDATE'd).
 #[derive(Debug, Clone, PartialEq)]
+/// The identifiers every record of a pair repeats (pair, account, series, calendars, files) are
+/// shared (`Arc<str>`): a large organisation's history holds tens of thousands of records.
 pub struct Occurrence {
-    pub pair_id: String,
+    pub pair_id: Arc<str>,
     /// The account whose calendars show it.
-    pub account: String,
+    pub account: Arc<str>,
     /// The meeting key (`Instance::meeting_key`): the same for every copy in every calendar, and
     /// stable across moves of the occurrence.
     pub meeting: String,
     /// The series it belongs to (the series UID), if recurring.
-    pub series: Option<String>,
+    pub series: Option<Arc<str>>,
     pub title: String,
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,

@@ -140,7 +140,7 @@ pub struct Instance {
     pub id: String,
     /// The provider's id of the series this occurrence belongs to (iCalendar UID, Google
     /// recurringEventId, Graph seriesMasterId), if recurring.
-    pub series_id: Option<String>,
+    pub series_id: Option<Arc<str>>,
     /// The iCalendar UID, shared by every copy of the meeting in every calendar.
     pub uid: Arc<str>,
     /// For occurrences: the original (unmoved) start, i.e. the RECURRENCE-ID.

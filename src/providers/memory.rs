@@ -334,7 +334,7 @@ fn created_series(
             calendar: master.calendar.clone(),
             owner: master.owner.clone(),
             id: crate::domain::meeting_key(&s.key, Some(start)),
-            series_id: Some(s.key.clone()),
+            series_id: Some(master.uid.clone()),
             uid: master.uid.clone(),
             original_start: Some(start),
             title: master.title.clone(),

@@ -370,7 +370,11 @@ impl Store {
     /// The remembered occurrences of a pair, sorted by start (then meeting key).
     pub fn occurrences(&self, pair_id: &str) -> Result<Vec<Occurrence>> {
         let recs: Vec<OccurrenceRec> = scan_pair(&self.inner.occ, T_OCC, pair_id)?;
-        let mut out: Vec<Occurrence> = recs.into_iter().map(Occurrence::from).collect();
+        let mut interner = records::Interner::default();
+        let mut out: Vec<Occurrence> = recs
+            .into_iter()
+            .map(|r| r.into_occurrence(&mut interner))
+            .collect();
         out.sort_by(|a, b| {
             a.start
                 .cmp(&b.start)
@@ -551,7 +555,7 @@ impl Store {
             Some(raw) => Some(decode(T_OCC, &k, &raw)?),
             None => None,
         };
-        let occurrence = record.map(Occurrence::from);
+        let occurrence = record.map(|r| r.into_occurrence(&mut records::Interner::default()));
         if let Some(token) = occurrence.as_ref().and_then(|o| o.agenda.as_deref())
             && let Some(doc) = self.agenda_doc(token)?
         {

@@ -7,6 +7,7 @@ use crate::domain::history::{Occurrence, OccurrenceStatus, SeenIn};
 use crate::domain::rules::ActiveFinding;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -74,10 +75,10 @@ impl OccurrenceRec {
 impl From<&Occurrence> for OccurrenceRec {
     fn from(o: &Occurrence) -> Self {
         OccurrenceRec {
-            pair_id: o.pair_id.clone(),
-            account: o.account.clone(),
+            pair_id: o.pair_id.to_string(),
+            account: o.account.to_string(),
             instance_id: o.meeting.clone(),
-            series_id: o.series.clone(),
+            series_id: o.series.as_deref().map(str::to_string),
             title: o.title.clone(),
             start: o.start,
             end: o.end,
@@ -89,8 +90,8 @@ impl From<&Occurrence> for OccurrenceRec {
                 .seen_in
                 .iter()
                 .map(|s| SeenInRec {
-                    calendar: s.calendar.clone(),
-                    source: s.source.clone(),
+                    calendar: s.calendar.to_string(),
+                    source: s.source.to_string(),
                 })
                 .collect(),
             agenda: o.agenda.clone(),
@@ -98,13 +99,31 @@ impl From<&Occurrence> for OccurrenceRec {
     }
 }
 
-impl From<OccurrenceRec> for Occurrence {
-    fn from(r: OccurrenceRec) -> Self {
+/// Shares the strings the records of one pair repeat (pair, account, series, calendars, files):
+/// one allocation per distinct value instead of one per record. A pair has a handful of them.
+#[derive(Default)]
+pub(crate) struct Interner(Vec<Arc<str>>);
+
+impl Interner {
+    pub(crate) fn get(&mut self, s: String) -> Arc<str> {
+        if let Some(a) = self.0.iter().find(|a| ***a == *s) {
+            return a.clone();
+        }
+        let a: Arc<str> = s.into();
+        self.0.push(a.clone());
+        a
+    }
+}
+
+impl OccurrenceRec {
+    /// The domain record, its repeated strings shared through `interner`.
+    pub(crate) fn into_occurrence(self, interner: &mut Interner) -> Occurrence {
+        let r = self;
         Occurrence {
-            pair_id: r.pair_id,
-            account: r.account,
+            pair_id: interner.get(r.pair_id),
+            account: interner.get(r.account),
             meeting: r.instance_id,
-            series: r.series_id,
+            series: r.series_id.map(|s| interner.get(s)),
             title: r.title,
             start: r.start,
             end: r.end,
@@ -116,8 +135,8 @@ impl From<OccurrenceRec> for Occurrence {
                 .seen_in
                 .into_iter()
                 .map(|s| SeenIn {
-                    calendar: s.calendar,
-                    source: s.source,
+                    calendar: interner.get(s.calendar),
+                    source: interner.get(s.source),
                 })
                 .collect(),
             agenda: r.agenda,

@@ -37,10 +37,9 @@ impl Completeness<'_> {
         if seen_in.is_empty() {
             return self.unreadable.is_empty() && self.complete.len() == self.listed.len();
         }
-        seen_in.iter().all(|s| {
-            self.complete.contains(s.calendar.as_str())
-                && !self.unreadable.contains(s.source.as_str())
-        })
+        seen_in
+            .iter()
+            .all(|s| self.complete.contains(&*s.calendar) && !self.unreadable.contains(&*s.source))
     }
 
     /// Were these calendars (or, for `None`, every calendar of the account) read completely, with

@@ -26,8 +26,8 @@ fn seen_in(m: &Meeting<'_>) -> Vec<SeenIn> {
         .copies
         .iter()
         .map(|c| SeenIn {
-            calendar: c.calendar.to_string(),
-            source: c.source.to_string(),
+            calendar: c.calendar.clone(),
+            source: c.source.clone(),
         })
         .collect();
     v.sort();
@@ -78,7 +78,7 @@ pub(crate) fn reconcile(
     }
     let mut remove = Vec::new();
     for rec in merged.values_mut() {
-        if seen.contains(rec.meeting.as_str()) || rec.account != pair.account {
+        if seen.contains(rec.meeting.as_str()) || *rec.account != *pair.account {
             continue;
         }
         let in_window = rec.end > window.0 && rec.start < window.1;
@@ -150,15 +150,15 @@ fn upsert_meeting(
             old.status = m.status;
             old.cancel_reason.clone_from(&m.cancel_reason);
             old.one_on_one = true;
-            old.account = p.account.to_string();
+            old.account = p.account.clone();
             old.seen_in = places;
             old.last_seen = now;
             Some(old.clone())
         }
         None => {
             let rec = Occurrence {
-                pair_id: pair.id.clone(),
-                account: p.account.to_string(),
+                pair_id: pair.id.as_str().into(),
+                account: p.account.clone(),
                 meeting: m.key.clone(),
                 series: m.series.clone(),
                 title: p.title.to_string(),

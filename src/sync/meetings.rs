@@ -55,7 +55,7 @@ pub(crate) fn bucket<'a>(
 pub(crate) struct Meeting<'a> {
     pub key: String,
     /// Its series (the UID), if it is an occurrence.
-    pub series: Option<String>,
+    pub series: Option<std::sync::Arc<str>>,
     /// Every copy, ordered by calendar.
     pub copies: Vec<&'a Instance>,
     /// The copy whose data (time, title, rhythm) is taken: the organizer's, else the first.
@@ -125,7 +125,7 @@ fn merge_one<'a>(
     };
     Some(Meeting {
         key,
-        series: primary.series_id.as_ref().map(|_| primary.uid.to_string()),
+        series: primary.series_id.as_ref().map(|_| primary.uid.clone()),
         copies,
         primary,
         writable,

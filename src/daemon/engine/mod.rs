@@ -179,6 +179,11 @@ impl Engine {
                     .iter()
                     .map(|a| state::load_counts(&self.store, &a.name, &mut memory))
                     .collect();
+                debug!(
+                    ms = started.elapsed().as_millis() as u64,
+                    rss_mb = rss_mb(),
+                    "phase: pair state loaded"
+                );
                 (states, errors, counts)
             });
             let fetched = rt.block_on(self.fetch_all(window, progress));
@@ -246,10 +251,18 @@ impl Engine {
             })
         }))
         .map_err(|_| CycleError::Panicked("planning"))?;
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: planned");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            rss_mb = rss_mb(),
+            "phase: planned"
+        );
         self.note_calendars(&plan, &mut report);
         self.carry_out(plan, now, rt, progress, &mut report)?;
-        debug!(ms = started.elapsed().as_millis() as u64, "phase: done");
+        debug!(
+            ms = started.elapsed().as_millis() as u64,
+            rss_mb = rss_mb(),
+            "phase: done"
+        );
         Ok(report)
     }
 
@@ -350,6 +363,14 @@ impl Engine {
             }
         }
     }
+}
+
+/// Resident memory of this process in MB (Linux), for the debug-level phase timings.
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096 / (1024 * 1024))
 }
 
 fn log_problems(account: &str, s: &Snapshot, report: &mut CycleReport) {

@@ -44,6 +44,12 @@ impl Engine {
             }
         })?;
         report.add(part);
+        tracing::debug!(
+            upserts = pair_plans.iter().map(|p| p.upsert.len()).sum::<usize>(),
+            removes = pair_plans.iter().map(|p| p.remove.len()).sum::<usize>(),
+            new_docs = pair_plans.iter().map(|p| p.new_docs.len()).sum::<usize>(),
+            "phase: saved the pairs"
+        );
         let marks = self.make_writes(&writes, now, rt, progress, report);
         self.remember(pair_plans, &saved, marks);
         Ok(())

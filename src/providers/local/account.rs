@@ -84,6 +84,10 @@ impl Inner {
         }
         debug!(
             account,
+            rss_mb = std::fs::read_to_string("/proc/self/statm")
+                .ok()
+                .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .map_or(0, |pages| pages * 4096 / (1024 * 1024)),
             cache_load_ms = loaded_ms,
             fetch_ms = fetched_ms - loaded_ms,
             save_ms = t.elapsed().as_millis() as u64 - fetched_ms,

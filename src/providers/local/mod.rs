@@ -54,11 +54,11 @@ pub struct LocalProvider {
     default_tz: Tz,
 }
 
-/// What a worker found for one file.
+/// What a worker found for one file (small: one per file of the vdir).
 enum Outcome<'c> {
     /// Unchanged since the cache entry was made.
     Cached(&'c Entry),
-    Read(Entry),
+    Read(Box<Entry>),
     Failed(String),
 }
 
@@ -97,22 +97,36 @@ impl LocalProvider {
             let old = &cache.files;
             parallel_map(&listed, |l| examine(l, old.get(l.path.as_os_str()), epoch))
         };
-        // Expand every file (in parallel); empty results for files without candidates.
-        let per_file = parallel_map_zip(&listed, &outcomes, |l, outcome| {
-            let folder = folders.get(l.folder);
-            let calendar = folder.map_or("", |f| &*f.id);
-            self.expand_one(l, outcome, calendar, window)
+        // Expand every file (each worker its share, straight into one vector: 100,000 instances
+        // are never held twice).
+        let yields = parallel_chunks(listed.len(), |range| {
+            let mut acc = FileYield::default();
+            for i in range {
+                if let (Some(l), Some(outcome)) = (listed.get(i), outcomes.get(i)) {
+                    let calendar = folders.get(l.folder).map_or("", |f| &*f.id);
+                    self.expand_one(l, outcome, calendar, window, &mut acc);
+                }
+            }
+            acc
         });
         let mut snapshot = Snapshot {
             calendars: folders.iter().map(Folder::read).collect(),
             ..Snapshot::default()
         };
-        collect_in_path_order(&listed, per_file, &mut snapshot);
+        for mut y in yields {
+            if snapshot.instances.is_empty() {
+                std::mem::swap(&mut snapshot.instances, &mut y.instances);
+            } else {
+                snapshot.instances.append(&mut y.instances);
+            }
+            snapshot.series.append(&mut y.series);
+            snapshot.problems.append(&mut y.problems);
+        }
         // Update the cache: new entries in, entries of vanished files out.
         let mut fresh = Vec::new();
         for (l, outcome) in listed.into_iter().zip(outcomes) {
             if let Outcome::Read(e) = outcome {
-                fresh.push((l.path.into_os_string(), e));
+                fresh.push((l.path.into_os_string(), *e));
             }
         }
         cache.last_reads = fresh.len();
@@ -123,16 +137,16 @@ impl LocalProvider {
         Ok(snapshot)
     }
 
-    /// What one file yields: its instances in the window, the masters of their series, and its
-    /// problems.
+    /// Add what one file yields to `out`: its instances in the window, the masters of their
+    /// series, and its problems.
     fn expand_one(
         &self,
         l: &Listed,
         outcome: &Outcome<'_>,
         calendar: &str,
         window: Window,
-    ) -> FileYield {
-        let mut out = FileYield::default();
+        out: &mut FileYield,
+    ) {
         let source = l.path.display().to_string();
         let problem_of = |message: String, kind| SourceProblem {
             calendar: Some(calendar.to_string()),
@@ -146,16 +160,17 @@ impl LocalProvider {
             Outcome::Read(e) => e,
             Outcome::Failed(msg) => {
                 out.problems.push(problem(msg.clone()));
-                return out;
+                return;
             }
         };
-        if entry.parsed.problems.is_empty() && entry.parsed.events.is_empty() {
-            return out;
+        let parsed = &entry.parsed;
+        if parsed.problems.is_empty() && parsed.notes.is_empty() && parsed.events.is_empty() {
+            return;
         }
-        for msg in &entry.parsed.problems {
+        for msg in &parsed.problems {
             out.problems.push(problem(msg.clone()));
         }
-        for msg in &entry.parsed.notes {
+        for msg in &parsed.notes {
             out.problems
                 .push(problem_of(msg.clone(), ProblemKind::NotWritable));
         }
@@ -167,24 +182,27 @@ impl LocalProvider {
             default_tz: self.default_tz,
             window,
         };
+        let first = out.instances.len();
         // A panic in a dependency on some odd rule must not take the whole fetch down.
         let expanded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut i = Vec::new();
             let mut p = Vec::new();
-            expand::expand_file(&entry.parsed.events, &ctx, &mut i, &mut p);
-            (i, p)
+            expand::expand_file(&parsed.events, &ctx, &mut out.instances, &mut p);
+            p
         }));
         match expanded {
-            Ok((i, p)) => {
-                out.series = series_masters(&entry.parsed.events, &i, &ctx);
-                out.instances = i;
+            Ok(p) => {
+                let mine = out.instances.get(first..).unwrap_or_default();
+                out.series
+                    .extend(series_masters(&parsed.events, mine, &ctx));
                 out.problems.extend(p);
             }
-            Err(_) => out.problems.push(problem(
-                "internal error while expanding its events; skipped".into(),
-            )),
+            Err(_) => {
+                out.instances.truncate(first);
+                out.problems.push(problem(
+                    "internal error while expanding its events; skipped".into(),
+                ));
+            }
         }
-        out
     }
 
     /// `*.ics` files in root and its immediate sub-folders, in directory order, and the folders
@@ -750,35 +768,12 @@ impl Folder {
     }
 }
 
-/// What one file yields in a fetch.
+/// What a worker's share of the files yields in a fetch.
 #[derive(Default)]
 struct FileYield {
     instances: Vec<Instance>,
     series: Vec<SeriesMaster>,
     problems: Vec<SourceProblem>,
-}
-
-/// Move every file's yield into the snapshot, files in path (byte) order (deterministic output).
-fn collect_in_path_order(listed: &[Listed], per_file: Vec<FileYield>, snapshot: &mut Snapshot) {
-    let mut order: Vec<usize> = (0..per_file.len())
-        .filter(|&i| {
-            per_file
-                .get(i)
-                .is_some_and(|y| !y.instances.is_empty() || !y.problems.is_empty())
-        })
-        .collect();
-    order.sort_unstable_by(|&a, &b| {
-        let key = |i: usize| listed.get(i).map(|l| l.path.as_os_str().as_encoded_bytes());
-        key(a).cmp(&key(b))
-    });
-    let mut per_file: Vec<Option<FileYield>> = per_file.into_iter().map(Some).collect();
-    for i in order {
-        if let Some(mut y) = per_file.get_mut(i).and_then(Option::take) {
-            snapshot.instances.append(&mut y.instances);
-            snapshot.series.append(&mut y.series);
-            snapshot.problems.append(&mut y.problems);
-        }
-    }
 }
 
 /// The masters of the series that `instances` (one file's) belong to.
@@ -862,11 +857,11 @@ fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcom
         return Outcome::Cached(c);
     }
     match fs::read(path) {
-        Ok(bytes) => Outcome::Read(Entry {
+        Ok(bytes) => Outcome::Read(Box::new(Entry {
             stamp,
             parsed: guarded_parse(&bytes),
             seen: cache::Seen::new(epoch),
-        }),
+        })),
         Err(e) => Outcome::Failed(format!("cannot read: {e}")),
     }
 }
@@ -907,14 +902,27 @@ fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Ve
     })
 }
 
-/// `parallel_map` over two slices of equal length.
-fn parallel_map_zip<A: Sync, B: Sync, R: Send>(
-    a: &[A],
-    b: &[B],
-    f: impl Fn(&A, &B) -> R + Sync,
-) -> Vec<R> {
-    let idx: Vec<usize> = (0..a.len().min(b.len())).collect();
-    parallel_map(&idx, |&i| f(&a[i], &b[i]))
+/// Run `f` over `0..len` split into one contiguous range per core, on scoped threads; the results
+/// in range order.
+fn parallel_chunks<R: Send>(len: usize, f: impl Fn(std::ops::Range<usize>) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if workers <= 1 || len < 64 {
+        return vec![f(0..len)];
+    }
+    let chunk = len.div_ceil(workers);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..len)
+            .step_by(chunk)
+            .map(|start| scope.spawn(move || f(start..(start + chunk).min(len))))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 #[cfg(test)]
