@@ -773,3 +773,41 @@ fn an_emptied_folder_is_a_failed_read_not_cancellations() {
     assert_eq!(cancelled, 0);
     assert!(kinds.is_empty(), "{kinds:?}");
 }
+
+#[test]
+fn fix_mode_books_around_the_owners_own_time() {
+    let env = Env::new();
+    env.write_config(
+        "[[pairs]]\nmanager = \"alice@acme.test\"\nreport = \"erin@acme.test\"\naccount = \"local\"\nenforce = \"fix\"\n",
+        "",
+    );
+    // Alice's own calendar folder (named by her address): blocked every weekday morning.
+    let mine = env.cal().join("alice@acme.test");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    std::fs::write(
+        mine.join("focus.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:focus\r\nDTSTAMP:20260101T000000Z\r\n\
+DTSTART;TZID=Europe/London:20261102T090000\r\nDTEND;TZID=Europe/London:20261102T120000\r\n\
+RRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR\r\nSUMMARY:Focus time\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .expect("write");
+    let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let created: Vec<PathBuf> = std::fs::read_dir(env.cal())
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("oneonone-"))
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}\n{err}");
+    let new = std::fs::read_to_string(&created[0]).expect("read");
+    let start = new
+        .lines()
+        .find_map(|l| l.strip_prefix("DTSTART;TZID=Europe/London:"))
+        .expect("a start");
+    let hour: u32 = start.get(9..11).and_then(|h| h.parse().ok()).expect("hour");
+    assert!(
+        hour >= 12,
+        "the new series must not sit in Alice's focus time: {start}"
+    );
+}

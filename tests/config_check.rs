@@ -46,12 +46,14 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "daemon.dry_run = {}", d.dry_run);
     for a in &s.accounts {
         let ProviderSettings::Local(l) = &a.provider;
+        let owners: Vec<String> = l.owners.iter().map(|(f, e)| format!("{f}={e}")).collect();
         let _ = writeln!(
             out,
-            "account {} = local path={} example={}",
+            "account {} = local path={} example={} owners=[{}]",
             a.name,
             l.path.display(),
-            l.example
+            l.example,
+            owners.join(",")
         );
     }
     let f = &s.defaults;

@@ -646,6 +646,49 @@ impl<'t, 'i> AccountKeys<'_, '_, 't, 'i> {
         self.ctx.boolean(&f)
     }
 
+    /// A table of strings (`key = { "a" = "x", … }`), in file order; entries that are not strings
+    /// are reported at their value.
+    pub fn string_map(&mut self, key: &str) -> Option<Vec<(String, String)>> {
+        let v = self.table.get(key)?;
+        let DeValue::Table(t) = v.get_ref() else {
+            let found = a_type(v.get_ref());
+            self.ctx.err_at(
+                v.span().start,
+                format!("accounts.{key}: expected a table of strings, found {found}"),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, val) in t.iter() {
+            match val.get_ref() {
+                DeValue::String(s) => out.push((k.get_ref().to_string(), s.to_string())),
+                other => {
+                    let found = a_type(other);
+                    self.ctx.err_at(
+                        val.span().start,
+                        format!(
+                            "accounts.{key}.{}: expected a string, found {found}",
+                            k.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Report a problem at the entry `key` of the table `table_key` (or at the table itself).
+    pub fn error_in_table(&mut self, table_key: &str, key: &str, message: &str) {
+        let at = self.table.get(table_key).map_or(self.at, |t| {
+            t.get_ref()
+                .as_table()
+                .and_then(|tt| tt.get(key))
+                .map_or(t.span().start, |v| v.span().start)
+        });
+        self.ctx
+            .err_at(at, format!("accounts.{table_key}.{key}: {message}"));
+    }
+
     /// Report a problem with the value of `key` (at the value, or at the entry when absent).
     pub fn error(&mut self, key: &str, message: &str) {
         let origin = self

@@ -12,7 +12,7 @@ use super::calendars::Completeness;
 use super::meetings::Meeting;
 use crate::domain::detect::people;
 use crate::domain::history::MarkState;
-use crate::domain::{Cadence, Instance, Occurrence, OccurrenceStatus, Pair, WriteMark};
+use crate::domain::{Cadence, Instance, Occurrence, OccurrenceStatus, Pair, Response, WriteMark};
 use crate::providers::NewSeries;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 
@@ -27,12 +27,19 @@ pub enum FixAction {
     CreateSeries(NewSeries),
 }
 
-/// Busy intervals of one person, from every meeting they are on (not cancelled).
+/// Busy intervals of one person: every meeting they are on and have not declined, and every event
+/// of their own calendar (providers return a person's own events where they know whose calendar
+/// it is). Cancelled and all-day events are never busy.
 pub fn busy_of(email: &str, instances: &[Instance]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let declined = |i: &Instance| {
+        i.attendees
+            .iter()
+            .any(|a| a.email == email && a.response == Response::Declined)
+    };
     let mut out: Vec<_> = instances
         .iter()
-        .filter(|i| !i.cancelled && !i.all_day)
-        .filter(|i| people(i).emails.contains(email))
+        .filter(|i| !i.cancelled && !i.all_day && !declined(i))
+        .filter(|i| i.owner.as_deref() == Some(email) || people(i).emails.contains(email))
         .map(|i| (i.start, i.end))
         .collect();
     out.sort();
