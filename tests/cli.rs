@@ -549,14 +549,21 @@ fn findings_are_notified_once_per_streak() {
     assert_eq!(code, 0);
     assert_eq!(received.lock().expect("lock").len(), 2);
 
-    // The streak grows to three: still the same streak, still not re-sent.
+    // The streak grows to three: the same streak at the same level (3 of at most 2 is still
+    // "over once"), so it is not re-sent; the gap since the last 1:1 has grown a whole cadence
+    // period, which is worse, so that one is sent again, once, marked as worse.
     write_weekly(&env, "20261006", &["20261110", "20261117", "20261124"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-25T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         kinds(&received.lock().expect("lock")),
-        vec!["cadence_gap", "repeated_cancellations"]
+        vec!["cadence_gap", "repeated_cancellations", "cadence_gap"]
     );
+    let worse = received.lock().expect("lock")[2].clone();
+    assert_eq!(worse["event"], "worse", "{worse}");
+    let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-25T13:00:00Z"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(received.lock().expect("lock").len(), 3);
 }
 
 #[test]
@@ -698,7 +705,7 @@ fn check_warns_when_a_secret_is_readable_by_others() {
     std::fs::set_permissions(env.config(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (code, out, _) = env.run(&["check"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("warning: holds notify.webhook_url"), "{out}");
+    assert!(out.contains("warning: holds a webhook URL"), "{out}");
     assert!(
         !out.contains("XXXX"),
         "the secret itself is never printed: {out}"

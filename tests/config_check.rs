@@ -60,19 +60,20 @@ fn render(s: &Settings) -> String {
     let c = &f.cancellations;
     let _ = writeln!(
         out,
-        "defaults = cadence={} duration={} enforce={:?} cancellations={}/{}/{}",
+        "defaults = cadence={} duration={} enforce={:?} cancellations={}/{}/{} working_hours={}",
         f.cadence,
         format_chrono(f.duration),
         f.enforce,
         c.max_consecutive,
         c.max_in_window,
-        format_chrono(c.window)
+        format_chrono(c.window),
+        f.working_hours
     );
     for p in &s.pairs {
         let c = &p.cancellations;
         let _ = writeln!(
             out,
-            "pair {} = manager={} report={} account={} cadence={} duration={} enforce={:?} cancellations={}/{}/{}",
+            "pair {} = manager={} report={} account={} cadence={} duration={} enforce={:?} cancellations={}/{}/{} timezone={} working_hours={}",
             p.id,
             p.manager,
             p.report,
@@ -82,15 +83,79 @@ fn render(s: &Settings) -> String {
             p.enforce,
             c.max_consecutive,
             c.max_in_window,
-            format_chrono(c.window)
+            format_chrono(c.window),
+            p.timezone.name(),
+            p.working_hours
+        );
+    }
+    render_notify(&mut out, &s.notify);
+    out
+}
+
+fn render_notify(out: &mut String, n: &oneonone::config::NotifySettings) {
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("-".to_string(), |p| p.display().to_string())
+    };
+    for w in &n.webhooks {
+        let _ = writeln!(
+            out,
+            "notify.webhook {} = {:?} url={} url_file={} secret_file={}",
+            w.name,
+            w.format,
+            w.url,
+            path(&w.url_file),
+            path(&w.secret_file)
+        );
+    }
+    if let Some(e) = &n.email {
+        let _ = writeln!(
+            out,
+            "notify.email = {}:{} tls={:?} from={} credentials_file={} ca_file={}",
+            e.host,
+            e.port,
+            e.tls,
+            e.from,
+            path(&e.credentials_file),
+            path(&e.ca_file)
+        );
+    }
+    if !n.admins.is_empty() {
+        let _ = writeln!(out, "notify.admins = {}", n.admins.join(","));
+    }
+    for r in &n.routes {
+        let _ = writeln!(
+            out,
+            "notify.route = kinds=[{}] severity>={:?} to={:?} digest={} resolved={}",
+            r.kinds.join(","),
+            r.min_severity,
+            r.to,
+            r.digest,
+            r.resolved
+        );
+    }
+    if let Some((a, b)) = n.quiet_hours {
+        let _ = writeln!(
+            out,
+            "notify.quiet_hours = {}-{}",
+            a.format("%H:%M"),
+            b.format("%H:%M")
         );
     }
     let _ = writeln!(
         out,
-        "notify.webhook_url = {}",
-        s.notify.webhook_url.as_deref().unwrap_or("none")
+        "notify.digest = {} {}",
+        n.digest_at.0,
+        n.digest_at.1.format("%H:%M")
     );
-    out
+    if let Some(nudge) = n.nudge {
+        let _ = writeln!(
+            out,
+            "notify.nudge = before={} manager_too={}",
+            format_chrono(nudge.before),
+            nudge.manager_too
+        );
+    }
 }
 
 fn outcome(path: &Path, env: &[(String, String)]) -> String {

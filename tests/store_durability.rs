@@ -117,6 +117,9 @@ fn findings(iter: u32, i: u64) -> Vec<ActiveFinding> {
             occurrence: Some(base()),
             first_seen: base() + Duration::seconds(n),
             notified_at: None,
+            level: n as u32 + 1,
+            notified_level: 0,
+            details: vec![format!("detail {n}")],
         })
         .collect()
 }

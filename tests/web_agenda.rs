@@ -39,6 +39,8 @@ fn pair(id: &str) -> Pair {
             max_in_window: 3,
             window: Duration::weeks(8),
         },
+        timezone: chrono_tz::UTC,
+        working_hours: Default::default(),
     }
 }
 

@@ -198,6 +198,11 @@ fn check(path: &std::path::Path) -> ExitCode {
                     }
                 }
             }
+            for f in s.notify.secret_files() {
+                if let Some(w) = crate::auth::secret_file_too_open(f) {
+                    println!("{}: warning: notify: {w}", path.display());
+                }
+            }
             println!(
                 "{}: ok ({} account{}, {} pair{})",
                 path.display(),
@@ -217,15 +222,19 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// A webhook URL is a secret (anyone holding it can post to the channel): the file holding it
-/// should not be readable by others.
+/// A webhook URL is a secret (anyone holding it can post to the channel): a config file that
+/// holds one inline should not be readable by others.
 fn secret_permissions_warning(settings: &Settings, path: &std::path::Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    settings.notify.webhook_url.as_ref()?;
+    settings
+        .notify
+        .webhooks
+        .iter()
+        .find(|w| w.url_file.is_none())?;
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
     (mode & 0o077 != 0).then(|| {
         format!(
-            "{}: warning: holds notify.webhook_url (a secret) but is readable by group or others (mode {:o}); run chmod 600",
+            "{}: warning: holds a webhook URL (a secret) but is readable by group or others (mode {:o}); run chmod 600",
             path.display(),
             mode & 0o777
         )
@@ -239,6 +248,7 @@ async fn sync_once(
 ) -> anyhow::Result<ExitCode> {
     let settings = load_settings(path)?;
     let store = open_store(&settings)?;
+    let senders = crate::notify::Senders::new(&settings.notify)?;
     let providers = Engine::open_providers(&settings, &store, false)?;
     let engine = Engine::new(
         settings,
@@ -255,7 +265,18 @@ async fn sync_once(
     let line = progress::ProgressLine::start(progress.clone());
     let report = crate::daemon::run_cycle(engine.clone(), now, progress).await;
     drop(line);
-    let report = report.context("running the sync cycle")?;
+    let mut report = report.context("running the sync cycle")?;
+    if !engine.dry_run() {
+        // Deliver what this cycle (or an earlier run) enqueued and is due.
+        let d = crate::notify::outbox::deliver_due(&engine.store, &senders, now).await;
+        report.notify_failures += d.retrying + d.failed + d.store_errors;
+        if d != crate::notify::outbox::DeliveryReport::default() {
+            println!(
+                "notifications: sent={} retrying={} failed={} dropped={}",
+                d.sent, d.retrying, d.failed, d.dropped
+            );
+        }
+    }
     engine.store.flush().context("flushing the store")?;
     println!("{report}");
     print!("{}", report.unreadable_summary());

@@ -22,6 +22,7 @@ pub(crate) const OVERRIDABLE: &[&str] = &[
     "defaults.cadence",
     "defaults.duration",
     "defaults.enforce",
+    "defaults.working_hours",
     "defaults.cancellations.max_consecutive",
     "defaults.cancellations.max_in_window",
     "defaults.cancellations.window",

@@ -16,8 +16,10 @@ use toml::de::{DeTable, DeValue};
 use super::duration::{parse_chrono, parse_std};
 use super::env::{Overrides, collect};
 use super::error::{ConfigError, ConfigErrors, LineIndex};
-use super::{AccountSettings, AdminListen, DaemonSettings, Defaults, NotifySettings, Settings};
-use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+mod notify;
+
+use super::{AccountSettings, AdminListen, DaemonSettings, Defaults, Settings};
+use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair, WorkingHours};
 
 const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify"];
 const DAEMON_KEYS: &[&str] = &[
@@ -33,7 +35,13 @@ const DAEMON_KEYS: &[&str] = &[
 ];
 /// The keys every account has; the rest belong to its provider.
 const ACCOUNT_KEYS: &[&str] = &["name", "provider"];
-const DEFAULTS_KEYS: &[&str] = &["cadence", "duration", "enforce", "cancellations"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "cadence",
+    "duration",
+    "enforce",
+    "cancellations",
+    "working_hours",
+];
 const CANCELLATION_KEYS: &[&str] = &["max_consecutive", "max_in_window", "window"];
 const PAIR_KEYS: &[&str] = &[
     "manager",
@@ -43,8 +51,9 @@ const PAIR_KEYS: &[&str] = &[
     "duration",
     "enforce",
     "cancellations",
+    "timezone",
+    "working_hours",
 ];
-const NOTIFY_KEYS: &[&str] = &["webhook_url"];
 
 /// The shortest accepted poll interval.
 const MIN_POLL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -535,8 +544,8 @@ pub(crate) fn validate(
     let daemon = daemon(&mut ctx, root);
     let (accounts, account_names) = accounts(&mut ctx, root);
     let defaults = defaults(&mut ctx, root);
-    let pairs = pairs(&mut ctx, root, &account_names, &defaults);
-    let notify = notify(&mut ctx, root);
+    let pairs = pairs(&mut ctx, root, &account_names, &defaults, daemon.timezone);
+    let notify = notify::notify(&mut ctx, root);
 
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors::sorted(ctx.errors));
@@ -794,11 +803,16 @@ fn defaults(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Defaults {
     let c = ctx.table(t, "cancellations", "defaults.cancellations");
     let c = c.and_then(|v| v.get_ref().as_table());
     let cancellations = cancellations(ctx, c, "defaults.cancellations", true, d.cancellations);
+    let f = ctx.scalar(t, "defaults.working_hours");
+    let working_hours = ctx
+        .parsed(f, WorkingHours::from_str)
+        .unwrap_or(d.working_hours);
     Defaults {
         cadence,
         duration,
         enforce,
         cancellations,
+        working_hours,
     }
 }
 
@@ -807,6 +821,7 @@ fn pairs(
     root: &DeTable<'_>,
     account_names: &[String],
     defaults: &Defaults,
+    daemon_tz: chrono_tz::Tz,
 ) -> Vec<Pair> {
     let known: Vec<&str> = account_names.iter().map(String::as_str).collect();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
@@ -856,6 +871,12 @@ fn pairs(
         let c = c.and_then(|v| v.get_ref().as_table());
         let cancellations =
             cancellations(ctx, c, "pairs.cancellations", false, defaults.cancellations);
+        let f = ctx.find(Some(t), "timezone", "pairs.timezone", None);
+        let timezone = ctx.parsed(f, parse_timezone).unwrap_or(daemon_tz);
+        let f = ctx.find(Some(t), "working_hours", "pairs.working_hours", None);
+        let working_hours = ctx
+            .parsed(f, WorkingHours::from_str)
+            .unwrap_or(defaults.working_hours);
 
         let (Some(manager), Some(report)) = (manager, report) else {
             continue;
@@ -892,28 +913,11 @@ fn pairs(
             duration,
             enforce,
             cancellations,
+            timezone,
+            working_hours,
         });
     }
     out
-}
-
-fn notify(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> NotifySettings {
-    let t = ctx.table(Some(root), "notify", "notify");
-    let t = t.and_then(|v| v.get_ref().as_table());
-    if let Some(t) = t {
-        ctx.unknown_keys(t, NOTIFY_KEYS, "in [notify]");
-    }
-    let f = ctx.scalar(t, "notify.webhook_url");
-    let webhook_url = ctx
-        .parsed(f, |s| {
-            if s.trim().is_empty() {
-                Ok(None)
-            } else {
-                parse_http_url(s, false).map(Some)
-            }
-        })
-        .flatten();
-    NotifySettings { webhook_url }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The daemon's admin JSON API: `GET /api/status` and `GET /api/meetings`, the same views as the
 //! CLI's `--json` output (`crate::views`), so `oneonone status` works while the daemon holds the
-//! store. These routes list pairs and agenda links, so they are mounted only on the admin listener
+//! store; `GET /metrics` (Prometheus text) and `GET /readyz` (200 after the first complete
+//! cycle, 503 before). These routes list pairs and agenda links, so they are mounted only on the admin listener
 //! (loopback or a Unix socket), never on the public one that serves the agenda pages.
 use crate::config::Settings;
 use crate::store::Store;
@@ -18,6 +19,8 @@ use std::sync::{Arc, RwLock};
 pub struct ApiState {
     pub store: Store,
     pub settings: Arc<RwLock<Arc<Settings>>>,
+    /// Set after the first complete cycle.
+    pub ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ApiState {
@@ -33,7 +36,36 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/status", get(status))
         .route("/api/meetings", get(meetings))
+        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz))
         .with_state(state)
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || crate::metrics::render(&store)).await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error(anyhow::anyhow!("rendering the metrics failed: {e}")),
+    }
+}
+
+async fn readyz(State(state): State<ApiState>) -> Response {
+    if state.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first sync cycle has not finished\n",
+        )
+            .into_response()
+    }
 }
 
 fn error(e: anyhow::Error) -> Response {

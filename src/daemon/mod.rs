@@ -1,15 +1,17 @@
 //! The long-running shell: the poll loop, the two web listeners, signals and systemd notification.
 //! It owns the only clock (`clock::now`). One cycle at a time runs on a blocking thread; SIGTERM/
 //! SIGINT let the running cycle finish (so in-flight writes complete), flush the store and exit;
-//! SIGHUP reloads the configuration (a bad new config is reported and the old one kept).
+//! SIGHUP reloads the configuration (a bad new config is reported and the old one kept). The
+//! outbox is drained by its own task (`delivery`), woken after each cycle.
 //!
 //! Architecture Invariant: the admin surface (status page, `/api/*`) is served only on the admin
 //! listener (loopback or a Unix socket); the public listener, which people reach from the links in
-//! their invites, serves agenda pages, static files and `/healthz` only.
+//! their invites, serves agenda pages, static files and `/healthz` only. `/metrics` and `/readyz`
+//! are admin routes too.
 pub mod api;
 pub mod clock;
+mod delivery;
 pub mod engine;
-pub mod notify;
 
 use crate::config::{AdminListen, Settings};
 use crate::providers::Progress;
@@ -71,6 +73,7 @@ async fn serve_web(
     store: &Store,
     pairs: Arc<RwLock<Vec<crate::domain::Pair>>>,
     shared_settings: Arc<RwLock<Arc<Settings>>>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Listeners> {
     let web_state = WebState::new(
         store.clone(),
@@ -99,6 +102,7 @@ async fn serve_web(
     let admin_app = crate::web::admin_router(web_state).merge(api::router(api::ApiState {
         store: store.clone(),
         settings: shared_settings,
+        ready,
     }));
     let w = wait(stopped);
     match &settings.daemon.admin_listen {
@@ -160,10 +164,22 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
             settings.daemon.state_dir.display()
         )
     })?;
+    crate::metrics::install();
     let mut engine = Arc::new(build_engine(settings.clone(), &store, dry_run).await?);
+    let senders = crate::notify::Senders::new(&settings.notify)?;
+    // A dry run sends nothing: what is already in the outbox waits for a real run.
+    let delivery = (!engine.dry_run()).then(|| delivery::Delivery::spawn(store.clone(), senders));
     let pairs = Arc::new(RwLock::new(settings.pairs.clone()));
     let shared_settings = Arc::new(RwLock::new(Arc::new(settings.clone())));
-    let listeners = serve_web(&settings, &store, pairs.clone(), shared_settings.clone()).await?;
+    let cycled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listeners = serve_web(
+        &settings,
+        &store,
+        pairs.clone(),
+        shared_settings.clone(),
+        cycled.clone(),
+    )
+    .await?;
 
     let mut poll = settings.daemon.poll_interval;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -195,10 +211,17 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
                         _ = sigint.recv() => { stop_requested = true; info!("SIGINT: finishing the running cycle, then stopping"); }
                     }
                 };
-                match result {
-                    Ok(report) if report.failed() => warn!(%report, "cycle finished with failures"),
-                    Ok(report) => info!(%report, "cycle finished"),
-                    Err(e) => error!(error = %format!("{e:#}"), "cycle failed"),
+                let outcome = match result {
+                    Ok(report) if report.failed() => { warn!(%report, "cycle finished with failures"); "partial" }
+                    Ok(report) => { info!(%report, "cycle finished"); "ok" }
+                    Err(e) => { error!(error = %format!("{e:#}"), "cycle failed"); "error" }
+                };
+                metrics::counter!(crate::metrics::CYCLES, "result" => outcome).increment(1);
+                if outcome != "error" {
+                    cycled.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Some(d) = &delivery {
+                    d.wake();
                 }
                 if !ready {
                     sd_notify(&[sd_notify::NotifyState::Ready]);
@@ -214,7 +237,10 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
                 match reload(&config_path, &engine.settings, &store, dry_run).await {
-                    Ok(new) => {
+                    Ok((new, senders)) => {
+                        if let Some(d) = &delivery {
+                            d.replace_senders(senders);
+                        }
                         poll = new.settings.daemon.poll_interval;
                         if let Ok(mut p) = pairs.write() {
                             p.clone_from(&new.settings.pairs);
@@ -232,19 +258,22 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
         }
     }
     sd_notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(d) = delivery {
+        d.stop().await;
+    }
     listeners.stop().await;
     store.flush().context("flushing the store")?;
     info!("stopped");
     Ok(())
 }
 
-/// Load and validate the configuration again, and build a new engine for it.
+/// Load and validate the configuration again, and build a new engine and senders for it.
 async fn reload(
     config_path: &std::path::Path,
     running: &Settings,
     store: &Store,
     dry_run: bool,
-) -> anyhow::Result<Engine> {
+) -> anyhow::Result<(Engine, crate::notify::Senders)> {
     let new = crate::config::load(config_path).map_err(|errors| {
         anyhow::anyhow!(
             "{}",
@@ -262,5 +291,6 @@ async fn reload(
     {
         warn!("state_dir, listen and admin_listen changes take effect after a restart");
     }
-    build_engine(new, store, dry_run).await
+    let senders = crate::notify::Senders::new(&new.notify)?;
+    Ok((build_engine(new, store, dry_run).await?, senders))
 }

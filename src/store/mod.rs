@@ -4,7 +4,8 @@
 //! tokens and delta links, a mirror of the account's events, large rebuildable caches as files),
 //! the occurrence history of every pair, the active findings, the agenda documents, the per-pair
 //! stable links and agenda-item ledgers, the per-pair write-once marks, how many events each
-//! calendar held when last read, and the journal of external writes.
+//! calendar held when last read, the journal of external writes, and the outbox of messages to
+//! deliver.
 //!
 //! Invariants:
 //! - No sled type crosses this module's boundary; callers see [`Store`], [`AccountState`], domain
@@ -23,8 +24,10 @@
 //! - Agenda tokens are capabilities: they never appear in an error message (they are shortened).
 //! - The directory is created `0700` and the database files are made owner-only.
 mod account;
+mod outbox;
 mod records;
 pub use account::{AccountState, MirrorCommit};
+pub use outbox::{OutboxItem, OutboxState, OutboxStats};
 pub use records::{WriteRecord, WriteState};
 
 use crate::domain::agenda::{AgendaDoc, AgendaItem};
@@ -58,6 +61,7 @@ const T_LINKS: &str = "pair_links";
 const T_LINK_INDEX: &str = "pair_link_index";
 const T_MARKS: &str = "write_marks";
 const T_CALENDARS: &str = "calendars";
+const T_OUTBOX: &str = "outbox";
 
 const META_SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -131,6 +135,7 @@ struct Inner {
     link_index: sled::Tree,
     marks: sled::Tree,
     calendars: sled::Tree,
+    outbox: sled::Tree,
     /// Serialises `set_findings`, which scans the pair's keys before its transaction.
     findings_lock: Mutex<()>,
 }
@@ -217,6 +222,7 @@ impl Store {
             link_index: tree(T_LINK_INDEX)?,
             marks: tree(T_MARKS)?,
             calendars: tree(T_CALENDARS)?,
+            outbox: tree(T_OUTBOX)?,
             db,
             path: dir.to_path_buf(),
             findings_lock: Mutex::new(()),
@@ -284,6 +290,14 @@ impl Store {
             .flush()
             .map(|_| ())
             .map_err(|e| StoreError::io("flush", e))
+    }
+
+    /// The database's size on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.inner
+            .db
+            .size_on_disk()
+            .map_err(|e| StoreError::io("size check", e))
     }
 
     // ---- sync state -------------------------------------------------------------------------
@@ -906,6 +920,7 @@ fn get(tree: &sled::Tree, name: &'static str, key: &[u8]) -> Result<Option<sled:
             T_LINKS | T_LINK_INDEX => "read of pair links",
             T_MARKS => "read of write marks",
             T_MIRROR => "read of the provider mirror",
+            T_OUTBOX => "read of the outbox",
             _ => "read",
         },
         source: Box::new(e),

@@ -155,6 +155,17 @@ pub(crate) struct FindingRec {
     occurrence: Option<DateTime<Utc>>,
     first_seen: DateTime<Utc>,
     notified_at: Option<DateTime<Utc>>,
+    #[serde(default = "one")]
+    level: u32,
+    /// Older records were notified once, at the first level.
+    #[serde(default = "one")]
+    notified_level: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    details: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl From<&ActiveFinding> for FindingRec {
@@ -168,6 +179,9 @@ impl From<&ActiveFinding> for FindingRec {
             occurrence: f.occurrence,
             first_seen: f.first_seen,
             notified_at: f.notified_at,
+            level: f.level,
+            notified_level: f.notified_level,
+            details: f.details.clone(),
         }
     }
 }
@@ -183,6 +197,13 @@ impl From<FindingRec> for ActiveFinding {
             occurrence: r.occurrence,
             first_seen: r.first_seen,
             notified_at: r.notified_at,
+            level: r.level,
+            notified_level: if r.notified_at.is_some() {
+                r.notified_level
+            } else {
+                0
+            },
+            details: r.details,
         }
     }
 }

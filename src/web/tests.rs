@@ -101,6 +101,8 @@ fn status_page_shows_timeline_findings_and_escapes() {
             max_in_window: 3,
             window: chrono::Duration::weeks(8),
         },
+        timezone: chrono_tz::UTC,
+        working_hours: Default::default(),
     };
     let history: Vec<_> = (1..=20)
         .map(|n| {
@@ -123,6 +125,9 @@ fn status_page_shows_timeline_findings_and_escapes() {
         occurrence: None,
         first_seen: t(3, 0),
         notified_at: None,
+        level: 2,
+        notified_level: 0,
+        details: Vec::new(),
     }];
     let html = pages::status(
         "",
