@@ -11,19 +11,29 @@ use oneonone::views::{MeetingFilter, meetings_from_store};
 use oneonone_emulator::FaultConfig;
 use serde_json::{Value, json};
 
-fn meetings(engine: &oneonone::daemon::engine::Engine, pair: &str) -> Vec<oneonone::views::MeetingView> {
+fn meetings(
+    engine: &oneonone::daemon::engine::Engine,
+    pair: &str,
+) -> Vec<oneonone::views::MeetingView> {
     let filter = MeetingFilter {
         pair: Some(pair.into()),
         ..MeetingFilter::default()
     };
-    meetings_from_store(&engine.settings, &engine.settings.pairs, &engine.store, &filter)
-        .expect("meetings")
+    meetings_from_store(
+        &engine.settings,
+        &engine.settings.pairs,
+        &engine.store,
+        &filter,
+    )
+    .expect("meetings")
 }
 
 fn lists(requests: &[Value]) -> Vec<&Value> {
     requests
         .iter()
-        .filter(|e| e["method"] == "GET" && e["path"].as_str().is_some_and(|p| p.ends_with("/events")))
+        .filter(|e| {
+            e["method"] == "GET" && e["path"].as_str().is_some_and(|p| p.ends_with("/events"))
+        })
         .collect()
 }
 
@@ -35,10 +45,18 @@ async fn full_then_incremental_one_request_per_calendar_and_copies_counted_once(
     let engine = org.engine();
 
     let r1 = cycle(&engine).await;
-    assert_eq!((r1.accounts_ok, r1.calendars_ok, r1.calendars_failed), (1, 4, 0), "{r1}");
+    assert_eq!(
+        (r1.accounts_ok, r1.calendars_ok, r1.calendars_failed),
+        (1, 4, 0),
+        "{r1}"
+    );
     let first = emu.api_requests_since(0).await;
     let first_lists = lists(&first);
-    assert_eq!(first_lists.len(), 4, "one full listing per calendar: {first_lists:?}");
+    assert_eq!(
+        first_lists.len(),
+        4,
+        "one full listing per calendar: {first_lists:?}"
+    );
     for l in &first_lists {
         let q = l["query"].as_str().unwrap_or("");
         assert!(q.contains("timeMin=") && !q.contains("syncToken"), "{q}");
@@ -48,18 +66,39 @@ async fn full_then_incremental_one_request_per_calendar_and_copies_counted_once(
     assert!(r1.writes >= 3, "{r1}");
     let master = emu.event("alice@acme.test", "alicebob1").await;
     let text = master["description"].as_str().unwrap_or("");
-    assert!(text.starts_with("Bob drives the agenda.\n\n-- oneonone agenda --"), "{text}");
+    assert!(
+        text.starts_with("Bob drives the agenda.\n\n-- oneonone agenda --"),
+        "{text}"
+    );
     assert!(text.contains("http://agenda.test/p/"), "{text}");
-    assert_eq!(master["extendedProperties"]["private"]["oneonone"], "agenda");
-    let next = emu.event("alice@acme.test", "alicebob1_20261124T100000Z").await;
-    assert!(next["description"].as_str().unwrap_or("").contains("http://agenda.test/a/"), "{next}");
+    assert_eq!(
+        master["extendedProperties"]["private"]["oneonone"],
+        "agenda"
+    );
+    let next = emu
+        .event("alice@acme.test", "alicebob1_20261124T100000Z")
+        .await;
+    assert!(
+        next["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("http://agenda.test/a/"),
+        "{next}"
+    );
     let single = emu.event("dan@acme.test", "dancarol1").await;
-    assert!(single["description"].as_str().unwrap_or("").contains("http://agenda.test/a/"));
+    assert!(
+        single["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("http://agenda.test/a/")
+    );
     // Attendees' copies are never written.
     assert!(emu.event("carol@acme.test", "dancarol1").await["description"].is_null());
-    assert!(emu.event("bob@acme.test", "alicebob1").await["description"]
-        .as_str()
-        .is_none_or(|d| !d.contains("oneonone agenda")));
+    assert!(
+        emu.event("bob@acme.test", "alicebob1").await["description"]
+            .as_str()
+            .is_none_or(|d| !d.contains("oneonone agenda"))
+    );
 
     // Both copies (alice's and bob's calendars) of each occurrence: one meeting.
     let ab = meetings(&engine, "alice@acme.test~bob@acme.test");
@@ -69,8 +108,15 @@ async fn full_then_incremental_one_request_per_calendar_and_copies_counted_once(
     assert_eq!(starts.len(), n, "a meeting counted twice: {ab:?}");
     // Weekly from 24 Nov to the 8-week horizon: 8 occurrences, one cancelled, one moved.
     assert_eq!(n, 8, "{ab:?}");
-    assert_eq!(ab.iter().filter(|m| m.status == "cancelled").count(), 1, "{ab:?}");
-    assert!(ab.iter().any(|m| m.start == "2026-12-09T09:00:00Z"), "the moved occurrence: {ab:?}");
+    assert_eq!(
+        ab.iter().filter(|m| m.status == "cancelled").count(),
+        1,
+        "{ab:?}"
+    );
+    assert!(
+        ab.iter().any(|m| m.start == "2026-12-09T09:00:00Z"),
+        "the moved occurrence: {ab:?}"
+    );
     assert_eq!(meetings(&engine, "carol@acme.test~dan@acme.test").len(), 1);
 
     // Nothing changed: exactly one incremental request per calendar, no writes.
@@ -81,18 +127,28 @@ async fn full_then_incremental_one_request_per_calendar_and_copies_counted_once(
     assert_eq!(second.len(), 4, "{second:?}");
     for l in &second {
         assert_eq!(l["method"], "GET");
-        assert!(l["query"].as_str().unwrap_or("").contains("syncToken="), "{l}");
+        assert!(
+            l["query"].as_str().unwrap_or("").contains("syncToken="),
+            "{l}"
+        );
     }
 
     // A person cancels an occurrence: it arrives incrementally.
-    emu.edit("alice@acme.test", "alicebob1_20261215T100000Z", json!({"status": "cancelled"}))
-        .await;
+    emu.edit(
+        "alice@acme.test",
+        "alicebob1_20261215T100000Z",
+        json!({"status": "cancelled"}),
+    )
+    .await;
     let before = emu.log().await.len();
     let r3 = cycle(&engine).await;
     assert_eq!(r3.writes, 0, "{r3}");
     assert_eq!(emu.api_requests_since(before).await.len(), 4);
     let ab = meetings(&engine, "alice@acme.test~bob@acme.test");
-    let m = ab.iter().find(|m| m.start == "2026-12-15T10:00:00Z").expect("the occurrence");
+    let m = ab
+        .iter()
+        .find(|m| m.start == "2026-12-15T10:00:00Z")
+        .expect("the occurrence");
     assert_eq!(m.status, "cancelled", "{ab:?}");
     assert_eq!(ab.len(), 8);
     assert_all_writes_silent(&emu.log().await);
@@ -123,7 +179,9 @@ async fn an_expired_sync_token_gives_a_fresh_full_sync_that_keeps_history_and_li
         let gone = reqs.iter().filter(|e| e["status"] == 410).count();
         let full = reqs
             .iter()
-            .filter(|e| e["status"] == 200 && e["query"].as_str().unwrap_or("").contains("timeMin="))
+            .filter(|e| {
+                e["status"] == 200 && e["query"].as_str().unwrap_or("").contains("timeMin=")
+            })
             .count();
         assert_eq!((gone, full), (4, 4), "{reqs:?}");
         assert_eq!(meetings(&engine, "alice@acme.test~bob@acme.test"), known);
@@ -136,7 +194,10 @@ async fn an_expired_sync_token_gives_a_fresh_full_sync_that_keeps_history_and_li
         let r = cycle(&engine).await;
         assert_eq!(r.writes, 0);
         let reqs = emu.api_requests_since(before).await;
-        assert!(reqs.iter().all(|e| e["query"].as_str().unwrap_or("").contains("syncToken=")));
+        assert!(
+            reqs.iter()
+                .all(|e| e["query"].as_str().unwrap_or("").contains("syncToken="))
+        );
     }
 }
 
@@ -148,13 +209,15 @@ async fn a_deleted_meeting_arrives_as_a_tombstone_and_counts_as_cancelled() {
     let mut s = scenario();
     for cal in s["calendars"].as_array_mut().into_iter().flatten() {
         if cal["id"] == "carol@acme.test" || cal["id"] == "dan@acme.test" {
-            cal["events"] = json!(cal["events"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .chain([json!({"summary": "Focus", "start": "+1d13:00", "end": "+1d15:00"})])
-                .collect::<Vec<_>>());
+            cal["events"] = json!(
+                cal["events"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain([json!({"summary": "Focus", "start": "+1d13:00", "end": "+1d15:00"})])
+                    .collect::<Vec<_>>()
+            );
         }
     }
     emu.scenario(s).await;

@@ -227,7 +227,12 @@ retry_initial_delay = "5ms"
 
     /// The usual pairs: alice~bob and carol~dan on `workspace`.
     pub fn standard(emu: &Emu) -> Org {
-        Org::new(emu, "", "", &pairs("workspace", &[("alice", "bob"), ("carol", "dan")], ""))
+        Org::new(
+            emu,
+            "",
+            "",
+            &pairs("workspace", &[("alice", "bob"), ("carol", "dan")], ""),
+        )
     }
 
     pub fn config(&self) -> PathBuf {
@@ -286,11 +291,24 @@ pub async fn cycle(engine: &Arc<Engine>) -> CycleReport {
 pub fn assert_all_writes_silent(log: &[Value]) {
     let writes: Vec<&Value> = log
         .iter()
-        .filter(|e| e["api"] == "google" && matches!(e["method"].as_str(), Some("POST" | "PATCH" | "PUT" | "DELETE")))
-        .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/calendar/v3/")))
+        .filter(|e| {
+            e["api"] == "google"
+                && matches!(
+                    e["method"].as_str(),
+                    Some("POST" | "PATCH" | "PUT" | "DELETE")
+                )
+        })
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/calendar/v3/"))
+        })
         .collect();
     for w in &writes {
-        assert_eq!(w["send_updates"], "none", "a write without sendUpdates=none: {w}");
+        assert_eq!(
+            w["send_updates"], "none",
+            "a write without sendUpdates=none: {w}"
+        );
         assert_eq!(w["notifying"], false, "a notifying write: {w}");
     }
 }

@@ -190,7 +190,9 @@ impl Api {
         self.pacer.admit(c.subject).await;
         let token = match self.tokens.get(c.subject).await {
             Ok(t) => t,
-            Err(TokenError::Refused { action }) => return Attempt::Final(ApiError::Refused { action }),
+            Err(TokenError::Refused { action }) => {
+                return Attempt::Final(ApiError::Refused { action });
+            }
             Err(TokenError::Unavailable { reason }) => {
                 return Attempt::Final(ApiError::Failed {
                     reason,
@@ -301,23 +303,67 @@ mod tests {
     #[test]
     fn only_rate_limits_and_server_errors_are_retried() {
         let s = |c: u16| StatusCode::from_u16(c).unwrap_or(StatusCode::IM_A_TEAPOT);
-        assert!(retried(&classify(s(403), body("usageLimits", "rateLimitExceeded"), None, false)));
-        assert!(retried(&classify(s(403), body("usageLimits", "userRateLimitExceeded"), None, false)));
-        assert!(retried(&classify(s(429), body("usageLimits", "rateLimitExceeded"), None, false)));
+        assert!(retried(&classify(
+            s(403),
+            body("usageLimits", "rateLimitExceeded"),
+            None,
+            false
+        )));
+        assert!(retried(&classify(
+            s(403),
+            body("usageLimits", "userRateLimitExceeded"),
+            None,
+            false
+        )));
+        assert!(retried(&classify(
+            s(429),
+            body("usageLimits", "rateLimitExceeded"),
+            None,
+            false
+        )));
         assert!(retried(&classify(s(503), b"<html>".to_vec(), None, false)));
-        assert!(!retried(&classify(s(403), body("calendar", "forbiddenForNonOrganizer"), None, false)));
-        assert!(!retried(&classify(s(403), body("usageLimits", "dailyLimitExceeded"), None, false)));
-        assert!(!retried(&classify(s(400), body("global", "invalid"), None, false)));
+        assert!(!retried(&classify(
+            s(403),
+            body("calendar", "forbiddenForNonOrganizer"),
+            None,
+            false
+        )));
+        assert!(!retried(&classify(
+            s(403),
+            body("usageLimits", "dailyLimitExceeded"),
+            None,
+            false
+        )));
+        assert!(!retried(&classify(
+            s(400),
+            body("global", "invalid"),
+            None,
+            false
+        )));
         assert!(!retried(&classify(s(404), Vec::new(), None, false)));
-        assert!(matches!(classify(s(401), Vec::new(), None, false), Attempt::Unauthorized));
-        assert!(matches!(classify(s(410), Vec::new(), None, false), Attempt::Final(ApiError::Gone)));
         assert!(matches!(
-            classify(s(403), body("global", "insufficientPermissions"), None, false),
+            classify(s(401), Vec::new(), None, false),
+            Attempt::Unauthorized
+        ));
+        assert!(matches!(
+            classify(s(410), Vec::new(), None, false),
+            Attempt::Final(ApiError::Gone)
+        ));
+        assert!(matches!(
+            classify(
+                s(403),
+                body("global", "insufficientPermissions"),
+                None,
+                false
+            ),
             Attempt::Final(ApiError::Refused { .. })
         ));
         assert!(matches!(
             classify(s(500), Vec::new(), None, true),
-            Attempt::Retry { maybe_applied: true, .. }
+            Attempt::Retry {
+                maybe_applied: true,
+                ..
+            }
         ));
     }
 

@@ -209,16 +209,13 @@ impl Tokens {
             + lifetime
                 .saturating_sub(Duration::from_secs(300))
                 .max(Duration::from_secs(30));
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(
-                subject.to_string(),
-                Cached {
-                    token: token.clone(),
-                    renew_at,
-                },
-            );
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            subject.to_string(),
+            Cached {
+                token: token.clone(),
+                renew_at,
+            },
+        );
         Ok(token)
     }
 
@@ -437,7 +434,10 @@ mod tests {
         assert!(!e.contains("SECRET"), "{e}");
         std::fs::write(&p, "not json SECRET").unwrap_or_else(|e| panic!("{e}"));
         let e = ServiceAccountKey::load(&p).err().unwrap_or_default();
-        assert!(e.contains("is not a service-account key") && !e.contains("SECRET"), "{e}");
+        assert!(
+            e.contains("is not a service-account key") && !e.contains("SECRET"),
+            "{e}"
+        );
         let missing = ServiceAccountKey::load(&dir.path().join("none.json"));
         assert!(missing.is_err());
     }
@@ -446,7 +446,10 @@ mod tests {
     fn refusals_tell_the_admin_what_to_do() {
         let p = Path::new("/etc/oneonone/sa.json");
         let a = service_account_action("invalid_grant", "Invalid JWT Signature.", p, "sa@x", "a@b");
-        assert!(a.contains("create a new JSON key") && a.contains("/etc/oneonone/sa.json"), "{a}");
+        assert!(
+            a.contains("create a new JSON key") && a.contains("/etc/oneonone/sa.json"),
+            "{a}"
+        );
         let a = service_account_action("unauthorized_client", "", p, "sa@x", "a@b");
         assert!(a.contains("domain-wide") && a.contains(SCOPE), "{a}");
     }

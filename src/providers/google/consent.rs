@@ -27,8 +27,7 @@ pub fn client(
     secret_file: Option<&Path>,
     token_url: &str,
 ) -> Result<TokenClient, String> {
-    let token_url =
-        TokenUrl::new(token_url.to_string()).map_err(|e| format!("token_url: {e}"))?;
+    let token_url = TokenUrl::new(token_url.to_string()).map_err(|e| format!("token_url: {e}"))?;
     let mut c = BasicClient::new(ClientId::new(client_id.to_string()))
         .set_token_uri(token_url)
         .set_auth_type(AuthType::RequestBody);
@@ -75,10 +74,14 @@ pub async fn sign_in(
     let redirect = oauth2::RedirectUrl::new(format!("http://127.0.0.1:{port}/"))
         .map_err(|e| unavailable(&what, e))?;
     let auth = oauth2::AuthUrl::new(auth_url.clone()).map_err(|e| unavailable(&what, e))?;
-    let client = client(client_id, client_secret_file.as_deref(), &settings.token_url)
-        .map_err(|e| unavailable(&what, e))?
-        .set_auth_uri(auth)
-        .set_redirect_uri(redirect);
+    let client = client(
+        client_id,
+        client_secret_file.as_deref(),
+        &settings.token_url,
+    )
+    .map_err(|e| unavailable(&what, e))?
+    .set_auth_uri(auth)
+    .set_redirect_uri(redirect);
     let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
     let (url, state) = client
         .authorize_url(oauth2::CsrfToken::new_random)
@@ -148,22 +151,28 @@ async fn wait_for_code(
             Some(t) => t,
             None => continue,
         };
-        let params: Vec<(String, String)> = reqwest::Url::parse(&format!("http://127.0.0.1{target}"))
-            .map(|u| u.query_pairs().into_owned().collect())
-            .unwrap_or_default();
+        let params: Vec<(String, String)> =
+            reqwest::Url::parse(&format!("http://127.0.0.1{target}"))
+                .map(|u| u.query_pairs().into_owned().collect())
+                .unwrap_or_default();
         let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let (status, page, outcome) = match (get("code"), get("error"), get("state")) {
             (_, _, Some(s)) if s != state => (
                 "400 Bad Request",
                 "This sign-in answer is not for the running `oneonone auth`.",
-                Some(Err(unavailable("the sign-in", "the answer's state did not match"))),
+                Some(Err(unavailable(
+                    "the sign-in",
+                    "the answer's state did not match",
+                ))),
             ),
             (_, Some(err), _) => (
                 "200 OK",
                 "Sign-in was not completed. You can close this tab.",
                 Some(Err(ProviderError::AuthFailed {
                     what: "the sign-in".into(),
-                    action: format!("Google answered {err}; run `oneonone auth` again and allow access"),
+                    action: format!(
+                        "Google answered {err}; run `oneonone auth` again and allow access"
+                    ),
                 })),
             ),
             (Some(code), None, Some(_)) => (

@@ -235,8 +235,7 @@ fn expand(
         all_day,
     };
     let from = ctx.window.start - duration.max(chrono::Duration::zero());
-    let starts = match recur::occurrences(&series_start, &master.recurrence, from, ctx.window.end)
-    {
+    let starts = match recur::occurrences(&series_start, &master.recurrence, from, ctx.window.end) {
         Ok(s) => s,
         Err(message) => {
             out.problems.push(SourceProblem {
@@ -439,10 +438,12 @@ mod tests {
         ]));
         let ids: Vec<&str> = c.instances.iter().map(|i| i.id.as_str()).collect();
         assert_eq!(ids, ["in", "many"]);
-        assert!(c.instances[1]
-            .attendees
-            .iter()
-            .any(|a| a.kind == ParticipantKind::Group));
+        assert!(
+            c.instances[1]
+                .attendees
+                .iter()
+                .any(|a| a.kind == ParticipantKind::Group)
+        );
         assert_eq!(&*c.instances[0].source, "in");
         assert!(c.instances[0].series_id.is_none());
     }

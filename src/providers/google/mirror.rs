@@ -283,12 +283,14 @@ mod tests {
     #[test]
     fn entries_roundtrip_and_other_versions_do_not_decode() {
         let c = change(
-            ev(r#"{"id":"e1","etag":"\"1\"","iCalUID":"e1@google.com","summary":"1:1",
+            ev(
+                r#"{"id":"e1","etag":"\"1\"","iCalUID":"e1@google.com","summary":"1:1",
                 "organizer":{"email":"Alice@Acme.test"},
                 "attendees":[{"email":"alice@acme.test","responseStatus":"accepted"},
                              {"email":"room@resource.acme.test","resource":true}],
                 "start":{"dateTime":"2026-12-14T10:00:00+01:00","timeZone":"Europe/Berlin"},
-                "end":{"dateTime":"2026-12-14T10:30:00+01:00","timeZone":"Europe/Berlin"}}"#),
+                "end":{"dateTime":"2026-12-14T10:30:00+01:00","timeZone":"Europe/Berlin"}}"#,
+            ),
             Tz::UTC,
             |_| false,
         );
@@ -325,9 +327,14 @@ mod tests {
             change(deleted, Tz::UTC, |_| true),
             Ok(Change::Delete("single".into()))
         );
-        let stub = ev(r#"{"id":"s_20261201","status":"cancelled","recurringEventId":"s",
-            "originalStartTime":{"date":"2026-12-01"}}"#);
-        assert!(matches!(change(stub, Tz::UTC, |_| false), Ok(Change::Upsert(..))));
+        let stub = ev(
+            r#"{"id":"s_20261201","status":"cancelled","recurringEventId":"s",
+            "originalStartTime":{"date":"2026-12-01"}}"#,
+        );
+        assert!(matches!(
+            change(stub, Tz::UTC, |_| false),
+            Ok(Change::Upsert(..))
+        ));
     }
 
     #[test]

@@ -205,7 +205,11 @@ impl Inner {
         }
     }
 
-    async fn fetch(self: Arc<Self>, window: Window, progress: &Progress) -> Result<Snapshot, ProviderError> {
+    async fn fetch(
+        self: Arc<Self>,
+        window: Window,
+        progress: &Progress,
+    ) -> Result<Snapshot, ProviderError> {
         progress.add_calendars(self.calendars.len());
         let mut tasks = tokio::task::JoinSet::new();
         let gate = Arc::new(tokio::sync::Semaphore::new(
@@ -267,8 +271,8 @@ impl Inner {
     /// Add one calendar's outcome to the snapshot.
     fn add(&self, snapshot: &mut Snapshot, o: CalendarOutcome, refused: &mut Option<String>) {
         for (id, message) in o.unreadable {
-            let source = mirror::parse_instance_id(&id)
-                .map_or(id.clone(), |(series, _)| series.to_string());
+            let source =
+                mirror::parse_instance_id(&id).map_or(id.clone(), |(series, _)| series.to_string());
             snapshot.problems.push(SourceProblem {
                 calendar: Some(o.calendar.clone()),
                 source,

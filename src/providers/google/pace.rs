@@ -114,7 +114,10 @@ mod tests {
                 .iter()
                 .filter(|u| **u >= *t && **u < *t + Duration::from_secs(60))
                 .count();
-            assert!(in_minute <= 60, "{in_minute} requests in the minute from #{i}");
+            assert!(
+                in_minute <= 60,
+                "{in_minute} requests in the minute from #{i}"
+            );
         }
         // Another person is not held up by alice's quota.
         let before = mono_now();

@@ -8,7 +8,7 @@
 //! Bounded: expansion stops at the end of the wanted range and after [`MAX_OCCURRENCES`]
 //! generated occurrences (an error naming the rule).
 use crate::domain::Rhythm;
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -52,8 +52,6 @@ pub fn place(zone: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     }
 }
 
-use chrono::Offset;
-
 /// The original starts of a series' occurrences that begin in `[from, to)`, sorted.
 pub fn occurrences(
     start: &SeriesStart,
@@ -95,7 +93,11 @@ pub fn occurrences(
     if first >= from && first < to {
         set.insert(first);
     }
-    if !has_rule && lines.iter().all(|l| !l.to_ascii_uppercase().starts_with("RDATE")) {
+    if !has_rule
+        && lines
+            .iter()
+            .all(|l| !l.to_ascii_uppercase().starts_with("RDATE"))
+    {
         return Err("a recurring event without RRULE or RDATE".into());
     }
     Ok(set.into_iter().filter(|t| !excluded.contains(t)).collect())
@@ -381,8 +383,14 @@ mod tests {
             rhythm(&["RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=TU".into()]),
             Some(Rhythm::Weeks(2))
         );
-        assert_eq!(rhythm(&["RRULE:FREQ=MONTHLY".into()]), Some(Rhythm::Months(1)));
-        assert_eq!(rhythm(&["RRULE:FREQ=DAILY;INTERVAL=14".into()]), Some(Rhythm::Weeks(2)));
+        assert_eq!(
+            rhythm(&["RRULE:FREQ=MONTHLY".into()]),
+            Some(Rhythm::Months(1))
+        );
+        assert_eq!(
+            rhythm(&["RRULE:FREQ=DAILY;INTERVAL=14".into()]),
+            Some(Rhythm::Weeks(2))
+        );
         assert_eq!(rhythm(&["EXDATE:20261109T100000Z".into()]), None);
     }
 

@@ -179,7 +179,10 @@ fn oauth(keys: &mut AccountKeys<'_, '_, '_, '_>) -> Option<GoogleAuth> {
         if is_email(&u) {
             Some(u)
         } else {
-            keys.error("user", &format!("invalid email {u:?}: expected name@domain"));
+            keys.error(
+                "user",
+                &format!("invalid email {u:?}: expected name@domain"),
+            );
             None
         }
     });
@@ -294,7 +297,9 @@ mod tests {
         assert!(check_url("http://127.0.0.1:4000/calendar/v3/").is_ok());
         assert!(check_url("http://localhost:4000/token").is_ok());
         assert!(check_url("http://[::1]:4000/token").is_ok());
-        let e = check_url("http://proxy.example.com/token").err().unwrap_or_default();
+        let e = check_url("http://proxy.example.com/token")
+            .err()
+            .unwrap_or_default();
         assert!(e.contains("use https"), "{e}");
         assert!(check_url("ftp://example.com/").is_err());
         assert!(check_url("not a url").is_err());

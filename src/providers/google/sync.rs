@@ -105,7 +105,10 @@ impl CalendarSync<'_> {
                 match self.list(Some(&st.token)).await {
                     Ok(listing) => return self.apply_incremental(st, events, listing).await,
                     Err(SyncError::Api(ApiError::Gone)) => {
-                        tracing::info!(calendar = self.calendar, "sync token expired (410); syncing the calendar from scratch");
+                        tracing::info!(
+                            calendar = self.calendar,
+                            "sync token expired (410); syncing the calendar from scratch"
+                        );
                     }
                     Err(e) => return Err(e),
                 }
@@ -202,8 +205,7 @@ impl CalendarSync<'_> {
     }
 
     fn zone_of(&self, zone: Option<&str>) -> Tz {
-        zone.and_then(|z| z.parse().ok())
-            .unwrap_or(self.default_tz)
+        zone.and_then(|z| z.parse().ok()).unwrap_or(self.default_tz)
     }
 
     async fn apply_full(&self, listing: Listing) -> Result<Synced, SyncError> {
@@ -212,7 +214,13 @@ impl CalendarSync<'_> {
         let received = listing.items.len();
         let mut events = BTreeMap::new();
         let mut unreadable = listing.unreadable;
-        apply(&mut events, listing.items, zone, &mut Vec::new(), &mut unreadable);
+        apply(
+            &mut events,
+            listing.items,
+            zone,
+            &mut Vec::new(),
+            &mut unreadable,
+        );
         let st = SyncState {
             token: listing.token,
             covered_from: self.window.start,
@@ -248,7 +256,13 @@ impl CalendarSync<'_> {
         let received = listing.items.len();
         let mut removed = Vec::new();
         let mut unreadable = listing.unreadable;
-        let touched = apply(&mut events, listing.items, zone, &mut removed, &mut unreadable);
+        let touched = apply(
+            &mut events,
+            listing.items,
+            zone,
+            &mut removed,
+            &mut unreadable,
+        );
         let mut st = SyncState {
             token: listing.token,
             covered_from: old.covered_from,
@@ -423,7 +437,11 @@ mod tests {
         );
         assert!(touched.is_empty());
         assert_eq!(removed, ["s1", "s1_20261110T100000Z"]);
-        assert_eq!(m.keys().collect::<Vec<_>>(), ["s10"], "another event whose id starts alike stays");
+        assert_eq!(
+            m.keys().collect::<Vec<_>>(),
+            ["s10"],
+            "another event whose id starts alike stays"
+        );
     }
 
     #[test]
@@ -432,9 +450,15 @@ mod tests {
         apply(
             &mut m,
             vec![
-                ev(r#"{"id":"old","start":{"dateTime":"2026-01-03T10:00:00Z"},"end":{"dateTime":"2026-01-03T10:30:00Z"}}"#),
-                ev(r#"{"id":"new","start":{"dateTime":"2026-11-03T10:00:00Z"},"end":{"dateTime":"2026-11-03T10:30:00Z"}}"#),
-                ev(r#"{"id":"s","start":{"dateTime":"2025-11-03T10:00:00Z","timeZone":"UTC"},"end":{"dateTime":"2025-11-03T10:30:00Z","timeZone":"UTC"},"recurrence":["RRULE:FREQ=WEEKLY"]}"#),
+                ev(
+                    r#"{"id":"old","start":{"dateTime":"2026-01-03T10:00:00Z"},"end":{"dateTime":"2026-01-03T10:30:00Z"}}"#,
+                ),
+                ev(
+                    r#"{"id":"new","start":{"dateTime":"2026-11-03T10:00:00Z"},"end":{"dateTime":"2026-11-03T10:30:00Z"}}"#,
+                ),
+                ev(
+                    r#"{"id":"s","start":{"dateTime":"2025-11-03T10:00:00Z","timeZone":"UTC"},"end":{"dateTime":"2025-11-03T10:30:00Z","timeZone":"UTC"},"recurrence":["RRULE:FREQ=WEEKLY"]}"#,
+                ),
             ],
             Tz::UTC,
             &mut Vec::new(),

@@ -297,7 +297,10 @@ mod tests {
             description: String::new(),
         };
         let b = series_body(&s);
-        assert_eq!(b["start"], json!({"dateTime": "2026-12-01T10:00:00", "timeZone": "Europe/Berlin"}));
+        assert_eq!(
+            b["start"],
+            json!({"dateTime": "2026-12-01T10:00:00", "timeZone": "Europe/Berlin"})
+        );
         assert_eq!(b["end"]["dateTime"], "2026-12-01T10:45:00");
         assert_eq!(b["recurrence"], json!(["RRULE:FREQ=WEEKLY;INTERVAL=2"]));
         assert_eq!(b["attendees"][0]["email"], "alice@acme.test");
