@@ -177,7 +177,10 @@ fn write_config(dir: &std::path::Path, base: &str, calendars: usize) -> std::pat
     path
 }
 
-async fn cycle(engine: &Arc<Engine>, now: DateTime<Utc>) -> (oneonone::daemon::engine::CycleReport, Duration) {
+async fn cycle(
+    engine: &Arc<Engine>,
+    now: DateTime<Utc>,
+) -> (oneonone::daemon::engine::CycleReport, Duration) {
     let t = Instant::now();
     let r = oneonone::daemon::run_cycle(engine.clone(), now, Arc::new(Progress::default()))
         .await
@@ -222,7 +225,12 @@ async fn bench() {
     let (initial_wall, initial_cpu, instances, series) = {
         let provider = oneonone::providers::open(
             account,
-            OpenContext::new(&settings, &account.name, AccountState::for_account(&store, &account.name), true),
+            OpenContext::new(
+                &settings,
+                &account.name,
+                AccountState::for_account(&store, &account.name),
+                true,
+            ),
         )
         .expect("provider");
         let (c0, t0) = (cpu(), Instant::now());
@@ -230,8 +238,17 @@ async fn bench() {
             .fetch(window, &Progress::default())
             .await
             .expect("initial sync");
-        let out = (t0.elapsed(), cpu() - c0, snapshot.instances.len(), snapshot.series.len());
-        let ok = snapshot.calendars.iter().filter(|c| c.events.is_ok()).count();
+        let out = (
+            t0.elapsed(),
+            cpu() - c0,
+            snapshot.instances.len(),
+            snapshot.series.len(),
+        );
+        let ok = snapshot
+            .calendars
+            .iter()
+            .filter(|c| c.events.is_ok())
+            .count();
         assert_eq!(ok, calendars, "every calendar read");
         out
     };
@@ -264,7 +281,11 @@ async fn bench() {
     let quiet: Vec<Value> = emu.log().await.into_iter().skip(before).collect();
     let api = quiet
         .iter()
-        .filter(|e| e["path"].as_str().is_some_and(|p| p.starts_with("/calendar/v3/")))
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/calendar/v3/"))
+        })
         .count();
     let writes = quiet.iter().filter(|e| e["write"] == true).count();
     let (_, peak) = rss_mb();
@@ -272,7 +293,9 @@ async fn bench() {
     // 3. A bare serde_json parse of the same pages (the full sync's listing), page by page.
     let mut parse_cpu = Duration::ZERO;
     let mut items = 0usize;
-    let time_min = window.start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let time_min = window
+        .start
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for c in 0..calendars {
         let token = emu.admin("/_admin/token", json!({"user": user(c)})).await["access_token"]
             .as_str()
@@ -280,13 +303,20 @@ async fn bench() {
             .to_string();
         let mut page: Option<String> = None;
         loop {
-            let mut q = vec![("maxResults", "2500".to_string()), ("timeMin", time_min.clone())];
+            let mut q = vec![
+                ("maxResults", "2500".to_string()),
+                ("timeMin", time_min.clone()),
+            ];
             if let Some(p) = &page {
                 q.push(("pageToken", p.clone()));
             }
             let body = emu
                 .http
-                .get(format!("{}/calendar/v3/calendars/{}/events", emu.base, user(c)))
+                .get(format!(
+                    "{}/calendar/v3/calendars/{}/events",
+                    emu.base,
+                    user(c)
+                ))
                 .bearer_auth(&token)
                 .query(&q)
                 .send()
@@ -307,13 +337,35 @@ async fn bench() {
     }
     let per_event = |d: Duration| d.as_secs_f64() * 1e6 / items.max(1) as f64;
 
-    println!("initial sync (provider fetch, empty store): {:.2} s wall, {:.2} s CPU; {items} events received, {instances} instances, {series} series in the window; RSS after it {rss_after_sync} MB",
-        initial_wall.as_secs_f64(), initial_cpu.as_secs_f64());
-    println!("engine cycle 1 (writes the blocks): {:.2} s, {} writes, {} failures; {}", w1.as_secs_f64(), r1.writes, r1.write_failures, r1);
-    println!("engine cycle 2 (reads its own writes back): {:.2} s, {} writes", w2.as_secs_f64(), r2.writes);
-    println!("engine cycle 3 (nothing changed): {:.2} s wall, {:.2} s CPU; {api} Calendar API requests for {calendars} calendars = {:.2} per calendar (target 1); {writes} writes (target 0); report writes {}",
-        w3.as_secs_f64(), cpu3.as_secs_f64(), api as f64 / calendars as f64, r3.writes);
+    println!(
+        "initial sync (provider fetch, empty store): {:.2} s wall, {:.2} s CPU; {items} events received, {instances} instances, {series} series in the window; RSS after it {rss_after_sync} MB",
+        initial_wall.as_secs_f64(),
+        initial_cpu.as_secs_f64()
+    );
+    println!(
+        "engine cycle 1 (writes the blocks): {:.2} s, {} writes, {} failures; {}",
+        w1.as_secs_f64(),
+        r1.writes,
+        r1.write_failures,
+        r1
+    );
+    println!(
+        "engine cycle 2 (reads its own writes back): {:.2} s, {} writes",
+        w2.as_secs_f64(),
+        r2.writes
+    );
+    println!(
+        "engine cycle 3 (nothing changed): {:.2} s wall, {:.2} s CPU; {api} Calendar API requests for {calendars} calendars = {:.2} per calendar (target 1); {writes} writes (target 0); report writes {}",
+        w3.as_secs_f64(),
+        cpu3.as_secs_f64(),
+        api as f64 / calendars as f64,
+        r3.writes
+    );
     println!("peak RSS of this process: {peak} MB (target < 150 MB)");
-    println!("client CPU per event (initial sync): {:.2} µs; bare serde_json parse of the same pages: {:.2} µs per event; ratio {:.2} (target ≤ 3)",
-        per_event(initial_cpu), per_event(parse_cpu), initial_cpu.as_secs_f64() / parse_cpu.as_secs_f64().max(1e-9));
+    println!(
+        "client CPU per event (initial sync): {:.2} µs; bare serde_json parse of the same pages: {:.2} µs per event; ratio {:.2} (target ≤ 3)",
+        per_event(initial_cpu),
+        per_event(parse_cpu),
+        initial_cpu.as_secs_f64() / parse_cpu.as_secs_f64().max(1e-9)
+    );
 }

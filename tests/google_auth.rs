@@ -267,6 +267,40 @@ account = "me"
         assert_eq!((r.accounts_ok, r.calendars_ok), (1, 1), "{r}");
         assert!(findings(&engine).iter().all(|x| x.1 != "auth_failed"));
     }
+    // Fix mode cannot create a series from one person's calendar: the other's free time is unknown.
+    let account = settings.accounts.first().expect("account");
+    let provider = oneonone::providers::open(
+        account,
+        oneonone::providers::OpenContext::new(
+            &settings,
+            "me",
+            oneonone::store::AccountState::in_memory("me"),
+            false,
+        ),
+    )
+    .expect("open");
+    let refused = provider
+        .create_series(&oneonone::providers::NewSeries {
+            key: "k".into(),
+            title: "1:1".into(),
+            organizer: "alice@acme.test".into(),
+            attendee: "bob@acme.test".into(),
+            first_start: chrono::TimeZone::with_ymd_and_hms(&chrono_tz::UTC, 2026, 12, 1, 10, 0, 0)
+                .single()
+                .expect("time"),
+            duration: chrono::Duration::minutes(30),
+            cadence: oneonone::domain::Cadence::Weeks(1),
+            description: String::new(),
+        })
+        .await;
+    let e = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(e.contains("service-account"), "{e}");
+    assert!(!emu.log().await.iter().any(|e| {
+        e["method"] == "POST"
+            && e["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/calendar"))
+    }));
 
     // The person revokes the access: invalid_grant, reported with what to do.
     let refresh = token_file.load().expect("load").expect("a token");

@@ -272,3 +272,40 @@ async fn a_calendar_that_cannot_be_read_is_unknown_not_empty() {
     assert_eq!(meetings(&engine, "alice@acme.test~bob@acme.test"), known);
     let _ = now();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_series_that_began_before_the_lookback_is_expanded_into_the_window() {
+    let emu = Emu::start(5, FaultConfig::default()).await;
+    let mut s = scenario();
+    for cal in s["calendars"].as_array_mut().into_iter().flatten() {
+        if cal["id"] == "carol@acme.test" {
+            cal["events"] = json!([{
+                "id": "oldseries1", "summary": "Carol / Dan (since last year)",
+                "start": "-400d15:00", "end": "-400d15:30", "recurrence": ["RRULE:FREQ=WEEKLY;INTERVAL=2"],
+                "attendees": [{"email": "carol@acme.test", "responseStatus": "accepted"},
+                              {"email": "dan@acme.test", "responseStatus": "accepted"}]}]);
+        }
+    }
+    emu.scenario(s).await;
+    let org = Org::standard(&emu);
+    let engine = org.engine();
+    let r = cycle(&engine).await;
+    assert_eq!(r.calendars_ok, 4, "{r}");
+    let cd = meetings(&engine, "carol@acme.test~dan@acme.test");
+    let series: Vec<_> = cd.iter().filter(|m| m.series_id.is_some()).collect();
+    // Every other week over 26 weeks back and 8 ahead: 17 occurrences, all in the window.
+    assert_eq!(series.len(), 17, "{cd:?}");
+    // 15:00 in New York all year (19:00Z in summer, 20:00Z in winter).
+    for m in &series {
+        let t = chrono::DateTime::parse_from_rfc3339(&m.start).expect("start");
+        let local = t.with_timezone(&chrono_tz::America::New_York);
+        assert_eq!(local.format("%H:%M").to_string(), "15:00", "{m:?}");
+    }
+    let master = emu.event("carol@acme.test", "oldseries1").await;
+    assert!(
+        master["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("http://agenda.test/p/")
+    );
+}

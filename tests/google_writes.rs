@@ -323,3 +323,46 @@ async fn a_process_killed_between_insert_and_commit_creates_no_duplicate() {
     );
     assert_all_writes_silent(&log);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fix_mode_lengthens_upcoming_occurrences_through_instance_patches_once() {
+    let emu = Emu::start(14, FaultConfig::default()).await;
+    emu.scenario(scenario()).await;
+    let p = pairs(
+        "workspace",
+        &[("alice", "bob")],
+        "duration = \"45m\"\nenforce = \"fix\"\n",
+    ) + &pairs("workspace", &[("carol", "dan")], "");
+    let org = Org::new(&emu, "", "", &p);
+    let engine = org.engine();
+    let bob_before = emu.events("bob@acme.test").await;
+    let r1 = cycle(&engine).await;
+    assert_eq!(r1.write_failures, 0, "{r1}");
+    let end = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["end"]["dateTime"].as_str().unwrap_or(""))
+            .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339())
+            .unwrap_or_default()
+    };
+    for (id, want) in [
+        ("alicebob1_20261124T100000Z", "2026-11-24T10:45:00+00:00"),
+        ("alicebob1_20261222T100000Z", "2026-12-22T10:45:00+00:00"),
+        ("alicebob1_20261208T100000Z", "2026-12-09T09:45:00+00:00"), // the moved one
+    ] {
+        let e = emu.event("alice@acme.test", id).await;
+        assert_eq!(end(&e), want, "{id}: {e}");
+    }
+    // The series itself keeps its length; the attendee's copy is not written.
+    let master = emu.event("alice@acme.test", "alicebob1").await;
+    assert_eq!(end(&master), "2026-11-24T10:30:00+00:00");
+    assert_eq!(emu.events("bob@acme.test").await, bob_before);
+    let before = emu.log().await.len();
+    let r2 = cycle(&engine).await;
+    assert_eq!(r2.writes, 0, "{r2}");
+    assert!(
+        emu.api_requests_since(before)
+            .await
+            .iter()
+            .all(|e| e["method"] == "GET")
+    );
+    assert_all_writes_silent(&emu.log().await);
+}

@@ -371,13 +371,17 @@ impl Provider for GoogleAccount {
     ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
         Box::pin(async move {
             let organizer = s.organizer.to_ascii_lowercase();
-            if let GoogleAuth::OAuth { user, .. } = &self.inner.settings.auth
-                && *user != organizer
-            {
+            if let GoogleAuth::OAuth { user, .. } = &self.inner.settings.auth {
+                // One person's consent shows one calendar: the other person's free time is not
+                // known, so no slot can be trusted to be free for both.
                 return Err(ProviderError::Unavailable {
                     what: format!("account {}", self.inner.name),
                     reason: format!(
-                        "it signs in as {user} and cannot create events in {organizer}'s calendar"
+                        "it reads only {user}'s calendar, so it cannot see whether a slot is free for both \
+                         {} and {}; fix mode creates series only on a service-account account (create this \
+                         one by hand, or set enforce = \"warn\" for the pair)",
+                        organizer,
+                        s.attendee.to_ascii_lowercase()
                     ),
                 });
             }
