@@ -34,6 +34,10 @@ struct SyncState {
     covered_from: DateTime<Utc>,
     /// The calendar's zone, as Google last said.
     zone: Option<String>,
+    /// Events that could not be read, (id, why): reported every cycle until they are readable
+    /// (they are not in the mirror, so their meetings must keep their state).
+    #[serde(default)]
+    unreadable: Vec<(String, String)>,
 }
 
 fn state_key(calendar: &str) -> String {
@@ -221,10 +225,13 @@ impl CalendarSync<'_> {
             &mut Vec::new(),
             &mut unreadable,
         );
+        unreadable.sort();
+        unreadable.dedup_by(|a, b| a.0 == b.0);
         let st = SyncState {
             token: listing.token,
             covered_from: self.window.start,
             zone: zone_name,
+            unreadable: unreadable.clone(),
         };
         let commit = MirrorCommit {
             replace_all: true,
@@ -255,7 +262,7 @@ impl CalendarSync<'_> {
         let zone = self.zone_of(zone_name.as_deref());
         let received = listing.items.len();
         let mut removed = Vec::new();
-        let mut unreadable = listing.unreadable;
+        let mut unreadable = still_unreadable(&old.unreadable, &listing);
         let touched = apply(
             &mut events,
             listing.items,
@@ -263,10 +270,13 @@ impl CalendarSync<'_> {
             &mut removed,
             &mut unreadable,
         );
+        unreadable.sort();
+        unreadable.dedup_by(|a, b| a.0 == b.0);
         let mut st = SyncState {
             token: listing.token,
             covered_from: old.covered_from,
             zone: zone_name,
+            unreadable: unreadable.clone(),
         };
         if self.window.start - old.covered_from > Duration::days(1) {
             removed.extend(prune(&mut events, self.window.start, zone));
@@ -309,6 +319,22 @@ impl CalendarSync<'_> {
             .map_err(|e| SyncError::Store(format!("the commit task failed: {e}")))?
             .map_err(|e| SyncError::Store(e.to_string()))
     }
+}
+
+/// The events that stay unreadable: those listed again are judged anew (by `apply`), the others
+/// stay as they were; plus this listing's own unreadable items.
+fn still_unreadable(old: &[(String, String)], listing: &Listing) -> Vec<(String, String)> {
+    let listed: HashSet<&str> = listing
+        .items
+        .iter()
+        .map(|e| e.id.as_str())
+        .chain(listing.unreadable.iter().map(|(id, _)| id.as_str()))
+        .collect();
+    old.iter()
+        .filter(|(id, _)| !listed.contains(id.as_str()))
+        .cloned()
+        .chain(listing.unreadable.iter().cloned())
+        .collect()
 }
 
 fn state_bytes(st: &SyncState) -> Vec<u8> {
@@ -363,7 +389,14 @@ fn apply(
                     removed.push(id);
                 }
             }
-            Err(message) => unreadable.push((id, message)),
+            Err(message) => {
+                // What the mirror had of it is no longer true: drop it (the event's meetings
+                // keep their state through the problem reported for it).
+                if events.remove(&id).is_some() {
+                    removed.push(id.clone());
+                }
+                unreadable.push((id, message));
+            }
         }
     }
     touched.sort();
@@ -442,6 +475,50 @@ mod tests {
             ["s10"],
             "another event whose id starts alike stays"
         );
+    }
+
+    #[test]
+    fn an_event_that_becomes_unreadable_leaves_the_mirror_and_stays_reported_until_readable() {
+        let mut m = BTreeMap::new();
+        let good = r#"{"id":"e1","start":{"dateTime":"2026-11-03T10:00:00Z"},"end":{"dateTime":"2026-11-03T10:30:00Z"}}"#;
+        apply(
+            &mut m,
+            vec![ev(good)],
+            Tz::UTC,
+            &mut Vec::new(),
+            &mut Vec::new(),
+        );
+        // Readable as JSON, not as an event: no start.
+        let (mut removed, mut unreadable) = (Vec::new(), Vec::new());
+        let touched = apply(
+            &mut m,
+            vec![ev(r#"{"id":"e1","summary":"moved to nowhere"}"#)],
+            Tz::UTC,
+            &mut removed,
+            &mut unreadable,
+        );
+        assert!(touched.is_empty() && m.is_empty());
+        assert_eq!(removed, ["e1"]);
+        assert_eq!(unreadable.len(), 1);
+        // A later listing that does not mention it keeps it reported; one that reads it clears it.
+        let quiet = Listing {
+            items: Vec::new(),
+            unreadable: vec![("e2".into(), "odd".into())],
+            token: "t".into(),
+            zone: None,
+        };
+        let kept = still_unreadable(&unreadable, &quiet);
+        assert_eq!(
+            kept.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(),
+            ["e1", "e2"]
+        );
+        let fixed = Listing {
+            items: vec![ev(good)],
+            unreadable: Vec::new(),
+            token: "t".into(),
+            zone: None,
+        };
+        assert!(still_unreadable(&kept[..1], &fixed).is_empty());
     }
 
     #[test]
