@@ -13,8 +13,8 @@ pub const CYCLE_DURATION: &str = "oneonone_cycle_duration_seconds";
 pub const CYCLES: &str = "oneonone_cycles_total";
 /// Calendar API requests by provider and HTTP status (`network` when there was no answer).
 pub const REQUESTS: &str = "oneonone_provider_requests_total";
-/// Waits for a provider's rate limit (429, 503 with Retry-After): a histogram of their seconds
-/// (`_count` is how many, `_sum` how long in all).
+/// Waits before provider requests, by provider and cause (`pacing` within quotas, `retry_after`,
+/// `backoff`): a histogram of their seconds (`_count` is how many, `_sum` how long in all).
 pub const RATE_LIMIT_WAITS: &str = "oneonone_rate_limit_wait_seconds";
 /// Active findings by kind, after the last cycle.
 pub const FINDINGS: &str = "oneonone_findings";
@@ -100,7 +100,12 @@ pub fn request(provider: &'static str, status: Option<u16>) {
     metrics::counter!(REQUESTS, "provider" => provider, "status" => status).increment(1);
 }
 
-/// Record one wait for a rate limit.
-pub fn rate_limit_wait(provider: &'static str, wait: std::time::Duration) {
-    metrics::histogram!(RATE_LIMIT_WAITS, "provider" => provider).record(wait.as_secs_f64());
+/// Record one wait before a provider request: `cause` is `pacing` (keeping within the provider's
+/// quotas), `retry_after` (the provider said how long) or `backoff` (throttled or failed, no hint).
+pub fn rate_limit_wait(provider: &'static str, cause: &'static str, wait: std::time::Duration) {
+    if wait.is_zero() {
+        return;
+    }
+    metrics::histogram!(RATE_LIMIT_WAITS, "provider" => provider, "cause" => cause)
+        .record(wait.as_secs_f64());
 }

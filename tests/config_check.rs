@@ -45,16 +45,23 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "daemon.admin_listen = {}", d.admin_listen);
     let _ = writeln!(out, "daemon.dry_run = {}", d.dry_run);
     for a in &s.accounts {
-        let ProviderSettings::Local(l) = &a.provider;
-        let owners: Vec<String> = l.owners.iter().map(|(f, e)| format!("{f}={e}")).collect();
-        let _ = writeln!(
-            out,
-            "account {} = local path={} example={} owners=[{}]",
-            a.name,
-            l.path.display(),
-            l.example,
-            owners.join(",")
-        );
+        match &a.provider {
+            ProviderSettings::Local(l) => {
+                let owners: Vec<String> =
+                    l.owners.iter().map(|(f, e)| format!("{f}={e}")).collect();
+                let _ = writeln!(
+                    out,
+                    "account {} = local path={} example={} owners=[{}]",
+                    a.name,
+                    l.path.display(),
+                    l.example,
+                    owners.join(",")
+                );
+            }
+            ProviderSettings::Google(g) => {
+                let _ = writeln!(out, "account {} = google {}", a.name, google(g));
+            }
+        }
     }
     let f = &s.defaults;
     let c = &f.cancellations;
@@ -156,6 +163,40 @@ fn render_notify(out: &mut String, n: &oneonone::config::NotifySettings) {
             nudge.manager_too
         );
     }
+}
+
+fn google(g: &oneonone::providers::google::GoogleSettings) -> String {
+    use oneonone::providers::google::GoogleAuth;
+    let auth = match &g.auth {
+        GoogleAuth::ServiceAccount {
+            key_file,
+            client_email,
+        } => format!(
+            "service_account key={} client_email={client_email}",
+            key_file.display()
+        ),
+        GoogleAuth::OAuth {
+            user,
+            client_id,
+            client_secret_file,
+            auth_url,
+        } => format!(
+            "oauth user={user} client_id={client_id} client_secret_file={} auth_url={auth_url}",
+            client_secret_file
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string())
+        ),
+    };
+    let l = &g.limits;
+    format!(
+        "{auth} api_base_url={} token_url={} per_user={}/min per_account={}/min concurrency={} retry_initial_delay={}",
+        g.api_base_url,
+        g.token_url,
+        l.per_user_per_minute,
+        l.per_minute,
+        l.concurrency,
+        humantime::format_duration(l.retry_delay)
+    )
 }
 
 fn outcome(path: &Path, env: &[(String, String)]) -> String {

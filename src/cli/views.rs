@@ -104,11 +104,12 @@ pub async fn discover(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result
     for account in &settings.accounts {
         let provider = crate::providers::open(
             account,
-            OpenContext {
-                state: AccountState::in_memory(&account.name),
-                default_tz: settings.daemon.timezone,
-                keep_in_memory: false,
-            },
+            OpenContext::new(
+                settings,
+                &account.name,
+                AccountState::in_memory(&account.name),
+                false,
+            ),
         )?;
         match provider.fetch(window, &progress).await {
             Ok(s) => {

@@ -698,6 +698,12 @@ impl<'t, 'i> AccountKeys<'_, '_, 't, 'i> {
             .err_at(at, format!("accounts.{table_key}.{key}: {message}"));
     }
 
+    /// A whole number of at least 1 (absent: `None`; a bad value is reported).
+    pub fn count(&mut self, key: &str) -> Option<u32> {
+        let f = self.found(key, false)?;
+        self.ctx.count(&f)
+    }
+
     /// Report a problem with the value of `key` (at the value, or at the entry when absent).
     pub fn error(&mut self, key: &str, message: &str) {
         let origin = self
@@ -761,7 +767,7 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> (Vec<AccountSettings>, Vec
             let k = s.trim().to_ascii_lowercase();
             if crate::providers::KINDS.contains(&k.as_str()) {
                 Ok(k)
-            } else if k == "google" || k == "microsoft" {
+            } else if k == "microsoft" {
                 Err(format!(
                     "provider \"{k}\" is not supported by this build yet; known providers: {}",
                     crate::providers::KINDS.join(", ")

@@ -15,6 +15,7 @@
 //! - A calendar that could not be read is reported as such (`CalendarRead::events` is `Err`), never
 //!   as an empty calendar; a file or event that could not be read is a `SourceProblem` of kind
 //!   `Unreadable`, naming the same `source` its instances carry.
+pub mod google;
 pub mod http;
 pub mod local;
 pub mod memory;
@@ -85,6 +86,8 @@ pub trait Provider: Send + Sync {
 pub enum ProviderSettings {
     /// `provider = "local"`: a vdir of `.ics` files.
     Local(local::LocalSettings),
+    /// `provider = "google"`: Google Calendar (a service account, or one person's consent).
+    Google(google::GoogleSettings),
 }
 
 impl ProviderSettings {
@@ -92,6 +95,7 @@ impl ProviderSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderSettings::Local(_) => "local",
+            ProviderSettings::Google(_) => "google",
         }
     }
 
@@ -100,12 +104,13 @@ impl ProviderSettings {
     pub fn secret_files(&self) -> Vec<&std::path::Path> {
         match self {
             ProviderSettings::Local(_) => Vec::new(),
+            ProviderSettings::Google(g) => g.secret_files(),
         }
     }
 }
 
 /// The provider kinds `provider = "…"` accepts.
-pub const KINDS: &[&str] = &["local"];
+pub const KINDS: &[&str] = &["local", "google"];
 
 /// Hand the keys of an `[[accounts]]` entry to the provider of `kind`, which reads and validates
 /// them (each problem reported at its key). `None` when something was wrong (already reported).
@@ -115,6 +120,7 @@ pub fn parse_settings(
 ) -> Option<ProviderSettings> {
     match kind {
         "local" => local::LocalSettings::parse(keys).map(ProviderSettings::Local),
+        "google" => google::GoogleSettings::parse(keys).map(ProviderSettings::Google),
         _ => None,
     }
 }
@@ -129,6 +135,37 @@ pub struct OpenContext {
     /// Keep decoded state (caches, mirrors) in memory between fetches: the daemon does, a one-off
     /// `sync --once` does not (it has no next fetch and would only raise its peak memory).
     pub keep_in_memory: bool,
+    /// The people named in the account's pairs (lower-case emails): whose calendars an account
+    /// that reads one calendar per person (a Google service account) reads.
+    pub people: Vec<String>,
+    /// The daemon's state directory (where `auth::TokenStore` keeps refresh tokens).
+    pub state_dir: std::path::PathBuf,
+}
+
+impl OpenContext {
+    /// The context of `account` in `settings`, over `state`.
+    pub fn new(
+        settings: &crate::config::Settings,
+        account: &str,
+        state: AccountState,
+        keep_in_memory: bool,
+    ) -> OpenContext {
+        let mut people: Vec<String> = settings
+            .pairs
+            .iter()
+            .filter(|p| p.account == account)
+            .flat_map(|p| [p.manager.clone(), p.report.clone()])
+            .collect();
+        people.sort();
+        people.dedup();
+        OpenContext {
+            state,
+            default_tz: settings.daemon.timezone,
+            keep_in_memory,
+            people,
+            state_dir: settings.daemon.state_dir.clone(),
+        }
+    }
 }
 
 /// Open the provider of one account. The one place that matches on the kind of an account.
@@ -140,6 +177,11 @@ pub fn open(
         ProviderSettings::Local(s) => {
             Ok(Arc::new(local::LocalAccount::open(&account.name, s, ctx)))
         }
+        ProviderSettings::Google(s) => Ok(Arc::new(google::GoogleAccount::open(
+            &account.name,
+            s,
+            ctx,
+        )?)),
     }
 }
 
@@ -165,6 +207,9 @@ pub fn authenticate<'a>(
                 what: format!("account {}", account.name),
                 reason: "a local account needs no sign-in".into(),
             }),
+            ProviderSettings::Google(s) => {
+                google::GoogleAccount::sign_in(&account.name, s, &ctx.state_dir).await
+            }
         }
     })
 }
