@@ -311,6 +311,7 @@ async fn sync_once(
         },
     )?;
     engine.prepare(now).await?;
+    crate::daemon::seed_example(&engine.store, &engine.settings);
     let engine = std::sync::Arc::new(engine);
     let progress = std::sync::Arc::new(crate::providers::Progress::default());
     let line = progress::ProgressLine::start(progress.clone());

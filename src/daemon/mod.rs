@@ -57,7 +57,18 @@ async fn build_engine(settings: Settings, store: &Store, dry_run: bool) -> anyho
         .prepare(clock::now())
         .await
         .context("preparing the accounts")?;
+    seed_example(store, &engine.settings);
     Ok(engine)
+}
+
+/// Give the example organisation's healthy pair its agenda history, once (see
+/// `example::seed_agenda`); a failure is logged, never fatal.
+pub fn seed_example(store: &Store, settings: &Settings) {
+    match crate::example::seed_agenda(store, settings) {
+        Ok(0) => {}
+        Ok(_) => info!("seeded the example pair's agenda history"),
+        Err(e) => warn!(error = %e, "could not seed the example pair's agenda history"),
+    }
 }
 
 /// The two listeners: public (agenda pages) and admin (status page, API).

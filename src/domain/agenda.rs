@@ -754,7 +754,9 @@ mod tests {
         assert!(move_item(&shown, "a", true).is_empty(), "already first");
         assert!(move_item(&shown, "c", false).is_empty(), "already last");
         assert!(move_item(&shown, "zz", false).is_empty());
-        let down = move_item(&shown, "a", false);
-        assert!(down.contains(&("a".to_string(), 1)) && down.contains(&("b".to_string(), 0)));
+        let mut down = move_item(&shown, "a", false);
+        down.sort();
+        // b keeps rank 0 (unchanged, so not returned); a and c follow it.
+        assert_eq!(down, vec![("a".to_string(), 1), ("c".to_string(), 2)]);
     }
 }

@@ -155,7 +155,11 @@ fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), WebErro
 }
 
 /// A required text field: trimmed, non-empty, at most `max` characters.
-fn required(form: &FormMap, field: &'static str, max: usize) -> Result<String, WebError> {
+pub(super) fn required(
+    form: &FormMap,
+    field: &'static str,
+    max: usize,
+) -> Result<String, WebError> {
     let value = form.get(field).map(|v| v.trim()).unwrap_or("");
     if value.is_empty() {
         return Err(bad(field, "is required and may not be empty"));
@@ -165,7 +169,11 @@ fn required(form: &FormMap, field: &'static str, max: usize) -> Result<String, W
 }
 
 /// An optional text field: trimmed; empty means absent; at most `max` characters.
-fn optional(form: &FormMap, field: &'static str, max: usize) -> Result<Option<String>, WebError> {
+pub(super) fn optional(
+    form: &FormMap,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, WebError> {
     let value = form.get(field).map(|v| v.trim()).unwrap_or("");
     if value.is_empty() {
         return Ok(None);
