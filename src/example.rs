@@ -409,7 +409,11 @@ pub fn seed_agenda(store: &Store, settings: &crate::config::Settings) -> Result<
     }
     let tz = settings.daemon.timezone;
     // The last three meetings before the generation day (on a Tuesday, that day's may be ahead).
-    let last = if today.weekday() == Weekday::Tue { 11 } else { 12 };
+    let last = if today.weekday() == Weekday::Tue {
+        11
+    } else {
+        12
+    };
     let Some(m) = [last - 2, last - 1, last]
         .iter()
         .map(|k| alice_bob_occurrence(today, tz, *k))

@@ -176,7 +176,11 @@ impl Server {
     }
 
     /// POST a form as given.
-    async fn post_raw(&self, url: &str, form: &[(&str, &str)]) -> (StatusCode, Option<String>, String) {
+    async fn post_raw(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, Option<String>, String) {
         let res = self.client.post(url).form(form).send().await.expect("POST");
         let status = res.status();
         let location = res
@@ -344,7 +348,8 @@ async fn doc_shows_pair_time_and_sections_in_order() {
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
     assert_eq!(
         body.matches("<script").count(),
-        body.matches("<script src=\"/static/app.js\" defer>").count(),
+        body.matches("<script src=\"/static/app.js\" defer>")
+            .count(),
         "no inline script: {body}"
     );
 
@@ -704,8 +709,14 @@ async fn the_pair_link_shows_the_next_meeting_and_the_history() {
     assert_eq!(status, StatusCode::OK);
     let doc3 = s.tokens.get(3).cloned().unwrap_or_default();
     assert!(body.contains("Next 1:1"), "{body}");
-    assert!(body.contains("Monday 23 November 2026, 11:00–11:30"), "{body}");
-    assert!(body.contains(&format!("action=\"/a/{doc3}/items\"")), "forms act on the next doc");
+    assert!(
+        body.contains("Monday 23 November 2026, 11:00–11:30"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("action=\"/a/{doc3}/items\"")),
+        "forms act on the next doc"
+    );
     assert!(body.contains("name=\"back\" value=\"pair\""));
     assert!(
         body.contains("carried over from Mon 2 Nov 2026 · carried 2×"),

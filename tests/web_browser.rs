@@ -174,7 +174,10 @@ struct Advance {
 }
 
 /// `POST /advance {"to": TIME}`: set the clock, run a cycle, answer the invite as people read it.
-async fn advance(State(c): State<Control>, axum::Json(a): axum::Json<Advance>) -> axum::Json<serde_json::Value> {
+async fn advance(
+    State(c): State<Control>,
+    axum::Json(a): axum::Json<Advance>,
+) -> axum::Json<serde_json::Value> {
     *c.clock.lock().unwrap_or_else(|p| p.into_inner()) = a.to;
     let report = c.cycle().await;
     let ics = std::fs::read_to_string(&c.ics).unwrap_or_default();
@@ -187,7 +190,9 @@ async fn invite(State(c): State<Control>) -> String {
 }
 
 async fn serve_on(app: axum::Router) -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", l.local_addr().expect("addr"));
     tokio::spawn(async move {
         let _ = axum::serve(l, app).await;
@@ -226,7 +231,9 @@ async fn agenda_pages_in_a_real_browser() {
     std::fs::write(&secret_file, format!("{secret}\n")).expect("secret");
 
     // The public listener first: its address is the redirect URI the provider must know.
-    let public = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let public = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let public_url = format!("http://{}", public.local_addr().expect("addr"));
     let (_oidc, issuer) = start_oidc(dir.path(), &format!("{public_url}/auth/callback"), secret);
 
@@ -256,7 +263,10 @@ async fn agenda_pages_in_a_real_browser() {
     )
     .expect("engine");
     // Monday 9 Nov 2026, 09:00 UTC: an hour before the second meeting.
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 9, 9, 0, 0).single().expect("t0");
+    let t0 = Utc
+        .with_ymd_and_hms(2026, 11, 9, 9, 0, 0)
+        .single()
+        .expect("t0");
     let control = Control {
         clock: Arc::new(Mutex::new(t0)),
         engine: Arc::new(engine),
@@ -301,7 +311,10 @@ async fn agenda_pages_in_a_real_browser() {
     let link = store.ensure_pair_link(&pair_id).expect("pair link");
     let artifacts = root().join("target/browser-artifacts");
     std::fs::create_dir_all(&artifacts).expect("artifacts dir");
-    let meeting_end = Utc.with_ymd_and_hms(2026, 11, 9, 11, 0, 0).single().expect("end");
+    let meeting_end = Utc
+        .with_ymd_and_hms(2026, 11, 9, 11, 0, 0)
+        .single()
+        .expect("end");
 
     let script = root().join("tests/browser/agenda.mjs");
     let run = tokio::task::spawn_blocking(move || {
@@ -338,7 +351,9 @@ async fn agenda_pages_in_a_real_browser() {
 
     // What the browser did is in the store: the action item carried into the next meeting's doc
     // (and the invite said so), the private note kept for its author only.
-    let items = store.agenda_items(&format!("{MANAGER}~{REPORT}")).expect("items");
+    let items = store
+        .agenda_items(&format!("{MANAGER}~{REPORT}"))
+        .expect("items");
     assert!(items.iter().any(|i| i.text.contains("for the committee")));
     let private = store
         .private_notes(&format!("{MANAGER}~{REPORT}"), REPORT)
@@ -352,5 +367,8 @@ async fn agenda_pages_in_a_real_browser() {
             .all(|n| !n.text.contains("transfer"))
     );
     let invite = readable_ics(&std::fs::read_to_string(&ics).expect("ics"));
-    assert!(!invite.contains("transfer"), "no private note in the invite");
+    assert!(
+        !invite.contains("transfer"),
+        "no private note in the invite"
+    );
 }

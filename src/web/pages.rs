@@ -238,10 +238,12 @@ fn people_bar(p: &Page<'_>) -> Markup {
                 SignInBox::Off => {}
                 SignInBox::Offer(url) => { a.signin href=(url) { "Sign in" } }
                 SignInBox::On { email, signout_csrf } => {
-                    span.signedin { "Signed in as " (email) }
-                    form.inline method="post" action={ (p.base) "/signout" } {
-                        input type="hidden" name="csrf" value=(signout_csrf);
-                        button.link type="submit" { "Sign out" }
+                    span.signedin {
+                        "Signed in as " (email) " · "
+                        form.inline method="post" action={ (p.base) "/signout" } {
+                            input type="hidden" name="csrf" value=(signout_csrf);
+                            button.link type="submit" { "Sign out" }
+                        }
                     }
                 }
             }
@@ -357,14 +359,23 @@ fn item_row(p: &Page<'_>, m: &Meeting<'_>, d: &DocItem<'_>) -> Markup {
     }
 }
 
-/// A read-only item row (history).
+/// A read-only item row (history): what became of it after that meeting, too.
 fn item_row_ro(p: &Page<'_>, d: &DocItem<'_>) -> Markup {
+    let later = match (&d.item.done_in, d.item.done_at) {
+        _ if d.done_here || d.deferred_here => None,
+        (Some(_), Some(at)) if d.item.drop_reason.is_some() => {
+            Some(format!("dropped later, on {}", day(p.tz, at)))
+        }
+        (Some(_), Some(at)) => Some(format!("done later, on {}", day(p.tz, at))),
+        _ => Some("still open: carried to the next 1:1".to_string()),
+    };
     html! {
         li.item.done[d.done_here].deferred[d.deferred_here] {
             span.mark aria-hidden="true" { @if d.done_here { "☑" } @else { "☐" } }
             div.body {
                 p.text { (d.item.text) }
                 (item_meta(p, d))
+                @if let Some(l) = later { p.meta.later { (l) } }
             }
         }
     }

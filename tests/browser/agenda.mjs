@@ -35,6 +35,17 @@ const shot = async (page, name) => {
   await page.screenshot({ path: file, fullPage: true });
   console.log(`    screenshot ${file}`);
 };
+// What a phone shows: the screen at the top, and scrolled to each of `anchors`.
+const phoneShots = async (page, name, anchors) => {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}-top.png`) });
+  for (const a of anchors) {
+    await page.locator(a).first().scrollIntoViewIfNeeded();
+    await page.evaluate((sel) => document.querySelector(sel).scrollIntoView({ block: 'start' }), a);
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${a.replace(/[^a-z_]/g, '')}.png`) });
+  }
+  console.log(`    phone screenshots ${name}-*.png`);
+};
 
 const browser = await chromium.launch({
   executablePath: env('CHROMIUM'),
@@ -91,6 +102,13 @@ log(`report signed in; on ${new URL(R.url()).pathname}`);
 assert.ok(R.url().startsWith(PAIR_URL), `back on the pair's page, not ${R.url()}`);
 await R.locator('h1').first().waitFor(WAIT);
 assert.match(await R.locator('.signedin').innerText(), /bob@x\.org/);
+const session = (await report.context.cookies(PUBLIC_URL)).find((c) => c.name === 'oneonone_session');
+assert.ok(session, 'a session cookie');
+assert.equal(session.httpOnly, true, 'HttpOnly');
+assert.equal(session.sameSite, 'Lax', 'SameSite=Lax');
+assert.ok(session.expires > Date.now() / 1000 + 3600, 'with an expiry');
+assert.equal(session.secure, false, 'not Secure on an http:// public_url (Secure on https)');
+assert.match(session.value, /^[0-9a-f]{64}\.[0-9a-f]{64}$/, 'an id and its signature');
 
 // ---- 2. The manager signs in on a phone, page open before the report writes ----------------
 const manager = await newPerson({
@@ -126,6 +144,7 @@ for (const page of [R, M]) {
 assert.deepEqual(dialogs, [], 'no script ran');
 log('<script> and "><img onerror> render as text; nothing ran');
 await shot(M, 'pair-page-manager-phone');
+await phoneShots(M, 'phone', ['#action_items', '#goals', '#history']);
 
 // ---- 4. The manager ticks one; the report sees it without a reload -------------------------
 await markNoReload(R);
@@ -280,6 +299,7 @@ await signIn(dark.page, MANAGER);
 const bg = await dark.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
 assert.notEqual(bg, 'rgb(246, 247, 249)', 'dark mode changes the background');
 await shot(dark.page, 'pair-page-manager-phone-dark');
+await phoneShots(dark.page, 'phone-dark', ['#action_items', '#history']);
 log(`dark mode on a phone (background ${bg})`);
 
 assert.deepEqual(dialogs, [], 'no script ran at any point');
