@@ -314,3 +314,28 @@ fn the_example_shows_carry_over_goals_and_history_on_first_run() {
         md.matches("Conference budget for next year").count()
     );
 }
+
+#[test]
+fn check_warns_when_the_sign_in_client_secret_is_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("oidc-secret");
+    std::fs::write(&secret, "s3cr3t-value\n").expect("secret");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        "[web.sign_in]\nissuer_url = \"https://idp.example\"\nclient_id = \"x\"\nclient_secret_file = \"oidc-secret\"\n",
+    )
+    .expect("config");
+    let out = run(&cfg, &["check"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        text.contains("warning: web.sign_in:") && text.contains("chmod 600"),
+        "{text}"
+    );
+    assert!(!text.contains("s3cr3t"), "the secret is never printed");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    assert!(!stdout(&run(&cfg, &["check"])).contains("warning"));
+}
