@@ -99,7 +99,7 @@ struct PairQuery {
 }
 
 /// The configured pair `id`, or a 404 naming the configured ones.
-fn configured_pair(settings: &Settings, id: &str) -> Result<crate::domain::Pair, Response> {
+fn configured_pair(settings: &Settings, id: &str) -> Result<crate::domain::Pair, Box<Response>> {
     settings
         .pairs
         .iter()
@@ -107,13 +107,15 @@ fn configured_pair(settings: &Settings, id: &str) -> Result<crate::domain::Pair,
         .cloned()
         .ok_or_else(|| {
             let known: Vec<&str> = settings.pairs.iter().map(|p| p.id.as_str()).collect();
-            (
-                StatusCode::NOT_FOUND,
-                Json(serde_json::json!({
-                    "error": format!("no pair {id:?} is configured (pairs: {})", known.join(", "))
-                })),
+            Box::new(
+                (
+                    StatusCode::NOT_FOUND,
+                    Json(serde_json::json!({
+                        "error": format!("no pair {id:?} is configured (pairs: {})", known.join(", "))
+                    })),
+                )
+                    .into_response(),
             )
-                .into_response()
         })
 }
 
@@ -121,7 +123,7 @@ async fn agenda_export(State(state): State<ApiState>, Query(q): Query<PairQuery>
     let settings = state.settings();
     let pair = match configured_pair(&settings, &q.pair) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let store = state.store.clone();
     let tz = settings.daemon.timezone;
@@ -169,7 +171,7 @@ async fn rotate_link(
     let settings = state.settings();
     let pair = match configured_pair(&settings, &q.pair) {
         Ok(p) => p,
-        Err(res) => return res,
+        Err(res) => return *res,
     };
     let store = state.store.clone();
     let made = tokio::task::spawn_blocking(move || {

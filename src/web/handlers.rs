@@ -934,17 +934,27 @@ fn move_op(
     Ok(OpResult::Applied(st.store.agenda_item(&doc.pair_id, id)?))
 }
 
+/// The refused edit or delete of one item: what is stored, what was submitted, which fields.
+struct ItemConflict<'a> {
+    id: &'a str,
+    current: &'a AgendaItem,
+    mine: Option<&'a ItemFields>,
+    fields: &'a [&'static str],
+}
+
 fn item_conflict_page(
     st: &WebState,
     doc: &AgendaDoc,
     acc: &Access,
-    back: &str,
-    form: &FormMap,
-    id: &str,
-    current: &AgendaItem,
-    mine: Option<&ItemFields>,
-    fields: &[&'static str],
+    (back, form): (&str, &FormMap),
+    c: ItemConflict<'_>,
 ) -> Response {
+    let ItemConflict {
+        id,
+        current,
+        mine,
+        fields,
+    } = c;
     let base = st.base();
     let back_value = form.get("back").cloned().unwrap_or_default();
     let mut hidden = vec![
@@ -1019,12 +1029,13 @@ pub(super) async fn item_action(
                 st,
                 &doc,
                 &acc,
-                &back,
-                &form,
-                &id,
-                &current,
-                mine.as_ref(),
-                &fields,
+                (&back, &form),
+                ItemConflict {
+                    id: &id,
+                    current: &current,
+                    mine: mine.as_ref(),
+                    fields: &fields,
+                },
             )),
         }
     })
