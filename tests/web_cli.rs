@@ -258,6 +258,17 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
     assert_eq!(get(&newer).0, 200, "the new one works");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().expect("wait").success());
+    seen.extend(rx.try_iter());
+    assert!(
+        seen.iter().any(|l| l.contains("stopped")),
+        "{}",
+        seen.join("\n")
+    );
+    assert!(
+        seen.iter()
+            .all(|l| !l.contains("apply elsewhere") && !l.contains("offsite")),
+        "no agenda text, let alone a private note, in the daemon's log"
+    );
 }
 
 #[test]

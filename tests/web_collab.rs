@@ -657,3 +657,124 @@ async fn the_export_has_the_shared_history() {
         "no private notes for a link-only reader"
     );
 }
+
+/// A server with sign-in configured against an issuer that is not there (nothing here needs it).
+async fn server_with_sign_in(require: bool) -> (Server, String) {
+    let s = server().await;
+    let secret = s._dir.path().join("secret");
+    std::fs::write(&secret, "s3cr3t\n").expect("secret");
+    let settings = oneonone::config::SignInSettings {
+        issuer_url: "http://127.0.0.1:9".into(),
+        client_id: "c".into(),
+        client_secret_file: secret,
+        require_sign_in: require,
+        session_lifetime: Duration::days(1),
+        allow_unverified_email: false,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = WebState::new(
+        s.store.clone(),
+        Arc::new(RwLock::new(vec![pair()])),
+        chrono_tz::UTC,
+        base.clone(),
+        Arc::new(now),
+    )
+    .with_sign_in(Arc::new(
+        oneonone::web::SignIn::new(&settings, &base).expect("sign-in"),
+    ));
+    tokio::spawn(serve(listener, state, std::future::pending()));
+    (s, base)
+}
+
+#[tokio::test]
+async fn require_sign_in_sends_the_link_alone_to_sign_in() {
+    let (s, base) = server_with_sign_in(true).await;
+    for url in [pair_url(&base, &s.link), agenda_url(&base, &s.docs[1])] {
+        let res = s.client.get(&url).send().await.expect("GET");
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{url}");
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let path = url.trim_start_matches(&base);
+        assert_eq!(location, format!("/signin?next={path}"));
+        assert!(!res.text().await.unwrap_or_default().contains("Ann / Bob"));
+    }
+    // The JSON API says so instead of redirecting.
+    let res = s
+        .client
+        .get(format!("{}/api/items", agenda_url(&base, &s.docs[1])))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // Sign-in only ever comes back to this server's agenda pages, and says when the provider is
+    // unreachable.
+    let res = s
+        .client
+        .get(format!(
+            "{base}/signin?next=https%3A%2F%2Fevil.example%2Fp%2Fx"
+        ))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = s
+        .client
+        .get(format!("{base}/signin?next=%2Fp%2F{}", s.link))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body = res.text().await.unwrap_or_default();
+    assert!(body.contains("could not be reached"), "{body}");
+    assert!(!body.contains("s3cr3t"), "the client secret is never shown");
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_rate_limited_and_link_access_still_works_without_require() {
+    let (s, base) = server_with_sign_in(false).await;
+    let (status, body) = s.get(&pair_url(&base, &s.link)).await;
+    assert_eq!(status, StatusCode::OK, "the link alone is enough");
+    assert!(
+        body.contains("Sign in") && body.contains("to keep notes only you can see"),
+        "{body}"
+    );
+    let callback = format!("{base}/auth/callback?state=forged&code=stolen");
+    for i in 0..oneonone::web::MAX_SIGN_IN_FAILURES {
+        let res = s
+            .client
+            .get(&callback)
+            .header("cookie", "oneonone_login=another")
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "attempt {i}");
+    }
+    let res = s.client.get(&callback).send().await.expect("GET");
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    // A forged session cookie is no session.
+    let res = s
+        .client
+        .get(pair_url(&base, &s.link))
+        .header(
+            "cookie",
+            format!("oneonone_session={}.{}", "a".repeat(64), "b".repeat(64)),
+        )
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        !res.text()
+            .await
+            .unwrap_or_default()
+            .contains("Signed in as")
+    );
+}
