@@ -258,7 +258,10 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
     assert_eq!(get(&newer).0, 200, "the new one works");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().expect("wait").success());
-    seen.extend(rx.try_iter());
+    // The reader thread ends when the daemon's stderr closes: take every line it read.
+    while let Ok(l) = rx.recv_timeout(Duration::from_secs(10)) {
+        seen.push(l);
+    }
     assert!(
         seen.iter().any(|l| l.contains("stopped")),
         "{}",
