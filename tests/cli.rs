@@ -456,6 +456,7 @@ fn open_items_carry_over_into_the_next_invite() {
             done_start: None,
             done_at: None,
             created_at: start - chrono::Duration::days(1),
+            ..AgendaItem::default()
         };
         store
             .put_agenda_item(&item(

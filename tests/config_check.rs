@@ -96,6 +96,18 @@ fn render(s: &Settings) -> String {
         );
     }
     render_notify(&mut out, &s.notify);
+    if let Some(w) = &s.web.sign_in {
+        let _ = writeln!(
+            out,
+            "web.sign_in = issuer={} client_id={} secret_file={} require_sign_in={} session_lifetime={} allow_unverified_email={}",
+            w.issuer_url,
+            w.client_id,
+            w.client_secret_file.display(),
+            w.require_sign_in,
+            format_chrono(w.session_lifetime),
+            w.allow_unverified_email
+        );
+    }
     out
 }
 

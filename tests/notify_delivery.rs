@@ -138,6 +138,13 @@ fn carried_item(env: &Env, pair: &str, text: &str) {
             done_start: None,
             done_at: None,
             created_at: at,
+            due: None,
+            rank: 0,
+            version: 1,
+            deferred: Vec::new(),
+            drop_reason: None,
+            done_by: None,
+            updated_at: None,
         })
         .expect("put item");
     store.flush().expect("flush");

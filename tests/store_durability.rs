@@ -99,6 +99,7 @@ fn agenda_item(iter: u32, i: u64) -> AgendaItem {
         done_start: None,
         done_at: None,
         created_at: base() + Duration::seconds(i as i64),
+        ..AgendaItem::default()
     }
 }
 

@@ -1,7 +1,9 @@
-//! The subcommands: `run`, `check`, `sync --once`, `status`, `meetings`, `discover`. This is the
+//! The subcommands: `run`, `check`, `sync --once`, `status`, `meetings`, `discover`, `auth`,
+//! `agenda rotate-link`, `agenda export`. This is the
 //! edge: it reads the configuration, opens the store, calls the engine, and renders output. The
 //! `--json` shapes are an API Boundary (scripts and monitoring depend on them); they are the
 //! view structs of `crate::views`.
+pub mod agenda;
 mod progress;
 pub mod views;
 
@@ -80,6 +82,34 @@ pub enum Command {
         /// The `[[accounts]]` name.
         #[arg(long)]
         account: String,
+    },
+    /// The pairs' shared agendas: rotate a pair's stable link, export its history.
+    Agenda {
+        #[command(subcommand)]
+        action: AgendaCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgendaCommand {
+    /// Give the pair a new stable link (the old one stops working at once); the next cycle
+    /// writes it into the pair's series where edits are silent.
+    RotateLink {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The pair (MANAGER~REPORT).
+        pair: String,
+    },
+    /// The pair's shared history (agendas, notes, decisions, goals) as Markdown; never anyone's
+    /// private notes.
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The pair (MANAGER~REPORT).
+        pair: String,
+        /// Write to this file (created 0600) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -176,6 +206,7 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agenda { action } => agenda_command(action, now).await,
         Command::Discover(c) => {
             let settings = load_settings(&c.config)?;
             print!("{}", views::discover(&settings, now).await?);
@@ -184,12 +215,42 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+async fn agenda_command(
+    action: AgendaCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ExitCode> {
+    match action {
+        AgendaCommand::RotateLink { config, pair } => {
+            let settings = load_settings(&config.config)?;
+            print!("{}", agenda::rotate_link(&settings, &pair).await?);
+        }
+        AgendaCommand::Export {
+            config,
+            pair,
+            output,
+        } => {
+            let settings = load_settings(&config.config)?;
+            let text = agenda::export(&settings, &pair, now).await?;
+            match output {
+                Some(path) => agenda::write_private(&path, &text)?,
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `check`: exit 0 when valid, else 2 with one `PATH:LINE:COL: message` line per error.
 fn check(path: &std::path::Path) -> ExitCode {
     match crate::config::load(path) {
         Ok(s) => {
             if let Some(warning) = secret_permissions_warning(&s, path) {
                 println!("{warning}");
+            }
+            if let Some(sign_in) = &s.web.sign_in
+                && let Some(w) = crate::auth::secret_file_too_open(&sign_in.client_secret_file)
+            {
+                println!("{}: warning: web.sign_in: {w}", path.display());
             }
             for a in &s.accounts {
                 for f in a.provider.secret_files() {
@@ -260,6 +321,7 @@ async fn sync_once(
         },
     )?;
     engine.prepare(now).await?;
+    crate::daemon::seed_example(&engine.store, &engine.settings);
     let engine = std::sync::Arc::new(engine);
     let progress = std::sync::Arc::new(crate::providers::Progress::default());
     let line = progress::ProgressLine::start(progress.clone());

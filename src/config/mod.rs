@@ -47,6 +47,14 @@
 //!
 //! [notify]
 //! webhook_url = "https://hooks.example/x"  # optional; an empty value means none
+//!
+//! [web.sign_in]                          # optional: OpenID Connect sign-in to the agenda pages
+//! issuer_url = "https://accounts.google.com"  # https (http only for a loopback issuer)
+//! client_id = "…"
+//! client_secret_file = "/etc/oneonone/oidc-secret"  # 0600; `check` warns when more open
+//! require_sign_in = false                # true: the link in the invite alone is not enough
+//! session_lifetime = "7d"                # at least 5m
+//! allow_unverified_email = false         # true only for providers that omit email_verified
 //! ```
 //! Durations use humantime syntax (`"30m"`, `"1h 30m"`, `"8w"`, `"90d"`).
 //!
@@ -92,9 +100,32 @@ pub struct Settings {
     /// The pairs, in file order, with defaults applied; emails lower-case, ids `MANAGER~REPORT`.
     pub pairs: Vec<Pair>,
     pub notify: NotifySettings,
+    pub web: WebSettings,
 }
 
-/// `[daemon]`.
+/// `[web]`: the agenda pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebSettings {
+    /// OpenID Connect sign-in, when configured.
+    pub sign_in: Option<SignInSettings>,
+}
+
+/// `[web.sign_in]`: OpenID Connect sign-in (authorization code flow with PKCE). The redirect URI
+/// to register with the provider is `{public_url}/auth/callback`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInSettings {
+    /// The issuer; its `/.well-known/openid-configuration` is read at start.
+    pub issuer_url: String,
+    pub client_id: String,
+    /// A file holding the client secret (should be 0600).
+    pub client_secret_file: PathBuf,
+    /// The capability link alone is not enough: people must sign in as one of the pair.
+    pub require_sign_in: bool,
+    /// How long a sign-in lasts.
+    pub session_lifetime: chrono::Duration,
+    /// Accept an email the provider does not mark verified (`email_verified` absent or false).
+    pub allow_unverified_email: bool,
+}
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonSettings {
     /// Where the embedded database lives.

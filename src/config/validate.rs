@@ -18,10 +18,21 @@ use super::env::{Overrides, collect};
 use super::error::{ConfigError, ConfigErrors, LineIndex};
 mod notify;
 
-use super::{AccountSettings, AdminListen, DaemonSettings, Defaults, Settings};
+use super::{
+    AccountSettings, AdminListen, DaemonSettings, Defaults, Settings, SignInSettings, WebSettings,
+};
 use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair, WorkingHours};
 
-const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify"];
+const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify", "web"];
+const WEB_KEYS: &[&str] = &["sign_in"];
+const SIGN_IN_KEYS: &[&str] = &[
+    "issuer_url",
+    "client_id",
+    "client_secret_file",
+    "require_sign_in",
+    "session_lifetime",
+    "allow_unverified_email",
+];
 const DAEMON_KEYS: &[&str] = &[
     "state_dir",
     "poll_interval",
@@ -546,6 +557,7 @@ pub(crate) fn validate(
     let defaults = defaults(&mut ctx, root);
     let pairs = pairs(&mut ctx, root, &account_names, &defaults, daemon.timezone);
     let notify = notify::notify(&mut ctx, root);
+    let web = web(&mut ctx, root);
 
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors::sorted(ctx.errors));
@@ -557,6 +569,7 @@ pub(crate) fn validate(
         defaults,
         pairs,
         notify,
+        web,
     })
 }
 
@@ -926,6 +939,121 @@ fn pairs(
     out
 }
 
+/// The shortest accepted sign-in session.
+const MIN_SESSION: chrono::Duration = chrono::Duration::minutes(5);
+
+/// An OpenID issuer: https, or http on a loopback host (a provider run for tests).
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let url = parse_http_url(s, true)?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if parsed.scheme() != "https" && !loopback {
+        return Err(format!(
+            "{s:?} is not an https:// URL (OpenID issuers are https; http only on loopback)"
+        ));
+    }
+    // Discovery compares the issuer exactly as the provider spells it: keep the text as given.
+    Ok(s.trim().to_string())
+}
+
+/// `[web]` and `[web.sign_in]`.
+fn web(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebSettings {
+    let t = ctx.table(Some(root), "web", "web");
+    let t = t.and_then(|v| v.get_ref().as_table());
+    if let Some(t) = t {
+        ctx.unknown_keys(t, WEB_KEYS, "in [web]");
+    }
+    let s = ctx.table(t, "sign_in", "web.sign_in");
+    let s_at = s.map(|v| v.span().start);
+    let s = s.and_then(|v| v.get_ref().as_table());
+    if let Some(s) = s {
+        ctx.unknown_keys(s, SIGN_IN_KEYS, "in [web.sign_in]");
+    }
+    let issuer_f = ctx.scalar(s, "web.sign_in.issuer_url");
+    let client_id_f = ctx.scalar(s, "web.sign_in.client_id");
+    let secret_f = ctx.scalar(s, "web.sign_in.client_secret_file");
+    let require_f = ctx.scalar(s, "web.sign_in.require_sign_in");
+    let lifetime_f = ctx.scalar(s, "web.sign_in.session_lifetime");
+    let unverified_f = ctx.scalar(s, "web.sign_in.allow_unverified_email");
+    let any = s.is_some()
+        || [
+            &issuer_f,
+            &client_id_f,
+            &secret_f,
+            &require_f,
+            &lifetime_f,
+            &unverified_f,
+        ]
+        .iter()
+        .any(|f| f.is_some());
+    if !any {
+        return WebSettings::default();
+    }
+    let missing = |ctx: &mut Ctx<'_>, key: &str| {
+        ctx.err_at(
+            s_at.unwrap_or(0),
+            format!("[web.sign_in] is missing required key \"{key}\""),
+        );
+    };
+    if issuer_f.is_none() {
+        missing(ctx, "issuer_url");
+    }
+    if client_id_f.is_none() {
+        missing(ctx, "client_id");
+    }
+    if secret_f.is_none() {
+        missing(ctx, "client_secret_file");
+    }
+    let issuer_url = ctx.parsed(issuer_f, parse_issuer);
+    let client_id = ctx.parsed(client_id_f, |v| {
+        if v.trim().is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            Ok(v.trim().to_string())
+        }
+    });
+    let secret_origin = secret_f.as_ref().map(|f| (f.origin.clone(), f.key.clone()));
+    let client_secret_file = ctx.path(secret_f);
+    if let (Some(path), Some((origin, key))) = (&client_secret_file, secret_origin)
+        && let Err(e) = std::fs::metadata(path)
+    {
+        let message = match origin {
+            Origin::File(_) => format!("{key}: cannot read {}: {e}", path.display()),
+            Origin::Env(_) => format!("cannot read {}: {e}", path.display()),
+        };
+        ctx.err(&origin, message);
+    }
+    let require_sign_in = require_f.and_then(|f| ctx.boolean(&f)).unwrap_or(false);
+    let allow_unverified_email = unverified_f.and_then(|f| ctx.boolean(&f)).unwrap_or(false);
+    let session_lifetime = ctx
+        .parsed(lifetime_f, |v| {
+            let d = parse_chrono(v)?;
+            if d < MIN_SESSION {
+                return Err(format!("must be at least 5m, found {v:?}"));
+            }
+            Ok(d)
+        })
+        .unwrap_or(chrono::Duration::days(7));
+    match (issuer_url, client_id, client_secret_file) {
+        (Some(issuer_url), Some(client_id), Some(client_secret_file)) => WebSettings {
+            sign_in: Some(SignInSettings {
+                issuer_url,
+                client_id,
+                client_secret_file,
+                require_sign_in,
+                session_lifetime,
+                allow_unverified_email,
+            }),
+        },
+        _ => WebSettings::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -965,6 +1093,9 @@ mod tests {
         assert!(parse_http_url("not a url", false).is_err());
         assert!(parse_listen("127.0.0.1:8080").is_ok());
         assert!(parse_listen("localhost:8080").is_err());
+        assert!(parse_issuer("https://accounts.google.com").is_ok());
+        assert!(parse_issuer("http://127.0.0.1:4000").is_ok());
+        assert!(parse_issuer("http://idp.example").is_err());
         assert!(
             parse_timezone("europe/london")
                 .unwrap_err()

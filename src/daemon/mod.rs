@@ -59,7 +59,18 @@ async fn build_engine(settings: Settings, store: &Store, dry_run: bool) -> anyho
         .prepare(clock::now())
         .await
         .context("preparing the accounts")?;
+    seed_example(store, &engine.settings);
     Ok(engine)
+}
+
+/// Give the example organisation's healthy pair its agenda history, once (see
+/// `example::seed_agenda`); a failure is logged, never fatal.
+pub fn seed_example(store: &Store, settings: &Settings) {
+    match crate::example::seed_agenda(store, settings) {
+        Ok(0) => {}
+        Ok(_) => info!("seeded the example pair's agenda history"),
+        Err(e) => warn!(error = %e, "could not seed the example pair's agenda history"),
+    }
 }
 
 /// The two listeners: public (agenda pages) and admin (status page, API).
@@ -75,13 +86,19 @@ async fn serve_web(
     shared_settings: Arc<RwLock<Arc<Settings>>>,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Listeners> {
-    let web_state = WebState::new(
+    let mut web_state = WebState::new(
         store.clone(),
         pairs,
         settings.daemon.timezone,
         settings.daemon.public_url.clone(),
         Arc::new(clock::now),
     );
+    if let Some(sign_in) = &settings.web.sign_in {
+        let s = crate::web::SignIn::new(sign_in, &settings.daemon.public_url)
+            .map_err(|e| anyhow::anyhow!("web.sign_in: {e}"))?;
+        info!(issuer = %sign_in.issuer_url, require_sign_in = sign_in.require_sign_in, "sign-in to the agenda pages enabled");
+        web_state = web_state.with_sign_in(Arc::new(s));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -94,9 +111,12 @@ async fn serve_web(
     let mut tasks = vec![tokio::spawn({
         let w = wait(stopped.clone());
         async move {
-            axum::serve(public, public_app)
-                .with_graceful_shutdown(w)
-                .await
+            axum::serve(
+                public,
+                public_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(w)
+            .await
         }
     })];
     let admin_app = crate::web::admin_router(web_state).merge(api::router(api::ApiState {

@@ -69,6 +69,7 @@ fn item(pair: &str, id: &str, created: DateTime<Utc>) -> AgendaItem {
         done_start: None,
         done_at: None,
         created_at: created,
+        ..AgendaItem::default()
     }
 }
 

@@ -55,7 +55,8 @@ fn plausible_ids() {
 
 #[test]
 fn length_is_counted_in_characters() {
-    let mut form = HashMap::new();
+    use super::handlers::{optional, required};
+    let mut form = std::collections::HashMap::new();
     form.insert("text".to_string(), "é".repeat(MAX_TEXT_CHARS));
     assert!(required(&form, "text", MAX_TEXT_CHARS).is_ok());
     form.insert("text".to_string(), "é".repeat(MAX_TEXT_CHARS + 1));
