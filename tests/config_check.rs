@@ -96,6 +96,9 @@ fn render(s: &Settings) -> String {
         );
     }
     render_notify(&mut out, &s.notify);
+    if let Some(admins) = &s.web.admins {
+        let _ = writeln!(out, "web.admins = {}", admins.join(","));
+    }
     if let Some(w) = &s.web.sign_in {
         let _ = writeln!(
             out,

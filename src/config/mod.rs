@@ -103,11 +103,24 @@ pub struct Settings {
     pub web: WebSettings,
 }
 
+impl Settings {
+    /// Who sees every pair on the dashboard: `web.admins`, else `notify.admins`.
+    pub fn dashboard_admins(&self) -> Vec<String> {
+        self.web
+            .admins
+            .clone()
+            .unwrap_or_else(|| self.notify.admins.clone())
+    }
+}
+
 /// `[web]`: the agenda pages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct WebSettings {
     /// OpenID Connect sign-in, when configured.
     pub sign_in: Option<SignInSettings>,
+    /// `[web] admins`: who sees every pair on the dashboard (lower-case emails). `None` when the
+    /// key is absent: then `notify.admins` (see [`Settings::dashboard_admins`]).
+    pub admins: Option<Vec<String>>,
 }
 
 /// `[web.sign_in]`: OpenID Connect sign-in (authorization code flow with PKCE). The redirect URI

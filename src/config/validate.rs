@@ -24,7 +24,7 @@ use super::{
 use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair, WorkingHours};
 
 const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify", "web"];
-const WEB_KEYS: &[&str] = &["sign_in"];
+const WEB_KEYS: &[&str] = &["sign_in", "admins"];
 const SIGN_IN_KEYS: &[&str] = &[
     "issuer_url",
     "client_id",
@@ -961,13 +961,24 @@ fn parse_issuer(s: &str) -> Result<String, String> {
     Ok(s.trim().to_string())
 }
 
-/// `[web]` and `[web.sign_in]`.
+/// `[web]`: the dashboard's admins, and `[web.sign_in]`.
 fn web(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebSettings {
     let t = ctx.table(Some(root), "web", "web");
     let t = t.and_then(|v| v.get_ref().as_table());
     if let Some(t) = t {
         ctx.unknown_keys(t, WEB_KEYS, "in [web]");
     }
+    let admins = t
+        .filter(|t| t.get("admins").is_some())
+        .map(|t| notify::string_list(ctx, t, "web.admins", "admins", parse_email));
+    WebSettings {
+        admins,
+        ..sign_in(ctx, t)
+    }
+}
+
+/// `[web.sign_in]`.
+fn sign_in(ctx: &mut Ctx<'_>, t: Option<&DeTable<'_>>) -> WebSettings {
     let s = ctx.table(t, "sign_in", "web.sign_in");
     let s_at = s.map(|v| v.span().start);
     let s = s.and_then(|v| v.get_ref().as_table());
@@ -1049,6 +1060,7 @@ fn web(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebSettings {
                 session_lifetime,
                 allow_unverified_email,
             }),
+            admins: None,
         },
         _ => WebSettings::default(),
     }

@@ -79,10 +79,14 @@ struct Listeners {
     tasks: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// The configured pairs and the dashboard's admins, replaced on reload.
+type SharedPairs = Arc<RwLock<Vec<crate::domain::Pair>>>;
+type SharedAdmins = Arc<RwLock<Vec<String>>>;
+
 async fn serve_web(
     settings: &Settings,
     store: &Store,
-    pairs: Arc<RwLock<Vec<crate::domain::Pair>>>,
+    (pairs, admins): (SharedPairs, SharedAdmins),
     shared_settings: Arc<RwLock<Arc<Settings>>>,
     ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Listeners> {
@@ -92,7 +96,8 @@ async fn serve_web(
         settings.daemon.timezone,
         settings.daemon.public_url.clone(),
         Arc::new(clock::now),
-    );
+    )
+    .with_admins(admins);
     if let Some(sign_in) = &settings.web.sign_in {
         let s = crate::web::SignIn::new(sign_in, &settings.daemon.public_url)
             .map_err(|e| anyhow::anyhow!("web.sign_in: {e}"))?;
@@ -190,12 +195,13 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
     // A dry run sends nothing: what is already in the outbox waits for a real run.
     let delivery = (!engine.dry_run()).then(|| delivery::Delivery::spawn(store.clone(), senders));
     let pairs = Arc::new(RwLock::new(settings.pairs.clone()));
+    let admins = Arc::new(RwLock::new(settings.dashboard_admins()));
     let shared_settings = Arc::new(RwLock::new(Arc::new(settings.clone())));
     let cycled = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let listeners = serve_web(
         &settings,
         &store,
-        pairs.clone(),
+        (pairs.clone(), admins.clone()),
         shared_settings.clone(),
         cycled.clone(),
     )
@@ -264,6 +270,9 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
                         poll = new.settings.daemon.poll_interval;
                         if let Ok(mut p) = pairs.write() {
                             p.clone_from(&new.settings.pairs);
+                        }
+                        if let Ok(mut a) = admins.write() {
+                            *a = new.settings.dashboard_admins();
                         }
                         if let Ok(mut s) = shared_settings.write() {
                             *s = Arc::new(new.settings.clone());

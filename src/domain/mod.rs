@@ -1,10 +1,12 @@
 //! The pure core: 1:1 detection, occurrence status and history, cadence/duration/cancellation
-//! findings, the managed description block, agenda carry-over, goals and notes, and the link formats. Architecture
-//! Invariant: nothing in here does I/O, reads the clock or makes randomness; `now` (and fresh
-//! tokens) are always arguments, and the domain never fails: odd data becomes a finding, not an
-//! error. Nothing here derives `Serialize`: the store and the views have their own records.
+//! findings, the managed description block, agenda carry-over, goals and notes, the link formats,
+//! and the health dashboard's rows. Architecture Invariant: nothing in here does I/O, reads the
+//! clock or makes randomness; `now` (and fresh tokens) are always arguments, and the domain never
+//! fails: odd data becomes a finding, not an error. Nothing here derives `Serialize`: the store and
+//! the views have their own records.
 pub mod agenda;
 pub mod block;
+pub mod dashboard;
 pub mod detect;
 pub mod goals;
 pub mod hash;

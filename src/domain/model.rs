@@ -228,6 +228,18 @@ pub fn meeting_key(uid: &str, original_start: Option<DateTime<Utc>>) -> String {
     out
 }
 
+/// The original start a series occurrence's meeting key encodes (the inverse of [`meeting_key`]):
+/// `Some` only for a key of the form `{uid}_{YYYYMMDDTHHMMSSZ}` with this `uid`.
+pub fn original_start_of(meeting: &str, uid: &str) -> Option<DateTime<Utc>> {
+    let stamp = meeting.strip_prefix(uid)?.strip_prefix('_')?;
+    if stamp.len() != 16 {
+        return None;
+    }
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
+}
+
 /// The master of a recurring series as one calendar shows it: where the series-wide agenda link
 /// is written.
 #[derive(Debug, Clone, PartialEq)]

@@ -286,13 +286,17 @@ pub(super) fn check_csrf(
     }
 }
 
-/// A `next` target after sign-in: only this server's agenda pages (no open redirect).
+/// A `next` target after sign-in: only this server's agenda pages and its dashboard (with its
+/// filters, percent-encoded), no open redirect.
 pub(super) fn safe_next(base: &str, next: &str) -> Option<String> {
     let rest = next.strip_prefix(base)?;
-    let ok_start = rest.starts_with("/p/") || rest.starts_with("/a/");
+    let dashboard = ["/dashboard", "/dashboard.csv", "/dashboard.json"]
+        .iter()
+        .any(|d| rest == *d || rest.starts_with(&format!("{d}?")));
+    let ok_start = rest.starts_with("/p/") || rest.starts_with("/a/") || dashboard;
     let ok_chars = rest
         .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/-_.#?=&".contains(&b));
+        .all(|b| b.is_ascii_alphanumeric() || b"/-_.#?=&%".contains(&b));
     (ok_start && ok_chars && !rest.contains("//") && rest.len() < 300).then(|| next.to_string())
 }
 
@@ -543,6 +547,13 @@ mod tests {
     #[test]
     fn next_is_only_ever_a_local_agenda_page() {
         assert_eq!(safe_next("", "/p/abc").as_deref(), Some("/p/abc"));
+        for ok in [
+            "/dashboard",
+            "/dashboard?manager=ann%40x.org&health=failing",
+            "/dashboard.csv?health=at_risk",
+        ] {
+            assert_eq!(safe_next("", ok).as_deref(), Some(ok));
+        }
         assert_eq!(
             safe_next("/x", "/x/a/abc#items").as_deref(),
             Some("/x/a/abc#items")
@@ -553,6 +564,9 @@ mod tests {
             "/p//evil",
             "/static/x",
             "/p/<x>",
+            "/dashboards",
+            "/dashboard/../static",
+            "/dashboard?next=//evil.example",
         ] {
             assert_eq!(safe_next("", bad), None, "{bad}");
         }

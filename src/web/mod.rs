@@ -11,9 +11,12 @@
 //!   close, reopen).
 //! - The JSON API for items: `GET`/`POST /a/{token}/api/items`, `POST …/api/items/{id}`.
 //! - Sign-in: `GET /signin`, `GET /auth/callback`, `POST /signout`.
+//! - The 1:1 health dashboard (only with sign-in; see `dashboard`): `GET /dashboard`,
+//!   `/dashboard.csv`, `/dashboard.json`.
 //! - `GET /healthz`, `/static/app.css`, `/static/app.js`.
 //!
-//! Admin routes ([`admin_router`], only on the admin listener): `GET /` (status of every pair).
+//! Admin routes ([`admin_router`], only on the admin listener): `GET /` (status of every pair),
+//! and the dashboard of every pair (`GET /dashboard`, `/dashboard.csv`, `/dashboard.json`).
 //!
 //! Invariants:
 //! - Every response carries `Cache-Control: no-store` (except the static files),
@@ -34,6 +37,8 @@
 //! - The clock is read only through the injected [`WebState::now`].
 //! - Store access (sled, flush) runs on the blocking pool; every change is flushed before the 303.
 mod auth;
+mod dashboard;
+mod dashboard_page;
 pub mod export;
 mod handlers;
 mod limit;
@@ -103,6 +108,9 @@ pub struct WebState {
     pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     /// OpenID Connect sign-in, when configured.
     pub sign_in: Option<Arc<SignIn>>,
+    /// Who sees every pair on the dashboard (lower-case emails); the daemon replaces the vector
+    /// on config reload.
+    pub admins: Arc<RwLock<Vec<String>>>,
     key: Arc<OnceLock<Vec<u8>>>,
     misses: Arc<limit::Limiter>,
     sign_in_failures: Arc<limit::Limiter>,
@@ -125,6 +133,7 @@ impl WebState {
             public_url: public_url.into(),
             now,
             sign_in: None,
+            admins: Arc::new(RwLock::new(Vec::new())),
             key: Arc::new(OnceLock::new()),
             misses: Arc::new(limit::Limiter::new(MAX_MISSES, window)),
             sign_in_failures: Arc::new(limit::Limiter::new(MAX_SIGN_IN_FAILURES, window)),
@@ -135,6 +144,19 @@ impl WebState {
     pub fn with_sign_in(mut self, sign_in: Arc<SignIn>) -> WebState {
         self.sign_in = Some(sign_in);
         self
+    }
+
+    /// Share the dashboard's admins (see [`crate::config::Settings::dashboard_admins`]).
+    pub fn with_admins(mut self, admins: Arc<RwLock<Vec<String>>>) -> WebState {
+        self.admins = admins;
+        self
+    }
+
+    fn admins(&self) -> Vec<String> {
+        match self.admins.read() {
+            Ok(a) => a.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The path prefix of every link: the path of `public_url`, without a trailing slash.
@@ -200,6 +222,9 @@ pub fn router(state: WebState) -> Router {
         .route("/signin", get(h::sign_in))
         .route("/auth/callback", get(h::callback))
         .route("/signout", post(h::sign_out))
+        .route("/dashboard", get(dashboard::public_html))
+        .route("/dashboard.csv", get(dashboard::public_csv))
+        .route("/dashboard.json", get(dashboard::public_json))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(axum::middleware::map_response(security_headers))
@@ -210,6 +235,9 @@ pub fn router(state: WebState) -> Router {
 pub fn admin_router(state: WebState) -> Router {
     Router::new()
         .route("/", get(handlers::status_page))
+        .route("/dashboard", get(dashboard::admin_html))
+        .route("/dashboard.csv", get(dashboard::admin_csv))
+        .route("/dashboard.json", get(dashboard::admin_json))
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/app.css", get(app_css))
         .route("/static/app.js", get(app_js))
@@ -291,6 +319,11 @@ enum WebError {
         email: String,
         signout_csrf: String,
     },
+    /// Signed in, but neither a dashboard admin nor the manager of any pair.
+    NotAManager {
+        email: String,
+        signout_csrf: String,
+    },
     /// Sign-in is required; come back to `next` afterwards.
     SignInRequired {
         next: String,
@@ -340,7 +373,9 @@ impl WebError {
         match self {
             WebError::NotFound => StatusCode::NOT_FOUND,
             WebError::BadRequest { .. } | WebError::SignInFailed(_) => StatusCode::BAD_REQUEST,
-            WebError::Forbidden { .. } | WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::Forbidden { .. } | WebError::NotAManager { .. } | WebError::Csrf => {
+                StatusCode::FORBIDDEN
+            }
             WebError::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
             WebError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -353,6 +388,9 @@ impl WebError {
             WebError::BadRequest { field, message } => format!("field {field}: {message}"),
             WebError::Forbidden { email, .. } => {
                 format!("{email} is not one of this 1:1's two people")
+            }
+            WebError::NotAManager { email, .. } => {
+                format!("{email} is neither a dashboard admin nor a manager of a pair")
             }
             WebError::SignInRequired { .. } => "sign in first".into(),
             WebError::TooMany { retry_after } => {
@@ -391,6 +429,14 @@ impl WebError {
                 email,
                 signout_csrf,
             } => (status, pages::forbidden(&base, &email, &signout_csrf)).into_response(),
+            WebError::NotAManager {
+                email,
+                signout_csrf,
+            } => (
+                status,
+                dashboard_page::not_a_manager(&base, &email, &signout_csrf),
+            )
+                .into_response(),
             WebError::SignInRequired { next } => {
                 see_other(&format!("{base}/signin?next={}", query_encode(&next)))
             }

@@ -25,7 +25,7 @@ const NEXT_SHOWN: usize = 4;
 /// How many other meetings' docs a doc links to.
 const OTHER_DOCS_SHOWN: usize = 12;
 
-fn layout(base: &str, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(base: &str, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -832,6 +832,7 @@ pub(super) fn status(base: &str, tz: Tz, now: DateTime<Utc>, pairs: &[PairStatus
             h1 { "Status of every 1:1" }
             p.when { "As of " (now.with_timezone(&tz).format("%A %-d %B %Y, %H:%M")) " (" (tz) ")" }
         }
+        p.dashboard-link { a href="dashboard" { "The 1:1 health dashboard" } " (adherence, streaks, timelines; CSV and JSON export)" }
         p.legend {
             span.dot.held {} " held "
             span.dot.cancelled {} " cancelled or declined "

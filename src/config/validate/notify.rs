@@ -80,7 +80,7 @@ pub(super) fn notify(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> NotifySettings {
 }
 
 /// `key = ["a", …]`: each parsed by `parse`, problems reported at their element.
-fn string_list<T>(
+pub(super) fn string_list<T>(
     ctx: &mut Ctx<'_>,
     t: &DeTable<'_>,
     dotted: &str,
