@@ -105,9 +105,13 @@ pub async fn discover(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result
         let provider = crate::providers::open(
             account,
             OpenContext {
-                state: AccountState::in_memory(&account.name),
-                default_tz: settings.daemon.timezone,
-                keep_in_memory: false,
+                discover: true,
+                ..OpenContext::for_account(
+                    settings,
+                    &account.name,
+                    AccountState::in_memory(&account.name),
+                    false,
+                )
             },
         )?;
         match provider.fetch(window, &progress).await {

@@ -646,6 +646,12 @@ impl<'t, 'i> AccountKeys<'_, '_, 't, 'i> {
         self.ctx.boolean(&f)
     }
 
+    /// A whole number of at least 1 (`None` when absent or wrong; wrong values are reported).
+    pub fn count(&mut self, key: &str) -> Option<u32> {
+        let f = self.found(key, false)?;
+        self.ctx.count(&f)
+    }
+
     /// Report a problem with the value of `key` (at the value, or at the entry when absent).
     pub fn error(&mut self, key: &str, message: &str) {
         let origin = self

@@ -18,6 +18,7 @@
 pub mod http;
 pub mod local;
 pub mod memory;
+pub mod msgraph;
 mod progress;
 
 pub use progress::Progress;
@@ -85,6 +86,8 @@ pub trait Provider: Send + Sync {
 pub enum ProviderSettings {
     /// `provider = "local"`: a vdir of `.ics` files.
     Local(local::LocalSettings),
+    /// `provider = "microsoft"`: Microsoft 365 mailboxes through Microsoft Graph.
+    Microsoft(msgraph::MicrosoftSettings),
 }
 
 impl ProviderSettings {
@@ -92,6 +95,7 @@ impl ProviderSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderSettings::Local(_) => "local",
+            ProviderSettings::Microsoft(_) => "microsoft",
         }
     }
 
@@ -100,12 +104,13 @@ impl ProviderSettings {
     pub fn secret_files(&self) -> Vec<&std::path::Path> {
         match self {
             ProviderSettings::Local(_) => Vec::new(),
+            ProviderSettings::Microsoft(m) => m.client_secret_file.iter().map(|p| p.as_path()).collect(),
         }
     }
 }
 
 /// The provider kinds `provider = "…"` accepts.
-pub const KINDS: &[&str] = &["local"];
+pub const KINDS: &[&str] = &["local", "microsoft"];
 
 /// Hand the keys of an `[[accounts]]` entry to the provider of `kind`, which reads and validates
 /// them (each problem reported at its key). `None` when something was wrong (already reported).
@@ -115,6 +120,7 @@ pub fn parse_settings(
 ) -> Option<ProviderSettings> {
     match kind {
         "local" => local::LocalSettings::parse(keys).map(ProviderSettings::Local),
+        "microsoft" => msgraph::MicrosoftSettings::parse(keys).map(ProviderSettings::Microsoft),
         _ => None,
     }
 }
@@ -129,6 +135,41 @@ pub struct OpenContext {
     /// Keep decoded state (caches, mirrors) in memory between fetches: the daemon does, a one-off
     /// `sync --once` does not (it has no next fetch and would only raise its peak memory).
     pub keep_in_memory: bool,
+    /// The configured pairs that use this account: a remote provider reads their people's
+    /// calendars, and may leave out events that concern no pair (they are never meetings of one).
+    pub pairs: Vec<crate::domain::Pair>,
+    /// The daemon's state directory (`auth::TokenStore` keeps an account's refresh token there).
+    pub state_dir: std::path::PathBuf,
+    /// How far ahead the daemon looks (`daemon.horizon`): the span free/busy is read for.
+    pub horizon: chrono::Duration,
+    /// The reads serve `discover`: two-person meetings that are no configured pair's are
+    /// wanted too.
+    pub discover: bool,
+}
+
+impl OpenContext {
+    /// The context of `account` for the engine (`discover` off).
+    pub fn for_account(
+        settings: &crate::config::Settings,
+        account: &str,
+        state: AccountState,
+        keep_in_memory: bool,
+    ) -> OpenContext {
+        OpenContext {
+            state,
+            default_tz: settings.daemon.timezone,
+            keep_in_memory,
+            pairs: settings
+                .pairs
+                .iter()
+                .filter(|p| p.account == account)
+                .cloned()
+                .collect(),
+            state_dir: settings.daemon.state_dir.clone(),
+            horizon: settings.daemon.horizon,
+            discover: false,
+        }
+    }
 }
 
 /// Open the provider of one account. The one place that matches on the kind of an account.
@@ -140,6 +181,11 @@ pub fn open(
         ProviderSettings::Local(s) => {
             Ok(Arc::new(local::LocalAccount::open(&account.name, s, ctx)))
         }
+        ProviderSettings::Microsoft(s) => Ok(Arc::new(msgraph::GraphAccount::open(
+            &account.name,
+            s,
+            ctx,
+        )?)),
     }
 }
 
@@ -159,12 +205,12 @@ pub fn authenticate<'a>(
     ctx: AuthContext,
 ) -> BoxFuture<'a, Result<String, ProviderError>> {
     Box::pin(async move {
-        let _ = &ctx;
         match &account.provider {
             ProviderSettings::Local(_) => Err(ProviderError::Unavailable {
                 what: format!("account {}", account.name),
                 reason: "a local account needs no sign-in".into(),
             }),
+            ProviderSettings::Microsoft(s) => msgraph::authenticate(&account.name, s, &ctx).await,
         }
     })
 }

@@ -97,11 +97,12 @@ impl Engine {
             .map(|a| {
                 crate::providers::open(
                     a,
-                    OpenContext {
-                        state: AccountState::for_account(store, &a.name),
-                        default_tz: settings.daemon.timezone,
+                    OpenContext::for_account(
+                        settings,
+                        &a.name,
+                        AccountState::for_account(store, &a.name),
                         keep_in_memory,
-                    },
+                    ),
                 )
             })
             .collect()
