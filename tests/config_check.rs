@@ -45,14 +45,34 @@ fn render(s: &Settings) -> String {
     let _ = writeln!(out, "daemon.admin_listen = {}", d.admin_listen);
     let _ = writeln!(out, "daemon.dry_run = {}", d.dry_run);
     for a in &s.accounts {
-        let ProviderSettings::Local(l) = &a.provider;
-        let _ = writeln!(
-            out,
-            "account {} = local path={} example={}",
-            a.name,
-            l.path.display(),
-            l.example
-        );
+        match &a.provider {
+            ProviderSettings::Local(l) => {
+                let _ = writeln!(
+                    out,
+                    "account {} = local path={} example={}",
+                    a.name,
+                    l.path.display(),
+                    l.example
+                );
+            }
+            ProviderSettings::Microsoft(m) => {
+                let _ = writeln!(
+                    out,
+                    "account {} = microsoft auth={} tenant={} client_id={} client_secret_file={} api_base_url={} authority_url={} max_concurrent_requests={} requests_per_10min={}",
+                    a.name,
+                    m.auth.as_str(),
+                    m.tenant,
+                    m.client_id,
+                    m.client_secret_file
+                        .as_ref()
+                        .map_or("none".into(), |p| p.display().to_string()),
+                    m.api_base_url,
+                    m.authority_url,
+                    m.max_concurrent_requests,
+                    m.requests_per_10min
+                );
+            }
+        }
     }
     let f = &s.defaults;
     let c = &f.cancellations;

@@ -715,7 +715,7 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> (Vec<AccountSettings>, Vec
             let k = s.trim().to_ascii_lowercase();
             if crate::providers::KINDS.contains(&k.as_str()) {
                 Ok(k)
-            } else if k == "google" || k == "microsoft" {
+            } else if k == "google" {
                 Err(format!(
                     "provider \"{k}\" is not supported by this build yet; known providers: {}",
                     crate::providers::KINDS.join(", ")
