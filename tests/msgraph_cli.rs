@@ -41,7 +41,10 @@ fn check_reports_key_errors_at_their_position_and_warns_about_an_open_secret() {
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (code, out, _) = run(&env, &["check"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("warning: account m365:") && out.contains("chmod 600"), "{out}");
+    assert!(
+        out.contains("warning: account m365:") && out.contains("chmod 600"),
+        "{out}"
+    );
     assert!(!out.contains(SECRET));
 
     std::fs::write(
@@ -53,9 +56,22 @@ fn check_reports_key_errors_at_their_position_and_warns_about_an_open_secret() {
     let (code, out, _) = run(&env, &["check"]);
     assert_eq!(code, 2, "{out}");
     let path = env.config.display().to_string();
-    assert!(out.contains(&format!("{path}:4:8: accounts.auth: unknown sign-in \"password\"")), "{out}");
-    assert!(out.contains(&format!("{path}:7:16: accounts.api_base_url:")) && out.contains("clear text"), "{out}");
-    assert!(out.contains(&format!("{path}:8:27: accounts.max_concurrent_requests: 8 is too many")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{path}:4:8: accounts.auth: unknown sign-in \"password\""
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("{path}:7:16: accounts.api_base_url:")) && out.contains("clear text"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{path}:8:27: accounts.max_concurrent_requests: 8 is too many"
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -64,11 +80,13 @@ fn sync_once_twice_reads_each_mailbox_once_the_second_time_and_discover_finds_un
     let mut s = scenario(20, json!({}));
     // Alice also meets Erin, who is in no pair.
     if let Some(events) = s["graph"]["mailboxes"][0]["events"].as_array_mut() {
-        events.push(json!({"id": "AAMkAGae", "iCalUId": "UID-AE", "subject": "Alice / Erin",
+        events.push(
+            json!({"id": "AAMkAGae", "iCalUId": "UID-AE", "subject": "Alice / Erin",
             "start": {"days": 2, "time": "11:00", "timeZone": "UTC"}, "duration_minutes": 30,
             "attendees": [{"address": "erin@contoso.com"}],
             "recurrence": {"pattern": {"type": "weekly", "interval": 2, "daysOfWeek": ["sunday"]},
-                           "range": {"type": "noEnd"}}}));
+                           "range": {"type": "noEnd"}}}),
+        );
     }
     emu.load(&s);
     let env = Env::standard(&emu, "");
@@ -84,12 +102,20 @@ fn sync_once_twice_reads_each_mailbox_once_the_second_time_and_discover_finds_un
     assert_eq!(code, 0, "{err}");
     let third = since(&emu.log(), n);
     assert_eq!(third.len(), 4, "{third:?}");
-    assert!(third.iter().all(|e| e["query"].as_str().is_some_and(|q| q.starts_with("$deltatoken="))));
+    assert!(third.iter().all(|e| {
+        e["query"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("$deltatoken="))
+    }));
     assert_eq!(notifying(&emu.log()).len(), 2);
 
     let (code, out, err) = run(&env, &["discover", "--now", NOW]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("manager = \"alice@contoso.com\"") && out.contains("report = \"erin@contoso.com\""), "{out}");
+    assert!(
+        out.contains("manager = \"alice@contoso.com\"")
+            && out.contains("report = \"erin@contoso.com\""),
+        "{out}"
+    );
     assert!(out.contains("cadence = \"biweekly\""), "{out}");
 }
 
@@ -144,10 +170,16 @@ fn device_code_sign_in_stores_a_rotating_refresh_token_the_daemon_uses() {
     // Not signed in yet: the account's pairs are told what to do.
     let (code, out, err) = run(&env, &["sync", "--once", "--now", NOW]);
     assert_eq!(code, 1, "{out}");
-    assert!(format!("{out}{err}").contains("oneonone auth --account me"), "{out}\n{err}");
+    assert!(
+        format!("{out}{err}").contains("oneonone auth --account me"),
+        "{out}\n{err}"
+    );
 
     let (code, out, err) = auth(&env, |user_code| {
-        emu.post("/_admin/graph/device/approve", &json!({"user_code": user_code, "user": "alice@contoso.com"}));
+        emu.post(
+            "/_admin/graph/device/approve",
+            &json!({"user_code": user_code, "user": "alice@contoso.com"}),
+        );
     });
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("signed in"), "{out}");
@@ -172,7 +204,10 @@ fn device_code_sign_in_stores_a_rotating_refresh_token_the_daemon_uses() {
     assert_ne!(first_token, second_token);
     let (code, out, err) = run(&env, &["sync", "--once", "--now", "2026-11-20T12:05:00Z"]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(notifying(&emu.log()), vec!["/v1.0/users/alice@contoso.com/events/AAMkAGab"]);
+    assert_eq!(
+        notifying(&emu.log()),
+        vec!["/v1.0/users/alice@contoso.com/events/AAMkAGab"]
+    );
 }
 
 #[test]
@@ -191,6 +226,9 @@ fn a_declined_or_expired_device_code_stops_with_what_to_do() {
         emu.post("/_admin/graph/device/expire", &json!({"user_code": c}));
     });
     assert_ne!(code, 0, "{out}");
-    assert!(err.contains("expired") && err.contains("oneonone auth --account me"), "{err}");
+    assert!(
+        err.contains("expired") && err.contains("oneonone auth --account me"),
+        "{err}"
+    );
     assert!(std::fs::read_dir(env.dir.path().join("state/credentials")).is_err());
 }

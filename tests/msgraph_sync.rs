@@ -16,7 +16,11 @@ fn master_gets(log: &[serde_json::Value], mailbox: &str, id: &str) -> usize {
     let path = format!("/v1.0/users/{mailbox}/events/{id}");
     log.iter()
         .filter(|e| e["method"] == "GET" && e["path"].as_str() == Some(path.as_str()))
-        .filter(|e| e["query"].as_str().is_some_and(|q| q.starts_with("$select=id,type")))
+        .filter(|e| {
+            e["query"]
+                .as_str()
+                .is_some_and(|q| q.starts_with("$select=id,type"))
+        })
         .count()
 }
 
@@ -24,7 +28,10 @@ fn master_gets(log: &[serde_json::Value], mailbox: &str, id: &str) -> usize {
 fn delta_rounds_page_reuse_their_link_and_fetch_each_master_once_per_change() {
     let emu = Emu::start(11);
     // Replays and empty pages, as the real service sends them.
-    emu.load(&scenario(150, json!({"replay_fraction": 0.2, "empty_page_fraction": 0.05})));
+    emu.load(&scenario(
+        150,
+        json!({"replay_fraction": 0.2, "empty_page_fraction": 0.05}),
+    ));
     let env = Env::standard(&emu, "");
     let engine = env.engine();
 
@@ -35,11 +42,23 @@ fn delta_rounds_page_reuse_their_link_and_fetch_each_master_once_per_change() {
     // Alice's ~170 items come in several pages, all followed; the first carries the window.
     let alice: Vec<_> = log1
         .iter()
-        .filter(|e| e["path"].as_str().is_some_and(|p| p.contains("alice@contoso.com/calendarView/delta")))
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("alice@contoso.com/calendarView/delta"))
+        })
         .collect();
     assert!(alice.len() >= 3, "pages: {}", alice.len());
-    assert!(alice[0]["query"].as_str().is_some_and(|q| q.contains("startDateTime=")));
-    assert!(alice[1..].iter().all(|e| e["query"].as_str().is_some_and(|q| q.contains("$skiptoken="))));
+    assert!(
+        alice[0]["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("startDateTime="))
+    );
+    assert!(alice[1..].iter().all(|e| {
+        e["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("$skiptoken="))
+    }));
     // Every occurrence is a skeleton: its series master is fetched once per mailbox.
     assert_eq!(master_gets(&log1, "alice@contoso.com", "AAMkAGab"), 1);
     assert_eq!(master_gets(&log1, "bob@contoso.com", "AAMkAGabcopy"), 1);
@@ -48,9 +67,18 @@ fn delta_rounds_page_reuse_their_link_and_fetch_each_master_once_per_change() {
     let store = engine.store.clone();
     let h = history(&store, AB);
     assert!(h.len() >= 10, "{h:?}");
-    assert!(h.contains(&("2026-11-23T09:00:00+00:00".into(), "Scheduled".into())), "{h:?}");
-    assert!(h.contains(&("2026-11-09T09:00:00+00:00".into(), "Held".into())), "{h:?}");
-    assert_eq!(history(&store, CD), vec![("2026-11-24T23:00:00+00:00".into(), "Scheduled".into())]);
+    assert!(
+        h.contains(&("2026-11-23T09:00:00+00:00".into(), "Scheduled".into())),
+        "{h:?}"
+    );
+    assert!(
+        h.contains(&("2026-11-09T09:00:00+00:00".into(), "Held".into())),
+        "{h:?}"
+    );
+    assert_eq!(
+        history(&store, CD),
+        vec![("2026-11-24T23:00:00+00:00".into(), "Scheduled".into())]
+    );
     // The series block went into Alice's master, the single's into Carol's event: two writes.
     let mut written = notifying(&log1);
     written.sort();
@@ -77,11 +105,16 @@ fn delta_rounds_page_reuse_their_link_and_fetch_each_master_once_per_change() {
             .iter()
             .find(|e| e["path"].as_str().is_some_and(|p| p.contains(mb)))
             .map(|e| e["query"].as_str().unwrap_or(""));
-        assert!(first.is_some_and(|q| q.starts_with("$deltatoken=")), "{mb}: {first:?}");
+        assert!(
+            first.is_some_and(|q| q.starts_with("$deltatoken=")),
+            "{mb}: {first:?}"
+        );
     }
-    assert!(deltas
-        .iter()
-        .all(|e| !e["query"].as_str().unwrap_or("").contains("startDateTime")));
+    assert!(
+        deltas
+            .iter()
+            .all(|e| !e["query"].as_str().unwrap_or("").contains("startDateTime"))
+    );
     assert_eq!(master_gets(&log2, "alice@contoso.com", "AAMkAGab"), 1);
     assert_eq!(master_gets(&log2, "bob@contoso.com", "AAMkAGabcopy"), 0);
     assert!(notifying(&log2).is_empty() && log2.iter().all(|e| e["write"] == false));
@@ -93,7 +126,11 @@ fn delta_rounds_page_reuse_their_link_and_fetch_each_master_once_per_change() {
     assert_eq!(log3.len(), 4, "{log3:?}");
 
     // Bob renames his copy of the series: his master is fetched once, the 1:1 keeps its history.
-    emu.edit("bob@contoso.com", "AAMkAGabcopy", json!({"subject": "1:1 Bob & Alice"}));
+    emu.edit(
+        "bob@contoso.com",
+        "AAMkAGabcopy",
+        json!({"subject": "1:1 Bob & Alice"}),
+    );
     let n3 = emu.log().len();
     let r4 = cycle(&emu, &engine, now() + Duration::minutes(15));
     assert!(!r4.failed(), "{r4}");
@@ -121,7 +158,11 @@ fn removed_and_cancelled_occurrences_count_as_cancellations_and_far_changes_do_n
         "/_admin/graph/edit",
         &json!({"mailbox": "alice@contoso.com", "id": occ("AAMkAGab"), "delete": true}),
     );
-    emu.edit("bob@contoso.com", &occ("AAMkAGabcopy"), json!({"isCancelled": true}));
+    emu.edit(
+        "bob@contoso.com",
+        &occ("AAMkAGabcopy"),
+        json!({"isCancelled": true}),
+    );
     // Carol cancels the single 1:1 through the API (her copy goes, Dan's becomes cancelled).
     let app = emu.token("daemon", true);
     let (status, _) = emu.api(
@@ -154,7 +195,11 @@ fn removed_and_cancelled_occurrences_count_as_cancellations_and_far_changes_do_n
     assert!(!r.failed(), "{r} {:?}", r.unreadable);
     let after = history(&store, AB);
     let changed: Vec<_> = after.iter().filter(|x| !before.contains(x)).collect();
-    assert_eq!(changed, vec![&(monday.to_rfc3339(), "Cancelled".to_string())], "{after:?}");
+    assert_eq!(
+        changed,
+        vec![&(monday.to_rfc3339(), "Cancelled".to_string())],
+        "{after:?}"
+    );
     assert_eq!(after.len(), before.len());
     assert_eq!(
         history(&store, CD),
@@ -183,15 +228,30 @@ fn a_lost_delta_state_or_a_slid_window_is_read_afresh_and_the_history_stays() {
         let r = cycle(&emu, &engine, now() + Duration::minutes(10));
         assert!(!r.failed(), "{style}: {r}");
         let log = since(&emu.log(), n);
-        let expired = log.iter().filter(|e| e["status"] == 410 || e["status"] == 400).count();
+        let expired = log
+            .iter()
+            .filter(|e| e["status"] == 410 || e["status"] == 400)
+            .count();
         assert_eq!(expired, 4, "{style}: one refused link per mailbox: {log:?}");
         let fresh = log
             .iter()
-            .filter(|e| e["query"].as_str().is_some_and(|q| q.contains("startDateTime=")))
+            .filter(|e| {
+                e["query"]
+                    .as_str()
+                    .is_some_and(|q| q.contains("startDateTime="))
+            })
             .count();
         assert_eq!(fresh, 4, "{style}: a fresh round per mailbox");
-        assert_eq!((history(&store, AB), history(&store, CD)), before, "{style}");
-        assert_eq!(notifying(&emu.log()).len(), written, "{style}: nothing rewritten");
+        assert_eq!(
+            (history(&store, AB), history(&store, CD)),
+            before,
+            "{style}"
+        );
+        assert_eq!(
+            notifying(&emu.log()).len(),
+            written,
+            "{style}: nothing rewritten"
+        );
     }
 
     // Five weeks on, the window has slid past the delta link's: fresh rounds, no 410 needed, the
@@ -204,10 +264,20 @@ fn a_lost_delta_state_or_a_slid_window_is_read_afresh_and_the_history_stays() {
     assert!(log.iter().all(|e| e["status"] == 200), "{log:?}");
     let fresh = log
         .iter()
-        .filter(|e| e["query"].as_str().is_some_and(|q| q.contains("startDateTime=")))
+        .filter(|e| {
+            e["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("startDateTime="))
+        })
         .count();
     assert_eq!(fresh, 4);
     let h = history(&store, AB);
-    assert!(before.0.iter().all(|(start, _)| h.iter().any(|(s, _)| s == start)), "{h:?}");
+    assert!(
+        before
+            .0
+            .iter()
+            .all(|(start, _)| h.iter().any(|(s, _)| s == start)),
+        "{h:?}"
+    );
     assert_eq!(notifying(&emu.log()).len(), written);
 }

@@ -28,9 +28,17 @@ fn busy_scenario(series: usize) -> Value {
     s
 }
 
+/// The pairs' histories (start, status), their findings, the notifying writes, the bodies.
+type Outcome = (
+    Vec<Vec<(String, String)>>,
+    Vec<Vec<String>>,
+    Vec<String>,
+    Vec<String>,
+);
+
 /// What a run ends with: the pairs' histories, their findings, and the written events' bodies
 /// (the agenda tokens, random per store, left out).
-fn outcome(emu: &Emu, env: &Env) -> (Vec<Vec<(String, String)>>, Vec<Vec<String>>, Vec<String>, Vec<String>) {
+fn outcome(emu: &Emu, env: &Env) -> Outcome {
     let store = env.store();
     let findings = [AB, CD]
         .iter()
@@ -47,14 +55,25 @@ fn outcome(emu: &Emu, env: &Env) -> (Vec<Vec<(String, String)>>, Vec<Vec<String>
         .collect();
     let mut written = notifying(&emu.log());
     written.sort();
-    let bodies = [("alice@contoso.com", "AAMkAGab"), ("carol@contoso.com", "AAMkAGcd")]
-        .iter()
-        .map(|(mb, id)| {
-            let b = emu.event(mb, id)["body"]["content"].as_str().unwrap_or("").to_string();
-            without_tokens(&b)
-        })
-        .collect();
-    (vec![history(&store, AB), history(&store, CD)], findings, written, bodies)
+    let bodies = [
+        ("alice@contoso.com", "AAMkAGab"),
+        ("carol@contoso.com", "AAMkAGcd"),
+    ]
+    .iter()
+    .map(|(mb, id)| {
+        let b = emu.event(mb, id)["body"]["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        without_tokens(&b)
+    })
+    .collect();
+    (
+        vec![history(&store, AB), history(&store, CD)],
+        findings,
+        written,
+        bodies,
+    )
 }
 
 /// `text` with every agenda link's token (hex after `agenda.test/p/` or `/a/`) as `TOKEN`.
@@ -89,7 +108,8 @@ fn run(seed: u64, faults: Value) -> (Emu, Env) {
 #[test]
 fn ten_percent_429s_and_five_percent_5xx_converge_to_the_fault_free_state() {
     let (clean_emu, clean_env) = run(31, json!({}));
-    let (faulty_emu, faulty_env) = run(31, json!({"fraction_throttle": 0.10, "fraction_5xx": 0.05}));
+    let (faulty_emu, faulty_env) =
+        run(31, json!({"fraction_throttle": 0.10, "fraction_5xx": 0.05}));
     let statuses: Vec<u64> = faulty_emu
         .requests()
         .iter()
@@ -143,13 +163,19 @@ fn never_more_than_four_in_flight_per_mailbox_and_nothing_before_retry_after() {
             .or_default()
             .push(r);
     }
-    let alice = by_mailbox.get("alice@contoso.com").map_or(0, |v| max_in_flight(v));
+    let alice = by_mailbox
+        .get("alice@contoso.com")
+        .map_or(0, |v| max_in_flight(v));
     assert_eq!(alice, 4, "Alice's 40 masters are fetched 4 at a time");
     for (mb, rs) in &by_mailbox {
         assert!(max_in_flight(rs) <= 4, "{mb}: {}", max_in_flight(rs));
     }
     // No request was refused for concurrency (that 429 comes without an injected fault).
-    let throttled: Vec<&&Value> = by_mailbox.values().flatten().filter(|r| r["status"] == 429).collect();
+    let throttled: Vec<&&Value> = by_mailbox
+        .values()
+        .flatten()
+        .filter(|r| r["status"] == 429)
+        .collect();
     assert!(!throttled.is_empty());
 
     // Retry-After: the same request (same client-request-id) came back no sooner than told; and
@@ -168,7 +194,11 @@ fn never_more_than_four_in_flight_per_mailbox_and_nothing_before_retry_after() {
                 .map(|x| x["arrived_us"].as_u64().unwrap_or(0))
                 .min();
             if let Some(again) = retry {
-                assert!(again >= told + wait, "{mb}: retried after {} µs, told {wait}", again - told);
+                assert!(
+                    again >= told + wait,
+                    "{mb}: retried after {} µs, told {wait}",
+                    again - told
+                );
                 checked += 1;
             }
             let early: Vec<&&Value> = rs
@@ -178,7 +208,10 @@ fn never_more_than_four_in_flight_per_mailbox_and_nothing_before_retry_after() {
                     a > told + ON_THE_WAY_US && a < told + wait
                 })
                 .collect();
-            assert!(early.is_empty(), "{mb}: sent during a Retry-After: {early:?}");
+            assert!(
+                early.is_empty(),
+                "{mb}: sent during a Retry-After: {early:?}"
+            );
         }
     }
     assert!(checked >= 3, "retries checked: {checked}");

@@ -25,7 +25,9 @@ fn without_fragment(body: &str) -> String {
         return body.to_string();
     };
     let end_marker = "-- end oneonone agenda --</div>\r\n</div>\r\n";
-    let end = body[start..].find(end_marker).map(|e| start + e + end_marker.len());
+    let end = body[start..]
+        .find(end_marker)
+        .map(|e| start + e + end_marker.len());
     let end = end.expect("the fragment ends");
     format!("{}{}", &body[..start], &body[end..])
 }
@@ -51,7 +53,11 @@ fn the_block_is_inserted_once_and_outlook_and_teams_bodies_stay_intact() {
     let log = emu.log();
     let patches: Vec<&Value> = log.iter().filter(|e| e["method"] == "PATCH").collect();
     assert_eq!(patches.len(), 2);
-    assert!(patches.iter().all(|e| e["if_match"] == true && e["status"] == 200));
+    assert!(
+        patches
+            .iter()
+            .all(|e| e["if_match"] == true && e["status"] == 200)
+    );
     let mut written = notifying(&log);
     written.sort();
     assert_eq!(written, vec![ALICE_SERIES, CAROL_SINGLE]);
@@ -129,9 +135,10 @@ impl EditsDuringWrite {
     async fn edit_after_the_read(&self, seen: usize) {
         loop {
             let reqs = self.requests().await;
-            let read = reqs.get(seen..).unwrap_or_default().iter().any(|r| {
-                r["method"] == "GET" && r["path"] == ALICE_SERIES && r["status"] == 200
-            });
+            let read =
+                reqs.get(seen..).unwrap_or_default().iter().any(|r| {
+                    r["method"] == "GET" && r["path"] == ALICE_SERIES && r["status"] == 200
+                });
             if read {
                 break;
             }
@@ -172,23 +179,37 @@ impl Provider for EditsDuringWrite {
     fn writes_notify_attendees(&self) -> bool {
         self.inner.writes_notify_attendees()
     }
-    fn fetch<'a>(&'a self, w: Window, p: &'a Progress) -> BoxFuture<'a, Result<Snapshot, ProviderError>> {
+    fn fetch<'a>(
+        &'a self,
+        w: Window,
+        p: &'a Progress,
+    ) -> BoxFuture<'a, Result<Snapshot, ProviderError>> {
         self.inner.fetch(w, p)
     }
-    fn write_occurrence<'a>(&'a self, w: &'a OccurrenceWrite) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
+    fn write_occurrence<'a>(
+        &'a self,
+        w: &'a OccurrenceWrite,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
         self.inner.write_occurrence(w)
     }
-    fn write_series<'a>(&'a self, w: &'a SeriesWrite) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
+    fn write_series<'a>(
+        &'a self,
+        w: &'a SeriesWrite,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
         Box::pin(async move {
             let seen = self.requests().await.len();
             // Every request now waits a little: the PATCH is admitted only after the edit.
-            self.admin("/_admin/faults", json!({"latency_ms": 700})).await;
+            self.admin("/_admin/faults", json!({"latency_ms": 700}))
+                .await;
             let (r, ()) = tokio::join!(self.inner.write_series(w), self.edit_after_the_read(seen));
             self.admin("/_admin/faults", json!({})).await;
             r
         })
     }
-    fn create_series<'a>(&'a self, s: &'a NewSeries) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
+    fn create_series<'a>(
+        &'a self,
+        s: &'a NewSeries,
+    ) -> BoxFuture<'a, Result<WriteOutcome, ProviderError>> {
         self.inner.create_series(s)
     }
 }
@@ -209,7 +230,10 @@ fn a_persons_edit_during_the_write_survives() {
     let r = cycle(&emu, &engine, now());
     assert!(!r.failed(), "{r}");
     let series = body(&emu, "alice@contoso.com", "AAMkAGab");
-    assert!(series.contains("<p>Bring the Q3 numbers.</p>"), "the edit was lost: {series}");
+    assert!(
+        series.contains("<p>Bring the Q3 numbers.</p>"),
+        "the edit was lost: {series}"
+    );
     assert!(series.contains("-- oneonone agenda --"));
     // The first PATCH met the edit (412), the merge into the edited body went through: one mail.
     let patches: Vec<u64> = emu
@@ -220,7 +244,10 @@ fn a_persons_edit_during_the_write_survives() {
         .collect();
     assert_eq!(patches, vec![412, 200]);
     assert_eq!(
-        notifying(&emu.log()).iter().filter(|p| *p == ALICE_SERIES).count(),
+        notifying(&emu.log())
+            .iter()
+            .filter(|p| *p == ALICE_SERIES)
+            .count(),
         1
     );
     // The edit and the block both stay over later cycles.
@@ -233,8 +260,11 @@ fn a_persons_edit_during_the_write_survives() {
 fn over_ten_eventful_cycles_no_series_or_single_is_written_twice() {
     let emu = Emu::start(23);
     // The first write's answer is lost (it happened); some PATCHes meet a 412 anyway.
-    emu.load(&scenario(30, json!({"lose_write_answers": 1, "spurious_412_fraction": 0.3,
-        "replay_fraction": 0.1})));
+    emu.load(&scenario(
+        30,
+        json!({"lose_write_answers": 1, "spurious_412_fraction": 0.3,
+        "replay_fraction": 0.1}),
+    ));
     let env = Env::standard(&emu, "");
     let engine = env.engine();
     let mut t = now();
@@ -242,15 +272,26 @@ fn over_ten_eventful_cycles_no_series_or_single_is_written_twice() {
         match k {
             2 => {
                 // Bob edits his copy's body; Alice edits the subject of the series.
-                emu.edit("bob@contoso.com", "AAMkAGabcopy", json!({"body": {"contentType": "html", "content": "<p>mine</p>"}}));
-                emu.edit("alice@contoso.com", "AAMkAGab", json!({"subject": "1:1 Alice / Bob (weekly)"}));
+                emu.edit(
+                    "bob@contoso.com",
+                    "AAMkAGabcopy",
+                    json!({"body": {"contentType": "html", "content": "<p>mine</p>"}}),
+                );
+                emu.edit(
+                    "alice@contoso.com",
+                    "AAMkAGab",
+                    json!({"subject": "1:1 Alice / Bob (weekly)"}),
+                );
             }
             3 => {
                 // A new single 1:1 of Alice and Bob on Thursday.
-                emu.post("/_admin/graph/edit", &json!({"mailbox": "alice@contoso.com", "create": {
+                emu.post(
+                    "/_admin/graph/edit",
+                    &json!({"mailbox": "alice@contoso.com", "create": {
                     "id": "AAMkAGextra", "iCalUId": "UID-EXTRA", "subject": "Extra 1:1",
                     "start": {"days": 6, "time": "14:00", "timeZone": "W. Europe Standard Time"},
-                    "duration_minutes": 30, "attendees": [{"address": "bob@contoso.com"}]}}));
+                    "duration_minutes": 30, "attendees": [{"address": "bob@contoso.com"}]}}),
+                );
             }
             4 => {
                 emu.post("/_admin/expire-sync-state", &json!({}));
@@ -258,8 +299,11 @@ fn over_ten_eventful_cycles_no_series_or_single_is_written_twice() {
             5 => {
                 // Carol removes the agenda block from her event altogether.
                 let b = body(&emu, "carol@contoso.com", "AAMkAGcd");
-                emu.edit("carol@contoso.com", "AAMkAGcd",
-                    json!({"body": {"contentType": "html", "content": without_fragment(&b)}}));
+                emu.edit(
+                    "carol@contoso.com",
+                    "AAMkAGcd",
+                    json!({"body": {"contentType": "html", "content": without_fragment(&b)}}),
+                );
             }
             6 => {
                 // Alice moves next Monday's occurrence by an hour.
@@ -296,29 +340,38 @@ fn over_ten_eventful_cycles_no_series_or_single_is_written_twice() {
 /// only free/busy shows (an event that concerns no pair).
 fn fix_scenario(knobs: Value) -> Value {
     json!({"now": NOW, "graph": {"knobs": knobs,
-        "apps": [{"client_id": "daemon", "client_secret": SECRET}],
-        "mailboxes": [
-            {"address": "erin@contoso.com", "name": "Erin", "timeZone": "W. Europe Standard Time", "events": [
-                {"id": "AAMkAGdeep", "subject": "Deep work", "showAs": "busy",
-                 "start": {"days": -30, "time": "09:00", "timeZone": "W. Europe Standard Time"}, "duration_minutes": 120,
-                 "recurrence": {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd"}}}]},
-            {"address": "frank@contoso.com", "name": "Frank", "timeZone": "GMT Standard Time", "events": [
-                {"id": "AAMkAGlunchf", "subject": "Lunch", "start": {"days": 1, "time": "12:00", "timeZone": "UTC"}, "duration_minutes": 30}]}
-        ]}})
+    "apps": [{"client_id": "daemon", "client_secret": SECRET}],
+    "mailboxes": [
+        {"address": "erin@contoso.com", "name": "Erin", "timeZone": "W. Europe Standard Time", "events": [
+            {"id": "AAMkAGdeep", "subject": "Deep work", "showAs": "busy",
+             "start": {"days": -30, "time": "09:00", "timeZone": "W. Europe Standard Time"}, "duration_minutes": 120,
+             "recurrence": {"pattern": {"type": "daily", "interval": 1}, "range": {"type": "noEnd"}}}]},
+        {"address": "frank@contoso.com", "name": "Frank", "timeZone": "GMT Standard Time", "events": [
+            {"id": "AAMkAGlunchf", "subject": "Lunch", "start": {"days": 1, "time": "12:00", "timeZone": "UTC"}, "duration_minutes": 30}]}
+    ]}})
 }
 
 fn fix_env(emu: &Emu) -> Env {
     Env::new(&format!(
         "{}{}",
         account_toml(emu, "m365", "daemon", "m365-secret"),
-        pair_toml("erin@contoso.com", "frank@contoso.com", "m365", "enforce = \"fix\"\ncadence = \"biweekly\"\n")
+        pair_toml(
+            "erin@contoso.com",
+            "frank@contoso.com",
+            "m365",
+            "enforce = \"fix\"\ncadence = \"biweekly\"\n"
+        )
     ))
 }
 
 fn created(emu: &Emu) -> Vec<Value> {
     emu.events("erin@contoso.com")
         .into_iter()
-        .filter(|e| e["subject"].as_str().is_some_and(|s| s.starts_with("1:1 erin")))
+        .filter(|e| {
+            e["subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("1:1 erin"))
+        })
         .collect()
 }
 
@@ -331,7 +384,10 @@ fn fix_mode_creates_the_series_once_in_a_free_slot_even_when_the_answer_is_lost(
     let r = cycle(&emu, &engine, now());
     assert!(!r.failed(), "{r} {:?}", r.unreadable);
     let log = emu.log();
-    assert!(log.iter().any(|e| e["path"] == "/v1.0/users/erin@contoso.com/calendar/getSchedule"));
+    assert!(
+        log.iter()
+            .any(|e| e["path"] == "/v1.0/users/erin@contoso.com/calendar/getSchedule")
+    );
     // The POST was applied and its answer lost; the retry carried the same transactionId and got
     // the same event: one series.
     let posts: Vec<&Value> = log
@@ -347,13 +403,25 @@ fn fix_mode_creates_the_series_once_in_a_free_slot_even_when_the_answer_is_lost(
     assert_eq!(s["start"]["timeZone"], "UTC");
     assert_eq!(s["recurrence"]["pattern"]["type"], "weekly");
     assert_eq!(s["recurrence"]["pattern"]["interval"], 2);
-    assert_eq!(s["recurrence"]["range"]["recurrenceTimeZone"], "W. Europe Standard Time");
-    let key = s["singleValueExtendedProperties"][0]["value"].as_str().unwrap_or("").to_string();
+    assert_eq!(
+        s["recurrence"]["range"]["recurrenceTimeZone"],
+        "W. Europe Standard Time"
+    );
+    let key = s["singleValueExtendedProperties"][0]["value"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     assert!(key.starts_with("oneonone-"), "{s}");
-    assert_eq!(s["transactionId"], oneonone::providers::msgraph::transaction_id(&key));
+    assert_eq!(
+        s["transactionId"],
+        oneonone::providers::msgraph::transaction_id(&key)
+    );
     // It carries the pair's link from the start: the invitation is its one mail.
     let b = s["body"]["content"].as_str().unwrap_or("");
-    assert!(b.contains("Agenda for your 1:1s: <a href=\"http://agenda.test/p/"), "{b}");
+    assert!(
+        b.contains("Agenda for your 1:1s: <a href=\"http://agenda.test/p/"),
+        "{b}"
+    );
     let mails = |emu: &Emu| notifying(&emu.log()).len();
     assert_eq!(mails(&emu), 1);
 

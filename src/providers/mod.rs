@@ -104,7 +104,9 @@ impl ProviderSettings {
     pub fn secret_files(&self) -> Vec<&std::path::Path> {
         match self {
             ProviderSettings::Local(_) => Vec::new(),
-            ProviderSettings::Microsoft(m) => m.client_secret_file.iter().map(|p| p.as_path()).collect(),
+            ProviderSettings::Microsoft(m) => {
+                m.client_secret_file.iter().map(|p| p.as_path()).collect()
+            }
         }
     }
 }

@@ -356,9 +356,10 @@ fn plan_pair(
                 not_writable: &prep.completeness.not_writable,
                 marks: &marks,
                 description: if notify {
-                    crate::domain::block::render_series_block(
-                        &crate::domain::links::pair_url(&settings.public_url, &link),
-                    )
+                    crate::domain::block::render_series_block(&crate::domain::links::pair_url(
+                        &settings.public_url,
+                        &link,
+                    ))
                 } else {
                     String::new()
                 },

@@ -83,7 +83,10 @@ impl Emu {
 
     /// An access token from the emulator's admin API.
     pub fn token(&self, user: &str, app_only: bool) -> String {
-        self.post("/_admin/token", &json!({"user": user, "app_only": app_only}))["access_token"]
+        self.post(
+            "/_admin/token",
+            &json!({"user": user, "app_only": app_only}),
+        )["access_token"]
             .as_str()
             .unwrap_or("")
             .to_string()
@@ -303,12 +306,18 @@ pub fn scenario(noise: usize, knobs: Value) -> Value {
         json!({"id": format!("AAMkAGlunch{who}"), "subject": "Lunch",
             "start": {"days": 1, "time": "12:00", "timeZone": "UTC"}, "duration_minutes": 60})
     };
-    let mut alice = vec![series("AAMkAGab", "alice@contoso.com", TEAMS), team, lunch("alice")];
+    let mut alice = vec![
+        series("AAMkAGab", "alice@contoso.com", TEAMS),
+        team,
+        lunch("alice"),
+    ];
     for k in 0..noise {
         let days = (k as i64 % 90) - 45;
-        alice.push(json!({"id": format!("AAMkAGnoise{k}"), "subject": format!("Focus {k}"),
+        alice.push(
+            json!({"id": format!("AAMkAGnoise{k}"), "subject": format!("Focus {k}"),
             "start": {"days": days, "time": "13:00", "timeZone": "UTC"}, "duration_minutes": 60,
-            "attendees": [{"address": format!("someone{k}@fabrikam.com")}]}));
+            "attendees": [{"address": format!("someone{k}@fabrikam.com")}]}),
+        );
     }
     json!({
         "now": NOW,

@@ -78,9 +78,9 @@ impl App {
             return Some("Access is denied. Check credentials and try again.");
         }
         match &self.access_policy {
-            Some(allowed) if !allowed.iter().any(|a| a.eq_ignore_ascii_case(mailbox)) => {
-                Some("Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.")
-            }
+            Some(allowed) if !allowed.iter().any(|a| a.eq_ignore_ascii_case(mailbox)) => Some(
+                "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+            ),
             _ => None,
         }
     }

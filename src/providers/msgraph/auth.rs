@@ -92,9 +92,7 @@ impl Tokens {
             AuthMode::ClientCredentials => self.client_credentials().await?,
             AuthMode::DeviceCode => self.refresh().await?,
         };
-        let ttl = response
-            .expires_in()
-            .unwrap_or(Duration::from_secs(3600));
+        let ttl = response.expires_in().unwrap_or(Duration::from_secs(3600));
         let token = response.access_token().secret().clone();
         *slot = Some((token.clone(), Instant::now() + ttl));
         Ok(token)
@@ -189,16 +187,21 @@ fn client(s: &MicrosoftSettings) -> Result<Configured, AuthFailure> {
 fn aadsts(description: Option<&str>) -> Option<u32> {
     let d = description?;
     let at = d.find("AADSTS")? + 6;
-    let digits: String = d.get(at..)?.chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = d
+        .get(at..)?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
 /// What the admin must do about a refused token request.
 fn refused(e: &RequestError, s: &MicrosoftSettings, account: &str) -> AuthFailure {
     let (error, code) = match e {
-        RequestTokenError::ServerResponse(r) => {
-            (r.error().to_string(), aadsts(r.error_description().map(String::as_str)))
-        }
+        RequestTokenError::ServerResponse(r) => (
+            r.error().to_string(),
+            aadsts(r.error_description().map(String::as_str)),
+        ),
         RequestTokenError::Request(inner) => {
             let reason = match inner {
                 oauth2::HttpClientError::Reqwest(r) => WithoutUrl(r).to_string(),
@@ -348,9 +351,11 @@ pub async fn sign_in(
             action: "the identity platform issued no refresh token (offline_access was not granted): check the app's delegated permissions".into(),
         });
     };
-    store.save(rt.secret()).map_err(|e| AuthFailure::Unreachable {
-        reason: e.to_string(),
-    })?;
+    store
+        .save(rt.secret())
+        .map_err(|e| AuthFailure::Unreachable {
+            reason: e.to_string(),
+        })?;
     Ok(format!(
         "account {account}: signed in; the refresh token is stored in {} (mode 0600)",
         store.path().display()
@@ -380,7 +385,7 @@ fn device_refused(e: &DeviceError, s: &MicrosoftSettings, account: &str) -> Auth
             "the identity platform did not recognise the device code: run `oneonone auth --account {account}` again"
         ),
         other => action_for(
-            &other.to_string(),
+            other.as_ref(),
             aadsts(r.error_description().map(String::as_str)),
             s,
             account,
@@ -410,7 +415,9 @@ mod tests {
     fn refusals_say_what_to_do() {
         let s = settings();
         assert_eq!(
-            aadsts(Some("AADSTS7000222: The provided client secret keys are expired. Trace ID: x")),
+            aadsts(Some(
+                "AADSTS7000222: The provided client secret keys are expired. Trace ID: x"
+            )),
             Some(7_000_222)
         );
         let expired = action_for("invalid_client", Some(7_000_222), &s, "m365");

@@ -179,7 +179,8 @@ impl Client {
     /// Is `url` under the API base (so it may carry the token)?
     fn ours(&self, url: &str) -> bool {
         let b = self.base.len();
-        url.get(..b).is_some_and(|p| p.eq_ignore_ascii_case(&self.base))
+        url.get(..b)
+            .is_some_and(|p| p.eq_ignore_ascii_case(&self.base))
             && matches!(url.as_bytes().get(b), None | Some(b'/' | b'?'))
     }
 

@@ -130,7 +130,11 @@ fn rhythm(r: &Option<wire::Recurrence>) -> RhythmRec {
         "weekly" => RhythmRec::Weeks(n),
         "daily" if n % 7 == 0 => RhythmRec::Weeks(n / 7),
         "absoluteMonthly" | "relativeMonthly" => RhythmRec::Months(n),
-        "daily" => RhythmRec::Other(if n == 1 { "daily".into() } else { format!("daily (every {n})") }),
+        "daily" => RhythmRec::Other(if n == 1 {
+            "daily".into()
+        } else {
+            format!("daily (every {n})")
+        }),
         "absoluteYearly" | "relativeYearly" => RhythmRec::Other("yearly".into()),
         other => RhythmRec::Other(other.to_string()),
     }
@@ -174,12 +178,19 @@ pub fn parse_item(v: Value, relevance: &Relevance) -> Option<(String, Parsed)> {
         Ok(e) => e,
         Err(err) => {
             let source = master_hint.unwrap_or_else(|| id.clone());
-            return Some((id, Parsed::Bad(bad(source, format!("unreadable event: {err}")))));
+            return Some((
+                id,
+                Parsed::Bad(bad(source, format!("unreadable event: {err}"))),
+            ));
         }
     };
     let source = e.series_master_id.clone().unwrap_or_else(|| id.clone());
     let parsed = match e.kind.as_deref() {
-        Some("occurrence") => match (&e.series_master_id, time(&e.start, "start"), time(&e.end, "end")) {
+        Some("occurrence") => match (
+            &e.series_master_id,
+            time(&e.start, "start"),
+            time(&e.end, "end"),
+        ) {
             (Some(m), Ok(start), Ok(end)) => Parsed::Occurrence(OccRec {
                 master: m.clone(),
                 start,
@@ -338,7 +349,9 @@ pub fn add_mailbox(
                 if !used.contains(&m) {
                     used.push(m);
                 }
-                let s = series.entry(m).or_insert_with(|| Series::new(m, rec, mailbox));
+                let s = series
+                    .entry(m)
+                    .or_insert_with(|| Series::new(m, rec, mailbox));
                 (
                     Some(s.id.clone()),
                     s.uid.clone(),
@@ -352,7 +365,12 @@ pub fn add_mailbox(
                 None,
                 Arc::from(m),
             ),
-            (None, _) => (None, Arc::from(e.ical_uid.as_str()), None, Arc::from(id.as_str())),
+            (None, _) => (
+                None,
+                Arc::from(e.ical_uid.as_str()),
+                None,
+                Arc::from(id.as_str()),
+            ),
         };
         out.instances.push(Instance {
             account: account.clone(),
@@ -437,10 +455,16 @@ mod tests {
         let Some((id, Parsed::Occurrence(o))) = parse_item(skeleton, &rel()) else {
             panic!("not an occurrence");
         };
-        assert_eq!((id.as_str(), o.master.as_str(), o.version.as_str()), ("M_1795428000", "M", "ck1"));
+        assert_eq!(
+            (id.as_str(), o.master.as_str(), o.version.as_str()),
+            ("M_1795428000", "M", "ck1")
+        );
         assert_eq!(o.end - o.start, 30 * 60 * 1000);
         let removed = json!({"@odata.type":"#microsoft.graph.event","id":"E","@removed":{"reason":"deleted"}});
-        assert_eq!(parse_item(removed, &rel()), Some(("E".into(), Parsed::Removed)));
+        assert_eq!(
+            parse_item(removed, &rel()),
+            Some(("E".into(), Parsed::Removed))
+        );
         let single = json!({"id":"S","type":"singleInstance","changeKey":"ck","iCalUId":"UID1",
             "subject":"1:1","isCancelled":false,
             "start":{"dateTime":"2026-11-23T11:00:00.0000000","timeZone":"W. Europe Standard Time"},
@@ -458,7 +482,10 @@ mod tests {
             "start":{"dateTime":"2026-11-23T11:00:00","timeZone":"UTC"},
             "end":{"dateTime":"2026-11-23T11:30:00","timeZone":"UTC"},
             "organizer":{"emailAddress":{"address":"c@x.test"}}});
-        assert_eq!(parse_item(other, &rel()), Some(("T".into(), Parsed::Ignored)));
+        assert_eq!(
+            parse_item(other, &rel()),
+            Some(("T".into(), Parsed::Ignored))
+        );
         let zone = json!({"id":"Z","type":"singleInstance","changeKey":"ck",
             "start":{"dateTime":"2026-11-23T11:00:00","timeZone":"Mars Standard Time"},
             "end":{"dateTime":"2026-11-23T11:30:00","timeZone":"UTC"}});

@@ -13,13 +13,49 @@ use crate::domain::block::{BlockState, find_block};
 
 /// Elements that start and end a line of text.
 const BLOCK_TAGS: &[&str] = &[
-    "address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "div", "dl",
-    "dt", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-    "h6", "header", "hr", "html", "li", "main", "nav", "ol", "p", "pre", "section", "table",
-    "tbody", "tfoot", "thead", "tr", "ul",
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "body",
+    "caption",
+    "center",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "fieldset",
+    "figcaption",
+    "figure",
+    "footer",
+    "form",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "html",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "tbody",
+    "tfoot",
+    "thead",
+    "tr",
+    "ul",
 ];
 /// Elements whose content is never text.
-const SKIP_TAGS: &[&str] = &["head", "style", "script", "title", "template", "noscript", "xml"];
+const SKIP_TAGS: &[&str] = &[
+    "head", "style", "script", "title", "template", "noscript", "xml",
+];
 
 /// The plain text of an HTML body, as the planner sees it: one line per block element and `<br>`,
 /// runs of white space (and `&nbsp;`) as one space, no trailing blanks, no trailing empty lines.
@@ -313,7 +349,10 @@ pub fn text_to_html(text: &str) -> String {
         BlockState::Present(r) => {
             let before = text.get(..r.start).unwrap_or("").trim_end();
             let block = text.get(r.clone()).unwrap_or("");
-            let after = text.get(r.end..).unwrap_or("").trim_start_matches(['\r', '\n']);
+            let after = text
+                .get(r.end..)
+                .unwrap_or("")
+                .trim_start_matches(['\r', '\n']);
             format!("{}{}{}", lines(before), block_fragment(block), lines(after))
         }
         _ => lines(text),
@@ -348,7 +387,8 @@ mod tests {
 
     const TEAMS: &str = include_str!("../../../tests/fixtures/msgraph/teams_invite.html");
     const WORD: &str = include_str!("../../../tests/fixtures/msgraph/outlook_desktop.html");
-    const WORD_BLOCK: &str = include_str!("../../../tests/fixtures/msgraph/outlook_rewrote_block.html");
+    const WORD_BLOCK: &str =
+        include_str!("../../../tests/fixtures/msgraph/outlook_rewrote_block.html");
 
     #[test]
     fn text_has_a_line_per_block_and_no_markup() {

@@ -197,21 +197,29 @@ impl MailboxState {
         };
         for (key, bytes) in state.mirror(mailbox).map_err(|e| e.to_string())? {
             let ok = match key.split_once(':') {
-                Some(("e", id)) => decode(&bytes).map(|r| s.events.insert(id.into(), r)).is_some(),
+                Some(("e", id)) => decode(&bytes)
+                    .map(|r| s.events.insert(id.into(), r))
+                    .is_some(),
                 Some(("o", id)) => decode(&bytes)
                     .map(|r| s.occurrences.insert(id.into(), r))
                     .is_some(),
-                Some(("m", id)) => decode(&bytes).map(|r| s.masters.insert(id.into(), r)).is_some(),
+                Some(("m", id)) => decode(&bytes)
+                    .map(|r| s.masters.insert(id.into(), r))
+                    .is_some(),
                 Some(("p", id)) => decode(&bytes)
                     .map(|r| s.problems.insert(id.into(), r))
                     .is_some(),
-                _ if key == IGNORED_KEY => decode::<Vec<u64>>(&bytes)
-                    .map(|v| s.ignored = v)
-                    .is_some(),
+                _ if key == IGNORED_KEY => {
+                    decode::<Vec<u64>>(&bytes).map(|v| s.ignored = v).is_some()
+                }
                 _ => false,
             };
             if !ok {
-                tracing::warn!(mailbox, key, "a stored record cannot be read; the mailbox is read afresh");
+                tracing::warn!(
+                    mailbox,
+                    key,
+                    "a stored record cannot be read; the mailbox is read afresh"
+                );
                 return Ok(MailboxState::default());
             }
         }
@@ -451,10 +459,16 @@ mod tests {
         };
         assert!(r.concerns(&people("a@x.test", &["b@x.test"]), false));
         assert!(r.concerns(&people("c@x.test", &["a@x.test", "b@x.test"]), false));
-        assert!(!r.concerns(&people("a@x.test", &["b@x.test"]), true), "all-day");
+        assert!(
+            !r.concerns(&people("a@x.test", &["b@x.test"]), true),
+            "all-day"
+        );
         assert!(!r.concerns(&people("a@x.test", &["c@x.test"]), false));
         let mut room = people("a@x.test", &["b@x.test"]);
-        room.attendees.get_mut(0).into_iter().for_each(|a| a.resource = true);
+        room.attendees
+            .get_mut(0)
+            .into_iter()
+            .for_each(|a| a.resource = true);
         assert!(!r.concerns(&room, false), "a room is not a person");
         let d = Relevance::new(&[pair("a@x.test", "b@x.test")], true);
         assert!(d.concerns(&people("a@x.test", &["c@x.test"]), false));
@@ -501,7 +515,11 @@ mod tests {
         let mut ch = Changes::default();
         s2.remove("Y", &mut ch);
         s2.remove("never-seen", &mut ch);
-        let c = s2.commit("a@x.test", ch, s.link.clone().unwrap_or_else(|| unreachable!()));
+        let c = s2.commit(
+            "a@x.test",
+            ch,
+            s.link.clone().unwrap_or_else(|| unreachable!()),
+        );
         assert_eq!(c.upsert.len(), 1);
         assert_eq!(s2.count(), 2);
     }

@@ -170,10 +170,22 @@ impl Inner {
                 }
             }
         };
-        sync::sync_mailbox(&self.client, &self.relevance, &self.store, &mailbox, window, state).await
+        sync::sync_mailbox(
+            &self.client,
+            &self.relevance,
+            &self.store,
+            &mailbox,
+            window,
+            state,
+        )
+        .await
     }
 
-    async fn fetch(self: Arc<Self>, window: Window, progress: &Progress) -> Result<Snapshot, ProviderError> {
+    async fn fetch(
+        self: Arc<Self>,
+        window: Window,
+        progress: &Progress,
+    ) -> Result<Snapshot, ProviderError> {
         let started = std::time::Instant::now();
         progress.add_calendars(self.people.len());
         let mut kept = if self.keep_in_memory {

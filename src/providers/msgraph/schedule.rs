@@ -19,6 +19,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// Spans of time, UTC, start before end.
+type Spans = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
 /// Graph answers at most 62 days and 20 people per request.
 const MAX_SPAN_DAYS: i64 = 62;
 const MAX_PEOPLE: usize = 20;
@@ -65,7 +68,7 @@ pub fn outside_working_hours(
     wh: &WorkingHours,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>, String> {
+) -> Result<Spans, String> {
     let zone = zones::resolve_with_bias(&wh.time_zone.name, wh.time_zone.bias)?;
     let time = |s: &str| {
         NaiveTime::parse_from_str(s.trim(), "%H:%M:%S%.f")
@@ -145,8 +148,10 @@ async fn read_span(
         Ok(c) => c.value,
         Err(e) => {
             for p in people {
-                out.failed
-                    .insert(p.clone(), format!("free/busy (getSchedule) could not be read: {e}"));
+                out.failed.insert(
+                    p.clone(),
+                    format!("free/busy (getSchedule) could not be read: {e}"),
+                );
             }
             return;
         }
@@ -157,9 +162,15 @@ async fn read_span(
             continue;
         };
         let email = info.schedule_id.to_lowercase();
-        let Some(items) = info.schedule_items.as_ref().filter(|_| info.error.is_none()) else {
-            out.failed
-                .insert(email.clone(), "getSchedule has no free/busy for this person".into());
+        let Some(items) = info
+            .schedule_items
+            .as_ref()
+            .filter(|_| info.error.is_none())
+        else {
+            out.failed.insert(
+                email.clone(),
+                "getSchedule has no free/busy for this person".into(),
+            );
             seen.push(email);
             continue;
         };
@@ -169,8 +180,10 @@ async fn read_span(
             match (s, e) {
                 (Ok(s), Ok(e)) => out.busy.push(block(account, &email, s, e.max(s))),
                 (Err(x), _) | (_, Err(x)) => {
-                    out.failed
-                        .insert(email.clone(), format!("free/busy has an unreadable time: {x}"));
+                    out.failed.insert(
+                        email.clone(),
+                        format!("free/busy has an unreadable time: {x}"),
+                    );
                 }
             }
         }
@@ -190,16 +203,18 @@ async fn read_span(
     }
     for p in people {
         if !seen.contains(p) {
-            out.failed
-                .insert(p.clone(), "getSchedule did not answer for this person".into());
+            out.failed.insert(
+                p.clone(),
+                "getSchedule did not answer for this person".into(),
+            );
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::wire::WorkingZone;
+    use super::*;
 
     #[test]
     fn non_working_time_in_the_persons_zone() {
@@ -218,8 +233,9 @@ mod tests {
                 .unwrap_or_default()
         };
         // Monday 23 and Tuesday 24 November 2026 (UTC+1), Wednesday off.
-        let spans = outside_working_hours(&wh, t("2026-11-23T00:00:00Z"), t("2026-11-26T00:00:00Z"))
-            .unwrap_or_default();
+        let spans =
+            outside_working_hours(&wh, t("2026-11-23T00:00:00Z"), t("2026-11-26T00:00:00Z"))
+                .unwrap_or_default();
         assert!(spans.contains(&(t("2026-11-23T00:00:00Z"), t("2026-11-23T07:00:00Z"))));
         assert!(spans.contains(&(t("2026-11-23T16:00:00Z"), t("2026-11-23T23:00:00Z"))));
         assert!(spans.contains(&(t("2026-11-24T23:00:00Z"), t("2026-11-25T23:00:00Z"))));
@@ -232,8 +248,12 @@ mod tests {
             },
             ..wh
         };
-        let spans = outside_working_hours(&custom, t("2026-11-23T00:00:00Z"), t("2026-11-24T00:00:00Z"))
-            .unwrap_or_default();
+        let spans = outside_working_hours(
+            &custom,
+            t("2026-11-23T00:00:00Z"),
+            t("2026-11-24T00:00:00Z"),
+        )
+        .unwrap_or_default();
         // India-like custom zone (UTC+5:30): work starts 02:30 UTC.
         assert!(spans.contains(&(t("2026-11-23T00:00:00Z"), t("2026-11-23T02:30:00Z"))));
         assert!(spans.contains(&(t("2026-11-23T11:30:00Z"), t("2026-11-23T18:30:00Z"))));
@@ -244,6 +264,13 @@ mod tests {
             },
             ..custom
         };
-        assert!(outside_working_hours(&unknown, t("2026-11-23T00:00:00Z"), t("2026-11-24T00:00:00Z")).is_err());
+        assert!(
+            outside_working_hours(
+                &unknown,
+                t("2026-11-23T00:00:00Z"),
+                t("2026-11-24T00:00:00Z")
+            )
+            .is_err()
+        );
     }
 }

@@ -89,12 +89,12 @@ impl MicrosoftSettings {
                 None
             }
         };
-        let tenant = keys.string("tenant", true).and_then(|t| {
-            check(keys, "tenant", tenant_problem(t.trim(), auth), t.trim())
-        });
-        let client_id = keys.string("client_id", true).and_then(|c| {
-            check(keys, "client_id", id_problem(c.trim()), c.trim())
-        });
+        let tenant = keys
+            .string("tenant", true)
+            .and_then(|t| check(keys, "tenant", tenant_problem(t.trim(), auth), t.trim()));
+        let client_id = keys
+            .string("client_id", true)
+            .and_then(|c| check(keys, "client_id", id_problem(c.trim()), c.trim()));
         let secret = keys.path("client_secret_file", false);
         if let Some(p) = &secret
             && let Err(e) = crate::auth::read_secret_file(p)
@@ -145,7 +145,10 @@ impl MicrosoftSettings {
 
     /// The identity platform's device-code endpoint.
     pub fn device_code_url(&self) -> String {
-        format!("{}/{}/oauth2/v2.0/devicecode", self.authority_url, self.tenant)
+        format!(
+            "{}/{}/oauth2/v2.0/devicecode",
+            self.authority_url, self.tenant
+        )
     }
 }
 
@@ -209,7 +212,9 @@ pub(crate) fn parse_base_url(s: &str) -> Result<String, String> {
         other => return Err(format!("{s:?} has scheme {other:?}; expected https")),
     }
     if host.is_empty() || u.query().is_some() || u.fragment().is_some() {
-        return Err(format!("{s:?} must be a base URL (a host, no query or fragment)"));
+        return Err(format!(
+            "{s:?} must be a base URL (a host, no query or fragment)"
+        ));
     }
     Ok(u.as_str().trim_end_matches('/').to_string())
 }

@@ -13,11 +13,11 @@
 //! Invariants: nothing is committed unless the whole round was read; an `@removed` only ever
 //! removes what this mailbox's state holds (a change outside the window is no cancellation); an
 //! item that cannot be read leaves what was known of it as it was and is reported until read.
+use super::AuthFailure;
 use super::client::{Call, CallError, Client};
 use super::convert::{self, Parsed};
 use super::mirror::{Changes, LinkRec, MailboxState, MasterRec, ProblemRec, Relevance};
 use super::wire;
-use super::AuthFailure;
 use crate::providers::Window;
 use crate::store::AccountState;
 use chrono::{DateTime, Duration, NaiveTime, Utc};
@@ -117,15 +117,17 @@ fn classify(e: CallError) -> RoundError {
     match (&e, e.status()) {
         (_, Some(410)) => RoundError::Expired,
         (_, Some(400 | 404))
-            if code == "invaliddeltatoken" || code == "syncstatenotfound" || code == "resyncrequired" =>
+            if code == "invaliddeltatoken"
+                || code == "syncstatenotfound"
+                || code == "resyncrequired" =>
         {
             RoundError::Expired
         }
         (CallError::Auth(a), _) => RoundError::Failed(Failure::Auth(a.clone())),
         (_, Some(401 | 403)) => RoundError::Failed(Failure::Denied(e.to_string())),
-        (_, Some(404)) => RoundError::Failed(Failure::Other(format!(
-            "no Exchange Online mailbox ({e})"
-        ))),
+        (_, Some(404)) => {
+            RoundError::Failed(Failure::Other(format!("no Exchange Online mailbox ({e})")))
+        }
         _ => RoundError::Failed(Failure::Other(e.to_string())),
     }
 }
@@ -202,12 +204,16 @@ async fn fetch_master(client: &Client, mailbox: &str, id: &str) -> Result<Fetche
                 Ok(m) => Fetched::Found(m),
                 Err(x) => Fetched::Bad(format!("the series master cannot be read: {x}")),
             }),
-            Err(x) => Ok(Fetched::Bad(format!("the series master cannot be read: {x}"))),
+            Err(x) => Ok(Fetched::Bad(format!(
+                "the series master cannot be read: {x}"
+            ))),
         },
         Err(e) if e.status() == Some(404) => Ok(Fetched::Gone),
         Err(e) => match classify(e) {
             RoundError::Failed(f) => Err(f),
-            RoundError::Expired => Err(Failure::Other("unexpected answer for a series master".into())),
+            RoundError::Expired => Err(Failure::Other(
+                "unexpected answer for a series master".into(),
+            )),
         },
     }
 }
@@ -327,7 +333,10 @@ pub async fn sync_mailbox(
         let round = match read_round(client, relevance, mailbox, url).await {
             Ok(r) => r,
             Err(RoundError::Expired) => {
-                info!(mailbox, "Graph no longer knows the delta link; reading the mailbox afresh");
+                info!(
+                    mailbox,
+                    "Graph no longer knows the delta link; reading the mailbox afresh"
+                );
                 fresh = true;
                 continue;
             }
@@ -360,7 +369,15 @@ pub async fn sync_mailbox(
             scope,
         };
         let commit = state.commit(mailbox, ch, link);
-        debug!(mailbox, fresh, items = n, masters = masters.len(), upserts = commit.upsert.len(), removes = commit.remove.len(), "delta round");
+        debug!(
+            mailbox,
+            fresh,
+            items = n,
+            masters = masters.len(),
+            upserts = commit.upsert.len(),
+            removes = commit.remove.len(),
+            "delta round"
+        );
         let store = store.clone();
         let mb = mailbox.to_string();
         let saved = tokio::task::spawn_blocking(move || store.commit(&mb, commit)).await;

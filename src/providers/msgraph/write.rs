@@ -94,7 +94,9 @@ async fn read_current(client: &Client, mailbox: &str, id: &str) -> Result<Curren
         "/users/{}/events/{}?$select=body,changeKey,start,end,type&$expand={}",
         segment(mailbox),
         segment(id),
-        query(&format!("singleValueExtendedProperties($filter=id eq '{PROPERTY}')"))
+        query(&format!(
+            "singleValueExtendedProperties($filter=id eq '{PROPERTY}')"
+        ))
     ));
     let call = Call {
         method: reqwest::Method::GET,
@@ -126,7 +128,11 @@ async fn patch(
     let tag = etag(version);
     let call = Call {
         method: reqwest::Method::PATCH,
-        url: client.url(&format!("/users/{}/events/{}", segment(mailbox), segment(id))),
+        url: client.url(&format!(
+            "/users/{}/events/{}",
+            segment(mailbox),
+            segment(id)
+        )),
         mailbox,
         json: Some(body),
         if_match: Some(&tag),
@@ -288,7 +294,11 @@ pub async fn set_end(
             Err(e) => return Err(failed(mailbox, id, e)),
         }
     }
-    Err(conflict(mailbox, id, "it kept changing; the next cycle tries again"))
+    Err(conflict(
+        mailbox,
+        id,
+        "it kept changing; the next cycle tries again",
+    ))
 }
 
 /// The `transactionId` of a new series: a UUID-shaped hash of its key, so every try sends the same.
@@ -439,11 +449,17 @@ mod tests {
         assert_eq!(b["recurrence"]["pattern"]["interval"], 2);
         assert_eq!(b["recurrence"]["pattern"]["daysOfWeek"][0], "monday");
         assert_eq!(b["recurrence"]["range"]["startDate"], "2026-11-23");
-        assert_eq!(b["recurrence"]["range"]["recurrenceTimeZone"], "W. Europe Standard Time");
+        assert_eq!(
+            b["recurrence"]["range"]["recurrenceTimeZone"],
+            "W. Europe Standard Time"
+        );
         let m = recurrence(&series(Cadence::Monthly, 30));
         assert_eq!(m["pattern"]["type"], "relativeMonthly");
         assert_eq!(m["pattern"]["index"], "last");
-        assert_eq!(recurrence(&series(Cadence::Monthly, 10))["pattern"]["index"], "second");
+        assert_eq!(
+            recurrence(&series(Cadence::Monthly, 10))["pattern"]["index"],
+            "second"
+        );
         // The same key always gives the same transactionId; another key another one.
         assert_eq!(b["transactionId"], transaction_id("oneonone-00ff@oneonone"));
         assert_ne!(transaction_id("a"), transaction_id("b"));

@@ -44,10 +44,12 @@ pub fn resolve(name: &str) -> Result<Zone, String> {
 pub fn resolve_with_bias(name: &str, bias_minutes: Option<i64>) -> Result<Zone, String> {
     match resolve(name) {
         Ok(z) => Ok(z),
-        Err(e) => match bias_minutes.and_then(|b| FixedOffset::west_opt(i32::try_from(b * 60).ok()?)) {
-            Some(off) => Ok(Zone::Fixed(off)),
-            None => Err(e),
-        },
+        Err(e) => {
+            match bias_minutes.and_then(|b| FixedOffset::west_opt(i32::try_from(b * 60).ok()?)) {
+                Some(off) => Ok(Zone::Fixed(off)),
+                None => Err(e),
+            }
+        }
     }
 }
 
@@ -148,19 +150,30 @@ mod tests {
         assert!(resolve("Mars Standard Time").is_err_and(|e| e.contains("Mars")));
         assert_eq!(
             resolve_with_bias(CUSTOM, Some(-330)),
-            Ok(Zone::Fixed(FixedOffset::east_opt(330 * 60).unwrap_or_else(|| unreachable!())))
+            Ok(Zone::Fixed(
+                FixedOffset::east_opt(330 * 60).unwrap_or_else(|| unreachable!())
+            ))
         );
     }
 
     #[test]
     fn date_times_in_zones_and_across_dst() {
         let t = parse_date_time("2026-07-01T10:00:00.0000000", "W. Europe Standard Time");
-        assert_eq!(t.map(|t| t.to_rfc3339()), Ok("2026-07-01T08:00:00+00:00".into()));
+        assert_eq!(
+            t.map(|t| t.to_rfc3339()),
+            Ok("2026-07-01T08:00:00+00:00".into())
+        );
         let t = parse_date_time("2026-11-23T10:00:00.0000000", "UTC");
-        assert_eq!(t.map(|t| t.to_rfc3339()), Ok("2026-11-23T10:00:00+00:00".into()));
+        assert_eq!(
+            t.map(|t| t.to_rfc3339()),
+            Ok("2026-11-23T10:00:00+00:00".into())
+        );
         // 02:30 does not exist in Berlin on 29 March 2026: an hour later.
         let t = parse_date_time("2026-03-29T02:30:00.0000000", "W. Europe Standard Time");
-        assert_eq!(t.map(|t| t.to_rfc3339()), Ok("2026-03-29T01:30:00+00:00".into()));
+        assert_eq!(
+            t.map(|t| t.to_rfc3339()),
+            Ok("2026-03-29T01:30:00+00:00".into())
+        );
         assert!(parse_date_time("yesterday", "UTC").is_err());
         assert!(parse_date_time("2026-11-23T10:00:00.0000000", "Atlantis").is_err());
         assert_eq!(
@@ -171,7 +184,10 @@ mod tests {
 
     #[test]
     fn names_for_writing() {
-        assert_eq!(graph_name(chrono_tz::Europe::Berlin), "W. Europe Standard Time");
+        assert_eq!(
+            graph_name(chrono_tz::Europe::Berlin),
+            "W. Europe Standard Time"
+        );
         assert_eq!(graph_name(chrono_tz::Europe::London), "GMT Standard Time");
         assert_eq!(graph_name(chrono_tz::UTC), "UTC");
         let local = NaiveDateTime::parse_from_str("2026-11-23T10:00:00", "%Y-%m-%dT%H:%M:%S")
