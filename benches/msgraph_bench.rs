@@ -369,7 +369,7 @@ async fn bench() -> Vec<String> {
     let (initial_wall, initial_cpu, instances, calendars_ok) = {
         let provider = oneonone::providers::open(
             account,
-            OpenContext::for_account(
+            OpenContext::new(
                 &settings,
                 &account.name,
                 AccountState::for_account(&store, &account.name),

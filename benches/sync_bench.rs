@@ -256,6 +256,8 @@ fn main() {
                 max_in_window: 3,
                 window: Duration::days(90),
             },
+            timezone: chrono_tz::UTC,
+            working_hours: Default::default(),
         })
         .collect();
     let settings = PlanSettings {
@@ -263,6 +265,7 @@ fn main() {
         lookback: Duration::weeks(26),
         timezone: tz,
         public_url: "http://127.0.0.1:8080".into(),
+        nudge_before: None,
     };
     let counts = BTreeMap::new();
     let accounts = [AccountInput {

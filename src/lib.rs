@@ -13,6 +13,9 @@
 //! - `auth`:      credentials for remote providers: the oauth2 HTTP adapter, secret files, stored
 //!   refresh tokens.
 //! - `config`:    the TOML settings, env overrides, and `file:line:col` validation errors.
+//! - `metrics`:   the Prometheus metric names and recorder (`/metrics` on the admin listener).
+//! - `notify`:    findings, digests and nudges as messages: routing (pure), rendering for Slack,
+//!   Teams, JSON and email, the outbox and the senders.
 //! - `views`:     the read model of `status` and `meetings` (CLI output, admin API).
 //! - `web`:       axum: the public agenda pages, and the admin status page.
 //! - `daemon`:    the engine, the poll loop, signals, systemd notify; owns the only clock.
@@ -24,6 +27,8 @@ pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod example;
+pub mod metrics;
+pub mod notify;
 pub mod providers;
 pub mod store;
 pub mod sync;

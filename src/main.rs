@@ -10,14 +10,34 @@ fn init_tracing(command: &oneonone::cli::Command) {
         _ => "warn",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        // Under systemd: the journal adds timestamps; no colours.
-        builder.without_time().with_ansi(false).init();
+        // Under systemd: structured entries straight to the journal, so a finding's pair, kind
+        // and severity are journal fields (`journalctl PAIR=… KIND=…`); if the journal socket
+        // cannot be reached, plain lines on stderr (the journal adds timestamps; no colours).
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        match tracing_journald::layer() {
+            Ok(journal) => {
+                let journal = journal
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("oneonone".into());
+                tracing_subscriber::registry()
+                    .with(filter)
+                    .with(journal)
+                    .init();
+            }
+            Err(_) => tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .without_time()
+                .with_ansi(false)
+                .init(),
+        }
     } else {
-        builder.init();
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
 }
 

@@ -456,6 +456,7 @@ fn open_items_carry_over_into_the_next_invite() {
             done_start: None,
             done_at: None,
             created_at: start - chrono::Duration::days(1),
+            ..AgendaItem::default()
         };
         store
             .put_agenda_item(&item(
@@ -549,14 +550,21 @@ fn findings_are_notified_once_per_streak() {
     assert_eq!(code, 0);
     assert_eq!(received.lock().expect("lock").len(), 2);
 
-    // The streak grows to three: still the same streak, still not re-sent.
+    // The streak grows to three: the same streak at the same level (3 of at most 2 is still
+    // "over once"), so it is not re-sent; the gap since the last 1:1 has grown a whole cadence
+    // period, which is worse, so that one is sent again, once, marked as worse.
     write_weekly(&env, "20261006", &["20261110", "20261117", "20261124"]);
     let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-25T12:00:00Z"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         kinds(&received.lock().expect("lock")),
-        vec!["cadence_gap", "repeated_cancellations"]
+        vec!["cadence_gap", "repeated_cancellations", "cadence_gap"]
     );
+    let worse = received.lock().expect("lock")[2].clone();
+    assert_eq!(worse["event"], "worse", "{worse}");
+    let (code, _, err) = env.run(&["sync", "--once", "--now", "2026-11-25T13:00:00Z"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(received.lock().expect("lock").len(), 3);
 }
 
 #[test]
@@ -698,7 +706,7 @@ fn check_warns_when_a_secret_is_readable_by_others() {
     std::fs::set_permissions(env.config(), std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let (code, out, _) = env.run(&["check"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("warning: holds notify.webhook_url"), "{out}");
+    assert!(out.contains("warning: holds a webhook URL"), "{out}");
     assert!(
         !out.contains("XXXX"),
         "the secret itself is never printed: {out}"
@@ -772,4 +780,42 @@ fn an_emptied_folder_is_a_failed_read_not_cancellations() {
     assert_eq!(next, "2026-11-24T10:00:00Z");
     assert_eq!(cancelled, 0);
     assert!(kinds.is_empty(), "{kinds:?}");
+}
+
+#[test]
+fn fix_mode_books_around_the_owners_own_time() {
+    let env = Env::new();
+    env.write_config(
+        "[[pairs]]\nmanager = \"alice@acme.test\"\nreport = \"erin@acme.test\"\naccount = \"local\"\nenforce = \"fix\"\n",
+        "",
+    );
+    // Alice's own calendar folder (named by her address): blocked every weekday morning.
+    let mine = env.cal().join("alice@acme.test");
+    std::fs::create_dir_all(&mine).expect("mkdir");
+    std::fs::write(
+        mine.join("focus.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:focus\r\nDTSTAMP:20260101T000000Z\r\n\
+DTSTART;TZID=Europe/London:20261102T090000\r\nDTEND;TZID=Europe/London:20261102T120000\r\n\
+RRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR\r\nSUMMARY:Focus time\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .expect("write");
+    let (code, out, err) = env.run(&["sync", "--once", "--now", "2026-11-22T12:00:00Z"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let created: Vec<PathBuf> = std::fs::read_dir(env.cal())
+        .expect("read dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains("oneonone-"))
+        .collect();
+    assert_eq!(created.len(), 1, "{created:?}\n{err}");
+    let new = std::fs::read_to_string(&created[0]).expect("read");
+    let start = new
+        .lines()
+        .find_map(|l| l.strip_prefix("DTSTART;TZID=Europe/London:"))
+        .expect("a start");
+    let hour: u32 = start.get(9..11).and_then(|h| h.parse().ok()).expect("hour");
+    assert!(
+        hour >= 12,
+        "the new series must not sit in Alice's focus time: {start}"
+    );
 }

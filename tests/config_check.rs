@@ -47,13 +47,19 @@ fn render(s: &Settings) -> String {
     for a in &s.accounts {
         match &a.provider {
             ProviderSettings::Local(l) => {
+                let owners: Vec<String> =
+                    l.owners.iter().map(|(f, e)| format!("{f}={e}")).collect();
                 let _ = writeln!(
                     out,
-                    "account {} = local path={} example={}",
+                    "account {} = local path={} example={} owners=[{}]",
                     a.name,
                     l.path.display(),
-                    l.example
+                    l.example,
+                    owners.join(",")
                 );
+            }
+            ProviderSettings::Google(g) => {
+                let _ = writeln!(out, "account {} = google {}", a.name, google(g));
             }
             ProviderSettings::Microsoft(m) => {
                 let _ = writeln!(
@@ -78,19 +84,20 @@ fn render(s: &Settings) -> String {
     let c = &f.cancellations;
     let _ = writeln!(
         out,
-        "defaults = cadence={} duration={} enforce={:?} cancellations={}/{}/{}",
+        "defaults = cadence={} duration={} enforce={:?} cancellations={}/{}/{} working_hours={}",
         f.cadence,
         format_chrono(f.duration),
         f.enforce,
         c.max_consecutive,
         c.max_in_window,
-        format_chrono(c.window)
+        format_chrono(c.window),
+        f.working_hours
     );
     for p in &s.pairs {
         let c = &p.cancellations;
         let _ = writeln!(
             out,
-            "pair {} = manager={} report={} account={} cadence={} duration={} enforce={:?} cancellations={}/{}/{}",
+            "pair {} = manager={} report={} account={} cadence={} duration={} enforce={:?} cancellations={}/{}/{} timezone={} working_hours={}",
             p.id,
             p.manager,
             p.report,
@@ -100,15 +107,125 @@ fn render(s: &Settings) -> String {
             p.enforce,
             c.max_consecutive,
             c.max_in_window,
-            format_chrono(c.window)
+            format_chrono(c.window),
+            p.timezone.name(),
+            p.working_hours
+        );
+    }
+    render_notify(&mut out, &s.notify);
+    if let Some(w) = &s.web.sign_in {
+        let _ = writeln!(
+            out,
+            "web.sign_in = issuer={} client_id={} secret_file={} require_sign_in={} session_lifetime={} allow_unverified_email={}",
+            w.issuer_url,
+            w.client_id,
+            w.client_secret_file.display(),
+            w.require_sign_in,
+            format_chrono(w.session_lifetime),
+            w.allow_unverified_email
+        );
+    }
+    out
+}
+
+fn render_notify(out: &mut String, n: &oneonone::config::NotifySettings) {
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map_or("-".to_string(), |p| p.display().to_string())
+    };
+    for w in &n.webhooks {
+        let _ = writeln!(
+            out,
+            "notify.webhook {} = {:?} url={} url_file={} secret_file={}",
+            w.name,
+            w.format,
+            w.url,
+            path(&w.url_file),
+            path(&w.secret_file)
+        );
+    }
+    if let Some(e) = &n.email {
+        let _ = writeln!(
+            out,
+            "notify.email = {}:{} tls={:?} from={} credentials_file={} ca_file={}",
+            e.host,
+            e.port,
+            e.tls,
+            e.from,
+            path(&e.credentials_file),
+            path(&e.ca_file)
+        );
+    }
+    if !n.admins.is_empty() {
+        let _ = writeln!(out, "notify.admins = {}", n.admins.join(","));
+    }
+    for r in &n.routes {
+        let _ = writeln!(
+            out,
+            "notify.route = kinds=[{}] severity>={:?} to={:?} digest={} resolved={}",
+            r.kinds.join(","),
+            r.min_severity,
+            r.to,
+            r.digest,
+            r.resolved
+        );
+    }
+    if let Some((a, b)) = n.quiet_hours {
+        let _ = writeln!(
+            out,
+            "notify.quiet_hours = {}-{}",
+            a.format("%H:%M"),
+            b.format("%H:%M")
         );
     }
     let _ = writeln!(
         out,
-        "notify.webhook_url = {}",
-        s.notify.webhook_url.as_deref().unwrap_or("none")
+        "notify.digest = {} {}",
+        n.digest_at.0,
+        n.digest_at.1.format("%H:%M")
     );
-    out
+    if let Some(nudge) = n.nudge {
+        let _ = writeln!(
+            out,
+            "notify.nudge = before={} manager_too={}",
+            format_chrono(nudge.before),
+            nudge.manager_too
+        );
+    }
+}
+
+fn google(g: &oneonone::providers::google::GoogleSettings) -> String {
+    use oneonone::providers::google::GoogleAuth;
+    let auth = match &g.auth {
+        GoogleAuth::ServiceAccount {
+            key_file,
+            client_email,
+        } => format!(
+            "service_account key={} client_email={client_email}",
+            key_file.display()
+        ),
+        GoogleAuth::OAuth {
+            user,
+            client_id,
+            client_secret_file,
+            auth_url,
+        } => format!(
+            "oauth user={user} client_id={client_id} client_secret_file={} auth_url={auth_url}",
+            client_secret_file
+                .as_ref()
+                .map_or("none".into(), |p| p.display().to_string())
+        ),
+    };
+    let l = &g.limits;
+    format!(
+        "{auth} api_base_url={} token_url={} per_user={}/min per_account={}/min concurrency={} retry_initial_delay={}",
+        g.api_base_url,
+        g.token_url,
+        l.per_user_per_minute,
+        l.per_minute,
+        l.concurrency,
+        humantime::format_duration(l.retry_delay)
+    )
 }
 
 fn outcome(path: &Path, env: &[(String, String)]) -> String {

@@ -1,5 +1,5 @@
 //! The daemon end to end: `run` writes the agenda blocks on its first cycle, serves the agenda page
-//! and the pair's link on the public listener and the status API only on its admin socket (which
+//! and the pair's page (at its stable link) on the public listener and the status API only on its admin socket (which
 //! `oneonone status` uses while the daemon holds the store), reloads its configuration on SIGHUP
 //! (rejecting a broken one and keeping the old), and stops cleanly on SIGTERM.
 use std::io::{BufRead, BufReader};
@@ -121,27 +121,15 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || ":/.".contains(*c))
         .collect();
-    let no_redirect = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let (status, location) = rt.block_on(async {
-        let r = no_redirect
-            .get(&pair_link)
-            .send()
-            .await
-            .expect("GET pair link");
-        let loc = r
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .map(String::from);
-        (r.status().as_u16(), loc)
+    let (status, page) = rt.block_on(async {
+        let r = reqwest::get(&pair_link).await.expect("GET pair link");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
     });
-    assert_eq!(status, 303, "{pair_link}");
+    assert_eq!(status, 200, "{pair_link}");
+    let doc_path = url.trim_start_matches(&format!("http://127.0.0.1:{port}"));
     assert!(
-        location.is_some_and(|l| url.ends_with(&l)),
-        "the pair link opens the next doc"
+        page.contains("Next 1:1") && page.contains(&format!("href=\"{doc_path}\"")),
+        "the pair link shows the next meeting's agenda and links its doc: {page}"
     );
     // The admin API is not on the public listener …
     for path in ["/api/status", "/api/meetings", "/"] {
@@ -190,4 +178,144 @@ ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:
     wait_for(&rx, "stopped", 30, &mut seen);
     let status = child.wait().expect("wait");
     assert!(status.success(), "exit status {status:?}");
+}
+
+#[path = "support/python.rs"]
+mod python;
+
+#[test]
+fn metrics_and_readiness_are_served_on_the_admin_listener_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("cal")).expect("mkdir");
+    std::fs::write(
+        root.join("cal/s1.ics"),
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:s1\r\nDTSTAMP:20250101T000000Z\r\n\
+DTSTART:20251103T100000Z\r\nDTEND:20251103T104500Z\r\nRRULE:FREQ=WEEKLY\r\nSUMMARY:1:1\r\n\
+ORGANIZER:mailto:alice@acme.test\r\nATTENDEE:mailto:alice@acme.test\r\nATTENDEE:mailto:bob@acme.test\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+    )
+    .expect("write ics");
+    let (port, admin) = (free_port(), free_port());
+    let cfg = root.join("config.toml");
+    let text = config(port, "1h", "").replace(
+        "admin_listen = \"unix:admin.sock\"",
+        &format!("admin_listen = \"127.0.0.1:{admin}\""),
+    );
+    std::fs::write(&cfg, text).expect("write config");
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn daemon");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    wait_for(&rx, "cycle finished", 60, &mut seen);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let get = |url: String| {
+        rt.block_on(async {
+            let r = reqwest::get(&url).await.expect("GET");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        })
+    };
+    assert_eq!(get(format!("http://127.0.0.1:{admin}/readyz")).0, 200);
+    assert_eq!(get(format!("http://127.0.0.1:{port}/readyz")).0, 404);
+    assert_eq!(get(format!("http://127.0.0.1:{port}/metrics")).0, 404);
+    let (status, text) = get(format!("http://127.0.0.1:{admin}/metrics"));
+    assert_eq!(status, 200);
+
+    // The reference parser reads it; the families an operator alerts on are there.
+    let parsed: serde_json::Value =
+        serde_json::from_str(&python::run_tool("parse_metrics.py", &[], &text)).expect("JSON");
+    let fam = |name: &str| parsed["families"][name].clone();
+    let sample = |name: &str, sample: &str, labels: serde_json::Value| -> f64 {
+        fam(name)["samples"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s[0] == sample && s[1] == labels)
+            .and_then(|s| s[2].as_f64())
+            .unwrap_or_else(|| panic!("no {sample} {labels} in:\n{text}"))
+    };
+    assert_eq!(fam("oneonone_cycle_duration_seconds")["type"], "histogram");
+    assert_eq!(
+        sample(
+            "oneonone_cycle_duration_seconds",
+            "oneonone_cycle_duration_seconds_count",
+            serde_json::json!({})
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            "oneonone_cycles",
+            "oneonone_cycles_total",
+            serde_json::json!({"result": "ok"})
+        ),
+        1.0
+    );
+    // 45-minute meetings against a 30-minute default: one duration finding.
+    assert_eq!(
+        sample(
+            "oneonone_findings",
+            "oneonone_findings",
+            serde_json::json!({"kind": "duration_mismatch"})
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            "oneonone_findings",
+            "oneonone_findings",
+            serde_json::json!({"kind": "cadence_gap"})
+        ),
+        0.0
+    );
+    assert!(
+        sample(
+            "oneonone_writes",
+            "oneonone_writes_total",
+            serde_json::json!({"kind": "block", "result": "written"})
+        ) >= 1.0
+    );
+    assert_eq!(
+        sample(
+            "oneonone_outbox_depth",
+            "oneonone_outbox_depth",
+            serde_json::json!({})
+        ),
+        0.0
+    );
+    assert!(
+        sample(
+            "oneonone_store_size_bytes",
+            "oneonone_store_size_bytes",
+            serde_json::json!({})
+        ) > 0.0
+    );
+    let last = sample(
+        "oneonone_last_successful_sync_timestamp_seconds",
+        "oneonone_last_successful_sync_timestamp_seconds",
+        serde_json::json!({"account": "local"}),
+    );
+    let now = oneonone::daemon::clock::now().timestamp() as f64;
+    assert!((now - last).abs() < 120.0, "last sync {last}, now {now}");
+
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().expect("wait");
+    assert!(status.success());
 }

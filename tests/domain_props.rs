@@ -27,6 +27,8 @@ fn pair() -> Pair {
             max_in_window: 3,
             window: Duration::days(90),
         },
+        timezone: chrono_tz::UTC,
+        working_hours: Default::default(),
     }
 }
 

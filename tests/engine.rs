@@ -428,6 +428,8 @@ fn make_pair(case: &Case) -> Pair {
             max_in_window: case.pair.max_in_window,
             window: Duration::days(case.pair.window_days),
         },
+        timezone: chrono_tz::UTC,
+        working_hours: Default::default(),
     }
 }
 

@@ -944,3 +944,246 @@ mod custom_zone_wall_time {
         }
     }
 }
+
+/// A single event of `people` (first is the organizer) at `start`–`end` (UTC, basic format).
+fn single(uid: &str, people: &[&str], start: &str, end: &str, extra: &str) -> String {
+    let mut s = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:{uid}\r\n"
+    );
+    if let Some(o) = people.first() {
+        s.push_str(&format!("ORGANIZER:mailto:{o}\r\n"));
+    }
+    for p in people {
+        s.push_str(&format!("ATTENDEE:mailto:{p}\r\n"));
+    }
+    s.push_str(extra);
+    s.push_str("END:VEVENT\r\nEND:VCALENDAR\r\n");
+    s
+}
+
+#[test]
+fn each_folder_is_a_calendar_with_its_event_count_and_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("alice@acme.test")).unwrap();
+    fs::create_dir_all(root.join("team")).unwrap();
+    fs::create_dir_all(root.join("bob")).unwrap();
+    let meeting = |uid: &str| {
+        single(
+            uid,
+            &["alice@acme.test", "bob@acme.test"],
+            "20260302T100000Z",
+            "20260302T103000Z",
+            "",
+        )
+    };
+    fs::write(root.join("alice@acme.test/m1.ics"), meeting("m1")).unwrap();
+    // Alice's own time (no attendees): read because the folder is hers; a free one is not busy.
+    fs::write(
+        root.join("alice@acme.test/gym.ics"),
+        single("gym", &[], "20260302T120000Z", "20260302T130000Z", ""),
+    )
+    .unwrap();
+    fs::write(
+        root.join("alice@acme.test/free.ics"),
+        single(
+            "free",
+            &[],
+            "20260302T140000Z",
+            "20260302T150000Z",
+            "TRANSP:TRANSPARENT\r\n",
+        ),
+    )
+    .unwrap();
+    fs::write(root.join("bob/m1.ics"), meeting("m1")).unwrap();
+    fs::write(
+        root.join("bob/dentist.ics"),
+        single("dentist", &[], "20260302T080000Z", "20260302T090000Z", ""),
+    )
+    .unwrap();
+    fs::write(root.join("team/m2.ics"), meeting("m2")).unwrap();
+    let p = LocalProvider::new("local", root, Tz::UTC)
+        .with_owners(&[("bob".into(), "Bob@Acme.test".into())]);
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    let cal = |name: &str| root.join(name).display().to_string();
+    let mut cals: Vec<(String, Option<String>, usize)> = snap
+        .calendars
+        .iter()
+        .map(|c| (c.id.clone(), c.owner.clone(), *c.events.as_ref().unwrap()))
+        .collect();
+    cals.sort();
+    let mut want = vec![
+        (root.display().to_string(), None, 0),
+        (
+            cal("alice@acme.test"),
+            Some("alice@acme.test".to_string()),
+            3,
+        ),
+        (cal("bob"), Some("bob@acme.test".to_string()), 2),
+        (cal("team"), None, 1),
+    ];
+    want.sort();
+    assert_eq!(cals, want);
+    let of = |uid: &str| -> Vec<(String, Option<String>)> {
+        let mut v: Vec<_> = snap
+            .instances
+            .iter()
+            .filter(|i| &*i.uid == uid)
+            .map(|i| (i.calendar.to_string(), i.owner.as_deref().map(String::from)))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        of("m1"),
+        vec![
+            (cal("alice@acme.test"), Some("alice@acme.test".into())),
+            (cal("bob"), Some("bob@acme.test".into()))
+        ],
+        "both copies, each with its owner"
+    );
+    assert_eq!(of("gym").len(), 1, "the owner's own time is read");
+    assert_eq!(of("dentist").len(), 1);
+    assert!(of("free").is_empty(), "transparent time is not busy");
+    assert_eq!(of("m2"), vec![(cal("team"), None)]);
+    let busy = oneonone::sync::fix::busy_of("alice@acme.test", &snap.instances);
+    assert_eq!(
+        busy,
+        vec![
+            (utc("2026-03-02T10:00:00Z"), utc("2026-03-02T10:30:00Z")),
+            (utc("2026-03-02T12:00:00Z"), utc("2026-03-02T13:00:00Z"))
+        ]
+    );
+}
+
+#[test]
+fn series_masters_are_in_the_snapshot_and_written_alone() {
+    let (dir, p, file) = setup_series();
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    let master = snap
+        .series
+        .iter()
+        .find(|m| m.id == "ser")
+        .cloned()
+        .expect("the series master");
+    assert_eq!(&*master.source, file.display().to_string());
+    let before = fs::read_to_string(&file).unwrap();
+    let w = oneonone::providers::SeriesWrite {
+        target: master.clone(),
+        description: "series link block".into(),
+    };
+    assert_eq!(p.write_series(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        after.matches("DESCRIPTION:series link block").count(),
+        1,
+        "{after}"
+    );
+    assert_eq!(
+        missing_lines(&before, &after)
+            .into_iter()
+            .filter(|l| !l.starts_with("DESCRIPTION"))
+            .count(),
+        0,
+        "only the master's DESCRIPTION changed"
+    );
+    // Idempotent, and conditional: a stale read is a conflict.
+    let again = oneonone::providers::SeriesWrite {
+        target: oneonone::domain::SeriesMaster {
+            description: "series link block".into(),
+            ..master.clone()
+        },
+        description: "series link block".into(),
+    };
+    assert_eq!(p.write_series(&again).unwrap(), WriteOutcome::Unchanged);
+    assert!(matches!(
+        p.write_series(&w),
+        Err(ProviderError::Conflict { .. })
+    ));
+    drop(dir);
+}
+
+/// An Outlook-style weekly meeting whose HTML description (`X-ALT-DESC`) is `html`.
+fn outlook_with_html(description: &str, html: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nPRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\n\
+UID:040000008200E00074C5B7101A82E008000000001\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:20260302T090000Z\r\nDTEND:20260302T093000Z\r\n\
+RRULE:FREQ=WEEKLY\r\nSUMMARY:Ann / Bob\r\n{PEOPLE}DESCRIPTION:{description}\r\nX-ALT-DESC;FMTTYPE=text/html:{html}\r\n\
+X-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+}
+
+#[test]
+fn an_html_description_that_only_mirrored_the_text_is_dropped_from_the_written_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.ics");
+    fs::write(
+        &path,
+        outlook_with_html(
+            "Dial-in: 555\\, ext 1",
+            "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2//EN\">\\n<HTML><HEAD><META NAME=\"Generator\" CONTENT=\"MS Exchange Server version rmj.rmm.rup.rpr\"></HEAD><BODY><P>Dial-in: 555\\, ext 1</P></BODY></HTML>",
+        ),
+    )
+    .unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let target = instance_at(&p, "2026-03-09T09:00:00Z");
+    let block =
+        "-- oneonone agenda --\nAgenda for this 1:1: https://x/a/t\n-- end oneonone agenda --";
+    let w = OccurrenceWrite {
+        target,
+        description: Some(format!("Dial-in: 555, ext 1\n\n{block}")),
+        end: None,
+    };
+    assert_eq!(p.write_occurrence(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap().replace("\r\n ", "");
+    let ov = after
+        .split("BEGIN:VEVENT")
+        .find(|c| c.contains("RECURRENCE-ID"))
+        .expect("the override");
+    assert!(
+        !ov.contains("X-ALT-DESC"),
+        "Outlook must show the DESCRIPTION: {ov}"
+    );
+    assert!(ov.contains("-- oneonone agenda --"), "{ov}");
+    assert!(ov.contains("X-MICROSOFT-CDO-BUSYSTATUS:BUSY"), "{ov}");
+    // The master keeps its own HTML (it was not written).
+    assert_eq!(after.matches("X-ALT-DESC").count(), 1);
+}
+
+#[test]
+fn a_richer_html_description_carries_the_same_block_and_keeps_the_teams_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.ics");
+    let teams = "<html><body><p>Agenda in the doc.</p><div>________________________________________________________________________________<br><b>Microsoft Teams meeting</b><br><a href=\"https://teams.microsoft.com/l/meetup-join/19%3ameeting\">Join the meeting now</a></div></body></html>";
+    fs::write(&path, outlook_with_html("Agenda in the doc.", teams)).unwrap();
+    let p = LocalProvider::new("local", dir.path(), Tz::UTC);
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    let master = snap.series.first().cloned().expect("the series master");
+    let block =
+        "-- oneonone agenda --\nAgenda for your 1:1s: https://x/p/t\n-- end oneonone agenda --";
+    let w = oneonone::providers::SeriesWrite {
+        target: master,
+        description: format!("Agenda in the doc.\n\n{block}"),
+    };
+    assert_eq!(p.write_series(&w).unwrap(), WriteOutcome::Written);
+    let after = fs::read_to_string(&path).unwrap().replace("\r\n ", "");
+    let alt = after
+        .lines()
+        .find(|l| l.starts_with("X-ALT-DESC"))
+        .expect("the HTML copy stays");
+    assert!(
+        alt.contains("Join the meeting now</a></div><!-- oneonone agenda --><p>-- oneonone agenda --<br>Agenda for your 1:1s: <a href=\"https://x/p/t\">https://x/p/t</a><br>-- end oneonone agenda --</p><!-- end oneonone agenda --></body></html>"),
+        "{alt}"
+    );
+    assert!(
+        alt.contains("https://teams.microsoft.com/l/meetup-join/19%3ameeting"),
+        "{alt}"
+    );
+    // A second identical write changes nothing.
+    let snap = p.fetch(year_2026(), &mut FileCache::default()).unwrap();
+    let again = oneonone::providers::SeriesWrite {
+        target: snap.series.first().cloned().expect("master"),
+        description: w.description.clone(),
+    };
+    assert_eq!(p.write_series(&again).unwrap(), WriteOutcome::Unchanged);
+}

@@ -99,6 +99,7 @@ fn agenda_item(iter: u32, i: u64) -> AgendaItem {
         done_start: None,
         done_at: None,
         created_at: base() + Duration::seconds(i as i64),
+        ..AgendaItem::default()
     }
 }
 
@@ -117,6 +118,9 @@ fn findings(iter: u32, i: u64) -> Vec<ActiveFinding> {
             occurrence: Some(base()),
             first_seen: base() + Duration::seconds(n),
             notified_at: None,
+            level: n as u32 + 1,
+            notified_level: 0,
+            details: vec![format!("detail {n}")],
         })
         .collect()
 }

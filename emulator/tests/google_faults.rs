@@ -172,3 +172,29 @@ async fn per_user_rate_limit_quirk() {
         .await;
     assert_eq!(emu.get(&alice, "calendars/primary/events").await.0, 200);
 }
+
+#[tokio::test]
+async fn a_stalled_answer_comes_after_the_change_was_made() {
+    let emu = start_with(1, FaultConfig::default()).await;
+    emu.scenario(json!({
+        "calendars": [{"id": "alice@example.com"}],
+        "fault_script": [{"method": "POST", "path_contains": "/events", "error": "stallAfter"}]}))
+        .await;
+    let t = emu.token("alice@example.com").await;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .expect("client");
+    let body = json!({"id": "stalled001", "start": {"dateTime": "2026-11-24T10:00:00Z"},
+                      "end": {"dateTime": "2026-11-24T10:30:00Z"}});
+    let url = emu.cal("calendars/primary/events?sendUpdates=none");
+    let r = client.post(&url).bearer_auth(&t).json(&body).send().await;
+    assert!(r.is_err_and(|e| e.is_timeout()), "the answer must not come");
+    // The insert was made: the same id again is a duplicate, and it is listed.
+    let (s, v) = emu
+        .send(emu.http.post(&url).bearer_auth(&t).json(&body))
+        .await;
+    assert_eq!((s, reason(&v)), (409, "duplicate"));
+    let (items, _, _) = emu.list_all(&t, "calendars/primary/events").await;
+    assert_eq!(support::ids(&items), vec!["stalled001".to_string()]);
+}

@@ -1,7 +1,9 @@
-//! The subcommands: `run`, `check`, `sync --once`, `status`, `meetings`, `discover`. This is the
+//! The subcommands: `run`, `check`, `sync --once`, `status`, `meetings`, `discover`, `auth`,
+//! `agenda rotate-link`, `agenda export`. This is the
 //! edge: it reads the configuration, opens the store, calls the engine, and renders output. The
 //! `--json` shapes are an API Boundary (scripts and monitoring depend on them); they are the
 //! view structs of `crate::views`.
+pub mod agenda;
 mod progress;
 pub mod views;
 
@@ -80,6 +82,34 @@ pub enum Command {
         /// The `[[accounts]]` name.
         #[arg(long)]
         account: String,
+    },
+    /// The pairs' shared agendas: rotate a pair's stable link, export its history.
+    Agenda {
+        #[command(subcommand)]
+        action: AgendaCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgendaCommand {
+    /// Give the pair a new stable link (the old one stops working at once); the next cycle
+    /// writes it into the pair's series where edits are silent.
+    RotateLink {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The pair (MANAGER~REPORT).
+        pair: String,
+    },
+    /// The pair's shared history (agendas, notes, decisions, goals) as Markdown; never anyone's
+    /// private notes.
+    Export {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The pair (MANAGER~REPORT).
+        pair: String,
+        /// Write to this file (created 0600) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -176,12 +206,38 @@ pub async fn main(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{line}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Agenda { action } => agenda_command(action, now).await,
         Command::Discover(c) => {
             let settings = load_settings(&c.config)?;
             print!("{}", views::discover(&settings, now).await?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn agenda_command(
+    action: AgendaCommand,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<ExitCode> {
+    match action {
+        AgendaCommand::RotateLink { config, pair } => {
+            let settings = load_settings(&config.config)?;
+            print!("{}", agenda::rotate_link(&settings, &pair).await?);
+        }
+        AgendaCommand::Export {
+            config,
+            pair,
+            output,
+        } => {
+            let settings = load_settings(&config.config)?;
+            let text = agenda::export(&settings, &pair, now).await?;
+            match output {
+                Some(path) => agenda::write_private(&path, &text)?,
+                None => print!("{text}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `check`: exit 0 when valid, else 2 with one `PATH:LINE:COL: message` line per error.
@@ -191,11 +247,21 @@ fn check(path: &std::path::Path) -> ExitCode {
             if let Some(warning) = secret_permissions_warning(&s, path) {
                 println!("{warning}");
             }
+            if let Some(sign_in) = &s.web.sign_in
+                && let Some(w) = crate::auth::secret_file_too_open(&sign_in.client_secret_file)
+            {
+                println!("{}: warning: web.sign_in: {w}", path.display());
+            }
             for a in &s.accounts {
                 for f in a.provider.secret_files() {
                     if let Some(w) = crate::auth::secret_file_too_open(f) {
                         println!("{}: warning: account {}: {w}", path.display(), a.name);
                     }
+                }
+            }
+            for f in s.notify.secret_files() {
+                if let Some(w) = crate::auth::secret_file_too_open(f) {
+                    println!("{}: warning: notify: {w}", path.display());
                 }
             }
             println!(
@@ -217,15 +283,19 @@ fn check(path: &std::path::Path) -> ExitCode {
     }
 }
 
-/// A webhook URL is a secret (anyone holding it can post to the channel): the file holding it
-/// should not be readable by others.
+/// A webhook URL is a secret (anyone holding it can post to the channel): a config file that
+/// holds one inline should not be readable by others.
 fn secret_permissions_warning(settings: &Settings, path: &std::path::Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    settings.notify.webhook_url.as_ref()?;
+    settings
+        .notify
+        .webhooks
+        .iter()
+        .find(|w| w.url_file.is_none())?;
     let mode = std::fs::metadata(path).ok()?.permissions().mode();
     (mode & 0o077 != 0).then(|| {
         format!(
-            "{}: warning: holds notify.webhook_url (a secret) but is readable by group or others (mode {:o}); run chmod 600",
+            "{}: warning: holds a webhook URL (a secret) but is readable by group or others (mode {:o}); run chmod 600",
             path.display(),
             mode & 0o777
         )
@@ -239,6 +309,7 @@ async fn sync_once(
 ) -> anyhow::Result<ExitCode> {
     let settings = load_settings(path)?;
     let store = open_store(&settings)?;
+    let senders = crate::notify::Senders::new(&settings.notify)?;
     let providers = Engine::open_providers(&settings, &store, false)?;
     let engine = Engine::new(
         settings,
@@ -250,12 +321,24 @@ async fn sync_once(
         },
     )?;
     engine.prepare(now).await?;
+    crate::daemon::seed_example(&engine.store, &engine.settings);
     let engine = std::sync::Arc::new(engine);
     let progress = std::sync::Arc::new(crate::providers::Progress::default());
     let line = progress::ProgressLine::start(progress.clone());
     let report = crate::daemon::run_cycle(engine.clone(), now, progress).await;
     drop(line);
-    let report = report.context("running the sync cycle")?;
+    let mut report = report.context("running the sync cycle")?;
+    if !engine.dry_run() {
+        // Deliver what this cycle (or an earlier run) enqueued and is due.
+        let d = crate::notify::outbox::deliver_due(&engine.store, &senders, now).await;
+        report.notify_failures += d.retrying + d.failed + d.store_errors;
+        if d != crate::notify::outbox::DeliveryReport::default() {
+            println!(
+                "notifications: sent={} retrying={} failed={} dropped={}",
+                d.sent, d.retrying, d.failed, d.dropped
+            );
+        }
+    }
     engine.store.flush().context("flushing the store")?;
     println!("{report}");
     print!("{}", report.unreadable_summary());

@@ -106,7 +106,7 @@ pub async fn discover(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result
             account,
             OpenContext {
                 discover: true,
-                ..OpenContext::for_account(
+                ..OpenContext::new(
                     settings,
                     &account.name,
                     AccountState::in_memory(&account.name),

@@ -22,10 +22,17 @@ pub(crate) const OVERRIDABLE: &[&str] = &[
     "defaults.cadence",
     "defaults.duration",
     "defaults.enforce",
+    "defaults.working_hours",
     "defaults.cancellations.max_consecutive",
     "defaults.cancellations.max_in_window",
     "defaults.cancellations.window",
     "notify.webhook_url",
+    "web.sign_in.issuer_url",
+    "web.sign_in.client_id",
+    "web.sign_in.client_secret_file",
+    "web.sign_in.require_sign_in",
+    "web.sign_in.session_lifetime",
+    "web.sign_in.allow_unverified_email",
 ];
 
 /// The prefix of every override variable.

@@ -30,6 +30,7 @@
 //! cadence = "weekly"                    # weekly | biweekly | monthly | "every N weeks"
 //! duration = "30m"
 //! enforce = "warn"                      # warn | fix
+//! working_hours = "09:00-17:00"         # when the pair may meet, in its zone (default shown)
 //! [defaults.cancellations]
 //! max_consecutive = 2
 //! max_in_window = 3
@@ -41,9 +42,19 @@
 //! account = "local"
 //! cadence = "biweekly"                  # optional; cadence, duration, enforce and each key of
 //! duration = "45m"                      # [pairs.cancellations] fall back to [defaults]
+//! timezone = "America/New_York"         # optional: the pair's zone (default: daemon.timezone)
+//! working_hours = "08:30-16:00"         # optional
 //!
 //! [notify]
 //! webhook_url = "https://hooks.example/x"  # optional; an empty value means none
+//!
+//! [web.sign_in]                          # optional: OpenID Connect sign-in to the agenda pages
+//! issuer_url = "https://accounts.google.com"  # https (http only for a loopback issuer)
+//! client_id = "…"
+//! client_secret_file = "/etc/oneonone/oidc-secret"  # 0600; `check` warns when more open
+//! require_sign_in = false                # true: the link in the invite alone is not enough
+//! session_lifetime = "7d"                # at least 5m
+//! allow_unverified_email = false         # true only for providers that omit email_verified
 //! ```
 //! Durations use humantime syntax (`"30m"`, `"1h 30m"`, `"8w"`, `"90d"`).
 //!
@@ -70,7 +81,7 @@ mod validate;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair, WorkingHours};
 
 pub use duration::format_chrono;
 pub use error::{ConfigError, ConfigErrors};
@@ -89,9 +100,32 @@ pub struct Settings {
     /// The pairs, in file order, with defaults applied; emails lower-case, ids `MANAGER~REPORT`.
     pub pairs: Vec<Pair>,
     pub notify: NotifySettings,
+    pub web: WebSettings,
 }
 
-/// `[daemon]`.
+/// `[web]`: the agenda pages.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebSettings {
+    /// OpenID Connect sign-in, when configured.
+    pub sign_in: Option<SignInSettings>,
+}
+
+/// `[web.sign_in]`: OpenID Connect sign-in (authorization code flow with PKCE). The redirect URI
+/// to register with the provider is `{public_url}/auth/callback`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignInSettings {
+    /// The issuer; its `/.well-known/openid-configuration` is read at start.
+    pub issuer_url: String,
+    pub client_id: String,
+    /// A file holding the client secret (should be 0600).
+    pub client_secret_file: PathBuf,
+    /// The capability link alone is not enough: people must sign in as one of the pair.
+    pub require_sign_in: bool,
+    /// How long a sign-in lasts.
+    pub session_lifetime: chrono::Duration,
+    /// Accept an email the provider does not mark verified (`email_verified` absent or false).
+    pub allow_unverified_email: bool,
+}
 #[derive(Debug, Clone, PartialEq)]
 pub struct DaemonSettings {
     /// Where the embedded database lives.
@@ -164,6 +198,7 @@ pub struct Defaults {
     pub duration: chrono::Duration,
     pub enforce: Enforce,
     pub cancellations: CancellationPolicy,
+    pub working_hours: WorkingHours,
 }
 
 impl Default for Defaults {
@@ -178,15 +213,140 @@ impl Default for Defaults {
                 max_in_window: 3,
                 window: chrono::Duration::days(90),
             },
+            working_hours: WorkingHours::default(),
         }
     }
 }
 
-/// `[notify]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `[notify]`: where findings, digests and nudges go.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NotifySettings {
-    /// Where to POST a JSON message once per new finding, if anywhere.
-    pub webhook_url: Option<String>,
+    /// `[[notify.webhooks]]` (and the older `webhook_url`, as a generic JSON webhook named
+    /// "webhook").
+    pub webhooks: Vec<WebhookSettings>,
+    /// `[notify.email]`: the SMTP server, when email is used.
+    pub email: Option<EmailSettings>,
+    /// Who gets email for admins (`"admins"` in a route).
+    pub admins: Vec<String>,
+    /// `[[notify.routes]]`; when none are configured: every finding to every webhook, at once.
+    pub routes: Vec<RouteSettings>,
+    /// No messages to people in these hours of their zone (start, end; may wrap midnight).
+    pub quiet_hours: Option<(chrono::NaiveTime, chrono::NaiveTime)>,
+    /// When weekly digests go out (in each manager's pairs' zone).
+    pub digest_at: (chrono::Weekday, chrono::NaiveTime),
+    /// `[notify.nudge]`: remind before each 1:1 to prepare the agenda (off when `None`).
+    pub nudge: Option<NudgeSettings>,
+}
+
+impl NotifySettings {
+    /// The files holding its secrets (webhook URLs and keys, SMTP credentials).
+    pub fn secret_files(&self) -> Vec<&Path> {
+        let hooks = self
+            .webhooks
+            .iter()
+            .flat_map(|w| [w.url_file.as_deref(), w.secret_file.as_deref()]);
+        let email = self.email.iter().map(|e| e.credentials_file.as_deref());
+        hooks.chain(email).flatten().collect()
+    }
+}
+
+impl Default for NotifySettings {
+    /// Nothing configured: findings go to the log only; digests (if routed) Mondays at 09:00.
+    fn default() -> Self {
+        NotifySettings {
+            webhooks: Vec::new(),
+            email: None,
+            admins: Vec::new(),
+            routes: Vec::new(),
+            quiet_hours: None,
+            digest_at: (
+                chrono::Weekday::Mon,
+                chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            ),
+            nudge: None,
+        }
+    }
+}
+
+/// One webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookSettings {
+    pub name: String,
+    pub format: WebhookFormat,
+    /// The URL (a secret: never logged).
+    pub url: String,
+    /// HMAC-SHA256 key for the generic JSON format (`X-Oneonone-Signature: sha256=…`).
+    pub secret_file: Option<PathBuf>,
+    /// Where the URL came from, if it was read from a file (`url_file`), for `check`'s warning.
+    pub url_file: Option<PathBuf>,
+}
+
+/// The payload shape of a webhook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// Slack incoming webhook (Block Kit).
+    Slack,
+    /// Microsoft Teams Workflows webhook (an Adaptive Card).
+    Teams,
+    /// Our own JSON, signed when a secret is configured.
+    Json,
+}
+
+/// `[notify.email]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: EmailTls,
+    /// The From address (`Name <addr>` allowed).
+    pub from: String,
+    /// `user` and `password` on two lines (a secret file, 0600).
+    pub credentials_file: Option<PathBuf>,
+    /// A PEM file of extra CA certificates to trust (a relay with a private CA).
+    pub ca_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailTls {
+    StartTls,
+    Implicit,
+    /// Plain SMTP: only to a server on this machine.
+    None,
+}
+
+/// One `[[notify.routes]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSettings {
+    /// Finding kinds it applies to (empty: all).
+    pub kinds: Vec<String>,
+    /// The least severity it routes (`info` routes everything).
+    pub min_severity: crate::domain::rules::Severity,
+    pub to: Vec<RouteTarget>,
+    /// Collect into the weekly digest instead of sending at once.
+    pub digest: bool,
+    /// Also say when the finding is resolved.
+    pub resolved: bool,
+}
+
+/// Where a route sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTarget {
+    Webhook(String),
+    /// Email to the pair's manager.
+    Manager,
+    /// Email to the pair's report.
+    Report,
+    /// Email to every address in `notify.admins`.
+    Admins,
+}
+
+/// `[notify.nudge]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NudgeSettings {
+    /// How long before a 1:1 the reminder goes out.
+    pub before: chrono::Duration,
+    /// The report always gets it; the manager too when set.
+    pub manager_too: bool,
 }
 
 /// Load the config file, apply the `ONEONONE__…` overrides from the process environment, and

@@ -16,10 +16,23 @@ use toml::de::{DeTable, DeValue};
 use super::duration::{parse_chrono, parse_std};
 use super::env::{Overrides, collect};
 use super::error::{ConfigError, ConfigErrors, LineIndex};
-use super::{AccountSettings, AdminListen, DaemonSettings, Defaults, NotifySettings, Settings};
-use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair};
+mod notify;
 
-const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify"];
+use super::{
+    AccountSettings, AdminListen, DaemonSettings, Defaults, Settings, SignInSettings, WebSettings,
+};
+use crate::domain::{Cadence, CancellationPolicy, Enforce, Pair, WorkingHours};
+
+const TOP_KEYS: &[&str] = &["daemon", "accounts", "defaults", "pairs", "notify", "web"];
+const WEB_KEYS: &[&str] = &["sign_in"];
+const SIGN_IN_KEYS: &[&str] = &[
+    "issuer_url",
+    "client_id",
+    "client_secret_file",
+    "require_sign_in",
+    "session_lifetime",
+    "allow_unverified_email",
+];
 const DAEMON_KEYS: &[&str] = &[
     "state_dir",
     "poll_interval",
@@ -33,7 +46,13 @@ const DAEMON_KEYS: &[&str] = &[
 ];
 /// The keys every account has; the rest belong to its provider.
 const ACCOUNT_KEYS: &[&str] = &["name", "provider"];
-const DEFAULTS_KEYS: &[&str] = &["cadence", "duration", "enforce", "cancellations"];
+const DEFAULTS_KEYS: &[&str] = &[
+    "cadence",
+    "duration",
+    "enforce",
+    "cancellations",
+    "working_hours",
+];
 const CANCELLATION_KEYS: &[&str] = &["max_consecutive", "max_in_window", "window"];
 const PAIR_KEYS: &[&str] = &[
     "manager",
@@ -43,8 +62,9 @@ const PAIR_KEYS: &[&str] = &[
     "duration",
     "enforce",
     "cancellations",
+    "timezone",
+    "working_hours",
 ];
-const NOTIFY_KEYS: &[&str] = &["webhook_url"];
 
 /// The shortest accepted poll interval.
 const MIN_POLL: std::time::Duration = std::time::Duration::from_secs(10);
@@ -535,8 +555,9 @@ pub(crate) fn validate(
     let daemon = daemon(&mut ctx, root);
     let (accounts, account_names) = accounts(&mut ctx, root);
     let defaults = defaults(&mut ctx, root);
-    let pairs = pairs(&mut ctx, root, &account_names, &defaults);
-    let notify = notify(&mut ctx, root);
+    let pairs = pairs(&mut ctx, root, &account_names, &defaults, daemon.timezone);
+    let notify = notify::notify(&mut ctx, root);
+    let web = web(&mut ctx, root);
 
     if !ctx.errors.is_empty() {
         return Err(ConfigErrors::sorted(ctx.errors));
@@ -548,6 +569,7 @@ pub(crate) fn validate(
         defaults,
         pairs,
         notify,
+        web,
     })
 }
 
@@ -646,7 +668,50 @@ impl<'t, 'i> AccountKeys<'_, '_, 't, 'i> {
         self.ctx.boolean(&f)
     }
 
-    /// A whole number of at least 1 (`None` when absent or wrong; wrong values are reported).
+    /// A table of strings (`key = { "a" = "x", … }`), in file order; entries that are not strings
+    /// are reported at their value.
+    pub fn string_map(&mut self, key: &str) -> Option<Vec<(String, String)>> {
+        let v = self.table.get(key)?;
+        let DeValue::Table(t) = v.get_ref() else {
+            let found = a_type(v.get_ref());
+            self.ctx.err_at(
+                v.span().start,
+                format!("accounts.{key}: expected a table of strings, found {found}"),
+            );
+            return None;
+        };
+        let mut out = Vec::new();
+        for (k, val) in t.iter() {
+            match val.get_ref() {
+                DeValue::String(s) => out.push((k.get_ref().to_string(), s.to_string())),
+                other => {
+                    let found = a_type(other);
+                    self.ctx.err_at(
+                        val.span().start,
+                        format!(
+                            "accounts.{key}.{}: expected a string, found {found}",
+                            k.get_ref()
+                        ),
+                    );
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// Report a problem at the entry `key` of the table `table_key` (or at the table itself).
+    pub fn error_in_table(&mut self, table_key: &str, key: &str, message: &str) {
+        let at = self.table.get(table_key).map_or(self.at, |t| {
+            t.get_ref()
+                .as_table()
+                .and_then(|tt| tt.get(key))
+                .map_or(t.span().start, |v| v.span().start)
+        });
+        self.ctx
+            .err_at(at, format!("accounts.{table_key}.{key}: {message}"));
+    }
+
+    /// A whole number of at least 1 (absent: `None`; a bad value is reported).
     pub fn count(&mut self, key: &str) -> Option<u32> {
         let f = self.found(key, false)?;
         self.ctx.count(&f)
@@ -715,11 +780,6 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> (Vec<AccountSettings>, Vec
             let k = s.trim().to_ascii_lowercase();
             if crate::providers::KINDS.contains(&k.as_str()) {
                 Ok(k)
-            } else if k == "google" {
-                Err(format!(
-                    "provider \"{k}\" is not supported by this build yet; known providers: {}",
-                    crate::providers::KINDS.join(", ")
-                ))
             } else {
                 Err(format!(
                     "unknown provider {s:?}; known providers: {}",
@@ -757,11 +817,16 @@ fn defaults(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> Defaults {
     let c = ctx.table(t, "cancellations", "defaults.cancellations");
     let c = c.and_then(|v| v.get_ref().as_table());
     let cancellations = cancellations(ctx, c, "defaults.cancellations", true, d.cancellations);
+    let f = ctx.scalar(t, "defaults.working_hours");
+    let working_hours = ctx
+        .parsed(f, WorkingHours::from_str)
+        .unwrap_or(d.working_hours);
     Defaults {
         cadence,
         duration,
         enforce,
         cancellations,
+        working_hours,
     }
 }
 
@@ -770,6 +835,7 @@ fn pairs(
     root: &DeTable<'_>,
     account_names: &[String],
     defaults: &Defaults,
+    daemon_tz: chrono_tz::Tz,
 ) -> Vec<Pair> {
     let known: Vec<&str> = account_names.iter().map(String::as_str).collect();
     let mut seen: HashMap<(String, String), usize> = HashMap::new();
@@ -819,6 +885,12 @@ fn pairs(
         let c = c.and_then(|v| v.get_ref().as_table());
         let cancellations =
             cancellations(ctx, c, "pairs.cancellations", false, defaults.cancellations);
+        let f = ctx.find(Some(t), "timezone", "pairs.timezone", None);
+        let timezone = ctx.parsed(f, parse_timezone).unwrap_or(daemon_tz);
+        let f = ctx.find(Some(t), "working_hours", "pairs.working_hours", None);
+        let working_hours = ctx
+            .parsed(f, WorkingHours::from_str)
+            .unwrap_or(defaults.working_hours);
 
         let (Some(manager), Some(report)) = (manager, report) else {
             continue;
@@ -855,28 +927,126 @@ fn pairs(
             duration,
             enforce,
             cancellations,
+            timezone,
+            working_hours,
         });
     }
     out
 }
 
-fn notify(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> NotifySettings {
-    let t = ctx.table(Some(root), "notify", "notify");
+/// The shortest accepted sign-in session.
+const MIN_SESSION: chrono::Duration = chrono::Duration::minutes(5);
+
+/// An OpenID issuer: https, or http on a loopback host (a provider run for tests).
+fn parse_issuer(s: &str) -> Result<String, String> {
+    let url = parse_http_url(s, true)?;
+    let parsed = reqwest::Url::parse(&url).map_err(|e| format!("invalid URL {s:?}: {e}"))?;
+    let host = parsed.host_str().unwrap_or("");
+    let loopback = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if parsed.scheme() != "https" && !loopback {
+        return Err(format!(
+            "{s:?} is not an https:// URL (OpenID issuers are https; http only on loopback)"
+        ));
+    }
+    // Discovery compares the issuer exactly as the provider spells it: keep the text as given.
+    Ok(s.trim().to_string())
+}
+
+/// `[web]` and `[web.sign_in]`.
+fn web(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> WebSettings {
+    let t = ctx.table(Some(root), "web", "web");
     let t = t.and_then(|v| v.get_ref().as_table());
     if let Some(t) = t {
-        ctx.unknown_keys(t, NOTIFY_KEYS, "in [notify]");
+        ctx.unknown_keys(t, WEB_KEYS, "in [web]");
     }
-    let f = ctx.scalar(t, "notify.webhook_url");
-    let webhook_url = ctx
-        .parsed(f, |s| {
-            if s.trim().is_empty() {
-                Ok(None)
-            } else {
-                parse_http_url(s, false).map(Some)
+    let s = ctx.table(t, "sign_in", "web.sign_in");
+    let s_at = s.map(|v| v.span().start);
+    let s = s.and_then(|v| v.get_ref().as_table());
+    if let Some(s) = s {
+        ctx.unknown_keys(s, SIGN_IN_KEYS, "in [web.sign_in]");
+    }
+    let issuer_f = ctx.scalar(s, "web.sign_in.issuer_url");
+    let client_id_f = ctx.scalar(s, "web.sign_in.client_id");
+    let secret_f = ctx.scalar(s, "web.sign_in.client_secret_file");
+    let require_f = ctx.scalar(s, "web.sign_in.require_sign_in");
+    let lifetime_f = ctx.scalar(s, "web.sign_in.session_lifetime");
+    let unverified_f = ctx.scalar(s, "web.sign_in.allow_unverified_email");
+    let any = s.is_some()
+        || [
+            &issuer_f,
+            &client_id_f,
+            &secret_f,
+            &require_f,
+            &lifetime_f,
+            &unverified_f,
+        ]
+        .iter()
+        .any(|f| f.is_some());
+    if !any {
+        return WebSettings::default();
+    }
+    let missing = |ctx: &mut Ctx<'_>, key: &str| {
+        ctx.err_at(
+            s_at.unwrap_or(0),
+            format!("[web.sign_in] is missing required key \"{key}\""),
+        );
+    };
+    if issuer_f.is_none() {
+        missing(ctx, "issuer_url");
+    }
+    if client_id_f.is_none() {
+        missing(ctx, "client_id");
+    }
+    if secret_f.is_none() {
+        missing(ctx, "client_secret_file");
+    }
+    let issuer_url = ctx.parsed(issuer_f, parse_issuer);
+    let client_id = ctx.parsed(client_id_f, |v| {
+        if v.trim().is_empty() {
+            Err("must not be empty".to_string())
+        } else {
+            Ok(v.trim().to_string())
+        }
+    });
+    let secret_origin = secret_f.as_ref().map(|f| (f.origin.clone(), f.key.clone()));
+    let client_secret_file = ctx.path(secret_f);
+    if let (Some(path), Some((origin, key))) = (&client_secret_file, secret_origin)
+        && let Err(e) = std::fs::metadata(path)
+    {
+        let message = match origin {
+            Origin::File(_) => format!("{key}: cannot read {}: {e}", path.display()),
+            Origin::Env(_) => format!("cannot read {}: {e}", path.display()),
+        };
+        ctx.err(&origin, message);
+    }
+    let require_sign_in = require_f.and_then(|f| ctx.boolean(&f)).unwrap_or(false);
+    let allow_unverified_email = unverified_f.and_then(|f| ctx.boolean(&f)).unwrap_or(false);
+    let session_lifetime = ctx
+        .parsed(lifetime_f, |v| {
+            let d = parse_chrono(v)?;
+            if d < MIN_SESSION {
+                return Err(format!("must be at least 5m, found {v:?}"));
             }
+            Ok(d)
         })
-        .flatten();
-    NotifySettings { webhook_url }
+        .unwrap_or(chrono::Duration::days(7));
+    match (issuer_url, client_id, client_secret_file) {
+        (Some(issuer_url), Some(client_id), Some(client_secret_file)) => WebSettings {
+            sign_in: Some(SignInSettings {
+                issuer_url,
+                client_id,
+                client_secret_file,
+                require_sign_in,
+                session_lifetime,
+                allow_unverified_email,
+            }),
+        },
+        _ => WebSettings::default(),
+    }
 }
 
 #[cfg(test)]
@@ -918,6 +1088,9 @@ mod tests {
         assert!(parse_http_url("not a url", false).is_err());
         assert!(parse_listen("127.0.0.1:8080").is_ok());
         assert!(parse_listen("localhost:8080").is_err());
+        assert!(parse_issuer("https://accounts.google.com").is_ok());
+        assert!(parse_issuer("http://127.0.0.1:4000").is_ok());
+        assert!(parse_issuer("http://idp.example").is_err());
         assert!(
             parse_timezone("europe/london")
                 .unwrap_err()

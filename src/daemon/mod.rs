@@ -1,15 +1,17 @@
 //! The long-running shell: the poll loop, the two web listeners, signals and systemd notification.
 //! It owns the only clock (`clock::now`). One cycle at a time runs on a blocking thread; SIGTERM/
 //! SIGINT let the running cycle finish (so in-flight writes complete), flush the store and exit;
-//! SIGHUP reloads the configuration (a bad new config is reported and the old one kept).
+//! SIGHUP reloads the configuration (a bad new config is reported and the old one kept). The
+//! outbox is drained by its own task (`delivery`), woken after each cycle.
 //!
 //! Architecture Invariant: the admin surface (status page, `/api/*`) is served only on the admin
 //! listener (loopback or a Unix socket); the public listener, which people reach from the links in
-//! their invites, serves agenda pages, static files and `/healthz` only.
+//! their invites, serves agenda pages, static files and `/healthz` only. `/metrics` and `/readyz`
+//! are admin routes too.
 pub mod api;
 pub mod clock;
+mod delivery;
 pub mod engine;
-pub mod notify;
 
 use crate::config::{AdminListen, Settings};
 use crate::providers::Progress;
@@ -57,7 +59,18 @@ async fn build_engine(settings: Settings, store: &Store, dry_run: bool) -> anyho
         .prepare(clock::now())
         .await
         .context("preparing the accounts")?;
+    seed_example(store, &engine.settings);
     Ok(engine)
+}
+
+/// Give the example organisation's healthy pair its agenda history, once (see
+/// `example::seed_agenda`); a failure is logged, never fatal.
+pub fn seed_example(store: &Store, settings: &Settings) {
+    match crate::example::seed_agenda(store, settings) {
+        Ok(0) => {}
+        Ok(_) => info!("seeded the example pair's agenda history"),
+        Err(e) => warn!(error = %e, "could not seed the example pair's agenda history"),
+    }
 }
 
 /// The two listeners: public (agenda pages) and admin (status page, API).
@@ -71,14 +84,21 @@ async fn serve_web(
     store: &Store,
     pairs: Arc<RwLock<Vec<crate::domain::Pair>>>,
     shared_settings: Arc<RwLock<Arc<Settings>>>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<Listeners> {
-    let web_state = WebState::new(
+    let mut web_state = WebState::new(
         store.clone(),
         pairs,
         settings.daemon.timezone,
         settings.daemon.public_url.clone(),
         Arc::new(clock::now),
     );
+    if let Some(sign_in) = &settings.web.sign_in {
+        let s = crate::web::SignIn::new(sign_in, &settings.daemon.public_url)
+            .map_err(|e| anyhow::anyhow!("web.sign_in: {e}"))?;
+        info!(issuer = %sign_in.issuer_url, require_sign_in = sign_in.require_sign_in, "sign-in to the agenda pages enabled");
+        web_state = web_state.with_sign_in(Arc::new(s));
+    }
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -91,14 +111,18 @@ async fn serve_web(
     let mut tasks = vec![tokio::spawn({
         let w = wait(stopped.clone());
         async move {
-            axum::serve(public, public_app)
-                .with_graceful_shutdown(w)
-                .await
+            axum::serve(
+                public,
+                public_app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(w)
+            .await
         }
     })];
     let admin_app = crate::web::admin_router(web_state).merge(api::router(api::ApiState {
         store: store.clone(),
         settings: shared_settings,
+        ready,
     }));
     let w = wait(stopped);
     match &settings.daemon.admin_listen {
@@ -160,10 +184,22 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
             settings.daemon.state_dir.display()
         )
     })?;
+    crate::metrics::install();
     let mut engine = Arc::new(build_engine(settings.clone(), &store, dry_run).await?);
+    let senders = crate::notify::Senders::new(&settings.notify)?;
+    // A dry run sends nothing: what is already in the outbox waits for a real run.
+    let delivery = (!engine.dry_run()).then(|| delivery::Delivery::spawn(store.clone(), senders));
     let pairs = Arc::new(RwLock::new(settings.pairs.clone()));
     let shared_settings = Arc::new(RwLock::new(Arc::new(settings.clone())));
-    let listeners = serve_web(&settings, &store, pairs.clone(), shared_settings.clone()).await?;
+    let cycled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let listeners = serve_web(
+        &settings,
+        &store,
+        pairs.clone(),
+        shared_settings.clone(),
+        cycled.clone(),
+    )
+    .await?;
 
     let mut poll = settings.daemon.poll_interval;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -195,10 +231,17 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
                         _ = sigint.recv() => { stop_requested = true; info!("SIGINT: finishing the running cycle, then stopping"); }
                     }
                 };
-                match result {
-                    Ok(report) if report.failed() => warn!(%report, "cycle finished with failures"),
-                    Ok(report) => info!(%report, "cycle finished"),
-                    Err(e) => error!(error = %format!("{e:#}"), "cycle failed"),
+                let outcome = match result {
+                    Ok(report) if report.failed() => { warn!(%report, "cycle finished with failures"); "partial" }
+                    Ok(report) => { info!(%report, "cycle finished"); "ok" }
+                    Err(e) => { error!(error = %format!("{e:#}"), "cycle failed"); "error" }
+                };
+                metrics::counter!(crate::metrics::CYCLES, "result" => outcome).increment(1);
+                if outcome != "error" {
+                    cycled.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                if let Some(d) = &delivery {
+                    d.wake();
                 }
                 if !ready {
                     sd_notify(&[sd_notify::NotifyState::Ready]);
@@ -214,7 +257,10 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
             _ = sighup.recv() => {
                 match reload(&config_path, &engine.settings, &store, dry_run).await {
-                    Ok(new) => {
+                    Ok((new, senders)) => {
+                        if let Some(d) = &delivery {
+                            d.replace_senders(senders);
+                        }
                         poll = new.settings.daemon.poll_interval;
                         if let Ok(mut p) = pairs.write() {
                             p.clone_from(&new.settings.pairs);
@@ -232,19 +278,22 @@ pub async fn run(config_path: std::path::PathBuf, dry_run: bool) -> anyhow::Resu
         }
     }
     sd_notify(&[sd_notify::NotifyState::Stopping]);
+    if let Some(d) = delivery {
+        d.stop().await;
+    }
     listeners.stop().await;
     store.flush().context("flushing the store")?;
     info!("stopped");
     Ok(())
 }
 
-/// Load and validate the configuration again, and build a new engine for it.
+/// Load and validate the configuration again, and build a new engine and senders for it.
 async fn reload(
     config_path: &std::path::Path,
     running: &Settings,
     store: &Store,
     dry_run: bool,
-) -> anyhow::Result<Engine> {
+) -> anyhow::Result<(Engine, crate::notify::Senders)> {
     let new = crate::config::load(config_path).map_err(|errors| {
         anyhow::anyhow!(
             "{}",
@@ -262,5 +311,6 @@ async fn reload(
     {
         warn!("state_dir, listen and admin_listen changes take effect after a restart");
     }
-    build_engine(new, store, dry_run).await
+    let senders = crate::notify::Senders::new(&new.notify)?;
+    Ok((build_engine(new, store, dry_run).await?, senders))
 }

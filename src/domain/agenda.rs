@@ -1,27 +1,32 @@
-//! Agenda carry-over: which items of a pair's ledger the doc of one occurrence shows, and how.
+//! Agenda carry-over: which items of a pair's ledger the doc of one occurrence shows, and how; plus
+//! the pure rules of editing them together (three-way merge of concurrent edits, reordering).
 //!
 //! Items live in a per-pair ledger (`AgendaItem`). An item belongs to the occurrence it was added
 //! for (`origin_meeting`/`origin_start`) and shows in the doc of every occurrence from then on until
-//! it is ticked done; the doc in which it was ticked shows it done, later docs no longer show it.
-//! Docs of occurrences *before* the one where it was ticked still show it open, because it was open
-//! then.
+//! it is closed (ticked done, or dropped with a reason); the doc in which it was closed shows it
+//! closed, later docs no longer show it. Docs of occurrences *before* the one where it was closed
+//! still show it open, because it was open then. An item can be *deferred* in a doc: that doc shows
+//! it as deferred (it is not for this meeting, nor in this meeting's invite), the following docs
+//! carry it over as usual.
 //!
 //! Architecture Invariant: pure. No I/O, no clock; odd data (an item done in an unknown occurrence)
 //! simply hides the item.
 use super::history::{Occurrence, OccurrenceStatus};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// The kind of an agenda item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ItemKind {
+    #[default]
     TalkingPoint,
     ActionItem,
 }
 
 /// Which section of the doc an item belongs to (the shape of a good 1:1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Section {
     CheckIn,
+    #[default]
     ReportTopics,
     ManagerTopics,
     Growth,
@@ -31,7 +36,7 @@ pub enum Section {
 
 /// One agenda item of a pair. Items live in a per-pair ledger: an item belongs to the occurrence it
 /// was added for and shows in every later occurrence's doc until it is done (that is carry-over).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AgendaItem {
     /// Unique within the pair (random, URL-safe).
     pub id: String,
@@ -51,6 +56,50 @@ pub struct AgendaItem {
     pub done_start: Option<DateTime<Utc>>,
     pub done_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Action items: when it is due, if anyone said.
+    pub due: Option<NaiveDate>,
+    /// Position within its section (people reorder items); ties fall back to origin and creation.
+    pub rank: i32,
+    /// Bumped by every change: the optimistic-concurrency check of edits and deletes.
+    pub version: u64,
+    /// The docs in which it was deferred to the next meeting.
+    pub deferred: Vec<Deferral>,
+    /// Set when it was dropped rather than done (the `done_*` fields say where and when).
+    pub drop_reason: Option<String>,
+    /// Who ticked or dropped it (a signed-in email or a name as typed).
+    pub done_by: Option<String>,
+    /// When its text, owner, due date, section or order last changed.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// One explicit deferral of an item: in the doc of `meeting` (starting at `start`) it was put off
+/// to the next 1:1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deferral {
+    pub meeting: String,
+    pub start: DateTime<Utc>,
+}
+
+impl AgendaItem {
+    /// Done or dropped, anywhere.
+    pub fn is_closed(&self) -> bool {
+        self.done_in.is_some() || self.done_at.is_some()
+    }
+
+    /// Deferred in the doc of `meeting`.
+    pub fn deferred_in(&self, meeting: &str) -> bool {
+        self.deferred.iter().any(|d| d.meeting == meeting)
+    }
+
+    /// The fields people edit, for a three-way merge.
+    pub fn fields(&self) -> ItemFields {
+        ItemFields {
+            text: self.text.clone(),
+            owner: self.owner.clone(),
+            due: self.due,
+            section: self.section,
+        }
+    }
 }
 
 /// The agenda document of one occurrence. `token` is the unguessable capability in its URL.
@@ -74,8 +123,22 @@ pub struct DocItem<'a> {
     /// How many held occurrences started in `[origin_start, doc_start)`: meetings in which it
     /// stayed open. Cancelled meetings carry items forward without counting. 0 unless carried over.
     pub times_carried: u32,
-    /// It was ticked done in this very doc.
+    /// It was ticked done (or dropped, see `item.drop_reason`) in this very doc.
     pub done_here: bool,
+    /// It was deferred to the next meeting in this very doc (and is not done here).
+    pub deferred_here: bool,
+}
+
+impl DocItem<'_> {
+    /// Dropped (with a reason) in this very doc.
+    pub fn dropped_here(&self) -> bool {
+        self.done_here && self.item.drop_reason.is_some()
+    }
+
+    /// Open in this doc: neither closed here nor deferred here.
+    pub fn open_here(&self) -> bool {
+        !self.done_here && !self.deferred_here
+    }
 }
 
 /// Items of the doc for the occurrence starting at `doc_start` (instance `doc_instance`): every
@@ -99,9 +162,9 @@ pub fn doc_items<'a>(
                 return None; // added for a later occurrence
             }
             let done_here = item.done_in.as_deref() == Some(doc_instance);
-            let is_done = item.done_in.is_some() || item.done_at.is_some();
-            let visible =
-                !is_done || done_here || item.done_start.is_some_and(|done| done > doc_start);
+            let visible = !item.is_closed()
+                || done_here
+                || item.done_start.is_some_and(|done| done > doc_start);
             if !visible {
                 return None;
             }
@@ -122,6 +185,7 @@ pub fn doc_items<'a>(
                 carried_over,
                 times_carried,
                 done_here,
+                deferred_here: !done_here && item.deferred_in(doc_instance),
             })
         })
         .collect();
@@ -129,6 +193,7 @@ pub fn doc_items<'a>(
         a.item
             .section
             .cmp(&b.item.section)
+            .then_with(|| a.item.rank.cmp(&b.item.rank))
             .then_with(|| a.item.origin_start.cmp(&b.item.origin_start))
             .then_with(|| a.item.created_at.cmp(&b.item.created_at))
             .then_with(|| a.item.id.cmp(&b.item.id))
@@ -137,8 +202,9 @@ pub fn doc_items<'a>(
 }
 
 /// The open carried-over items for the block written into the calendar event: the doc's items that
-/// are carried over and not done anywhere (an item ticked in a later doc is no longer open, so it is
-/// not written into an earlier invite either).
+/// are carried over, not closed anywhere (an item ticked or dropped in a later doc is no longer
+/// open, so it is not written into an earlier invite either) and not deferred in this doc (the
+/// page shows those as deferred, so the invite leaves them out too).
 pub fn carried_into<'a>(
     items: &'a [AgendaItem],
     history: &[Occurrence],
@@ -147,7 +213,82 @@ pub fn carried_into<'a>(
 ) -> Vec<DocItem<'a>> {
     doc_items(items, history, doc_instance, doc_start)
         .into_iter()
-        .filter(|d| d.carried_over && d.item.done_in.is_none() && d.item.done_at.is_none())
+        .filter(|d| d.carried_over && !d.item.is_closed() && !d.deferred_here)
+        .collect()
+}
+
+/// The fields of an item people edit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemFields {
+    pub text: String,
+    pub owner: Option<String>,
+    pub due: Option<NaiveDate>,
+    pub section: Section,
+}
+
+/// Three-way merge of one field: `base` is what the editor saw, `mine` what they submit, `current`
+/// what is stored now. `None` when both changed it differently (a conflict).
+pub fn merge3<T: PartialEq + Clone>(base: &T, mine: &T, current: &T) -> Option<T> {
+    if mine == base || mine == current {
+        Some(current.clone())
+    } else if current == base {
+        Some(mine.clone())
+    } else {
+        None
+    }
+}
+
+/// Merge an edit made on `base` into the `current` fields, field by field: a field only one side
+/// changed takes that side's value; a field both changed differently is a conflict (its name is
+/// returned, and nothing is merged — a stale edit is never silently applied over someone else's).
+pub fn merge_item(
+    base: &ItemFields,
+    mine: &ItemFields,
+    current: &ItemFields,
+) -> Result<ItemFields, Vec<&'static str>> {
+    let text = merge3(&base.text, &mine.text, &current.text);
+    let owner = merge3(&base.owner, &mine.owner, &current.owner);
+    let due = merge3(&base.due, &mine.due, &current.due);
+    let section = merge3(&base.section, &mine.section, &current.section);
+    match (text, owner, due, section) {
+        (Some(text), Some(owner), Some(due), Some(section)) => Ok(ItemFields {
+            text,
+            owner,
+            due,
+            section,
+        }),
+        (text, owner, due, section) => Err([
+            ("text", text.is_none()),
+            ("owner", owner.is_none()),
+            ("due", due.is_none()),
+            ("section", section.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(name, conflict)| conflict.then_some(name))
+        .collect()),
+    }
+}
+
+/// Move item `id` one place up or down among `shown` (the items of one section as a doc shows
+/// them, in order): the new ranks of the items whose rank changes (ranks become 0, 1, 2, … in the
+/// new order). Empty when `id` is not there or already at that end.
+pub fn move_item(shown: &[&AgendaItem], id: &str, up: bool) -> Vec<(String, i32)> {
+    let Some(i) = shown.iter().position(|it| it.id == id) else {
+        return Vec::new();
+    };
+    let j = if up { i.checked_sub(1) } else { Some(i + 1) };
+    let Some(j) = j.filter(|j| *j < shown.len()) else {
+        return Vec::new();
+    };
+    let mut order: Vec<&AgendaItem> = shown.to_vec();
+    order.swap(i, j);
+    order
+        .iter()
+        .enumerate()
+        .filter_map(|(pos, it)| {
+            let rank = i32::try_from(pos).unwrap_or(i32::MAX);
+            (it.rank != rank).then(|| (it.id.clone(), rank))
+        })
         .collect()
 }
 
@@ -250,6 +391,7 @@ mod tests {
             done_start: done.map(start),
             done_at: done.map(|d| start(d) + Duration::minutes(10)),
             created_at: start(origin) - Duration::days(1),
+            ..AgendaItem::default()
         }
     }
 
@@ -521,5 +663,100 @@ mod tests {
             .map(|d| d.item.id.as_str())
             .collect();
         assert_eq!(doc, ["a", "b", "d", "c"]);
+    }
+
+    #[test]
+    fn deferred_item_is_shown_deferred_and_carried_on_not_into_its_own_invite() {
+        let mut a = item("a", Section::ReportTopics, 1, None);
+        a.deferred = vec![Deferral {
+            meeting: inst(2),
+            start: start(2),
+        }];
+        let items = [a];
+        let hist = history(&[]);
+        let doc2 = doc_items(&items, &hist, &inst(2), start(2));
+        assert_eq!(doc2.len(), 1);
+        assert!(doc2[0].deferred_here && !doc2[0].open_here() && doc2[0].carried_over);
+        assert!(
+            carried_into(&items, &hist, &inst(2), start(2)).is_empty(),
+            "deferred in doc 2: not in doc 2's invite"
+        );
+        let doc3 = carried_into(&items, &hist, &inst(3), start(3));
+        assert_eq!(doc3.len(), 1, "carried into the next doc");
+        assert!(!doc3[0].deferred_here && doc3[0].times_carried == 2);
+    }
+
+    #[test]
+    fn dropped_item_closes_like_done_and_says_so() {
+        let mut a = item("a", Section::ReportTopics, 1, Some(2));
+        a.drop_reason = Some("no longer relevant".into());
+        let items = [a];
+        let hist = history(&[]);
+        let doc2 = doc_items(&items, &hist, &inst(2), start(2));
+        assert!(doc2[0].dropped_here() && doc2[0].done_here);
+        assert!(doc_items(&items, &hist, &inst(3), start(3)).is_empty());
+        assert!(carried_into(&items, &hist, &inst(3), start(3)).is_empty());
+        assert_eq!(carried_into(&items, &hist, &inst(2), start(2)).len(), 0);
+    }
+
+    #[test]
+    fn rank_orders_within_a_section() {
+        let mut a = item("a", Section::ReportTopics, 1, None);
+        let b = item("b", Section::ReportTopics, 2, None);
+        a.rank = 1;
+        let items = [a, b];
+        let rows = view(&items, &history(&[]), 2);
+        assert_eq!(
+            rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            ["b", "a"],
+            "rank before origin"
+        );
+    }
+
+    #[test]
+    fn merge_takes_each_sides_changes_and_refuses_real_conflicts() {
+        let base = ItemFields {
+            text: "Draft".into(),
+            owner: Some("bob".into()),
+            due: None,
+            section: Section::ActionItems,
+        };
+        let mut mine = base.clone();
+        mine.text = "Draft the promo packet".into();
+        let mut theirs = base.clone();
+        theirs.owner = Some("ann".into());
+        let merged = merge_item(&base, &mine, &theirs);
+        assert_eq!(
+            merged.map(|m| (m.text, m.owner)),
+            Ok((
+                "Draft the promo packet".to_string(),
+                Some("ann".to_string())
+            ))
+        );
+        let mut other_text = base.clone();
+        other_text.text = "Draft it by Friday".into();
+        assert_eq!(merge_item(&base, &mine, &other_text), Err(vec!["text"]));
+        // The same change on both sides is no conflict.
+        assert_eq!(merge_item(&base, &mine, &mine), Ok(mine.clone()));
+        // Nothing changed by me: the current value stays.
+        assert_eq!(merge_item(&base, &base, &theirs), Ok(theirs));
+    }
+
+    #[test]
+    fn moving_swaps_neighbours_and_renumbers() {
+        let a = item("a", Section::Growth, 1, None);
+        let b = item("b", Section::Growth, 1, None);
+        let c = item("c", Section::Growth, 1, None);
+        let shown = [&a, &b, &c];
+        let mut up = move_item(&shown, "c", true);
+        up.sort();
+        assert_eq!(up, vec![("b".to_string(), 2), ("c".to_string(), 1)]);
+        assert!(move_item(&shown, "a", true).is_empty(), "already first");
+        assert!(move_item(&shown, "c", false).is_empty(), "already last");
+        assert!(move_item(&shown, "zz", false).is_empty());
+        let mut down = move_item(&shown, "a", false);
+        down.sort();
+        // b keeps rank 0 (unchanged, so not returned); a and c follow it.
+        assert_eq!(down, vec![("a".to_string(), 1), ("c".to_string(), 2)]);
     }
 }

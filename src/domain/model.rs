@@ -263,6 +263,57 @@ pub struct Pair {
     pub duration: Duration,
     pub enforce: Enforce,
     pub cancellations: CancellationPolicy,
+    /// The pair's zone: working hours, quiet hours and dates in its messages are in it.
+    pub timezone: chrono_tz::Tz,
+    /// When the two may meet (free slots are only offered and booked within them).
+    pub working_hours: WorkingHours,
+}
+
+/// A daily span of working time, in the pair's zone, on weekdays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingHours {
+    pub start: chrono::NaiveTime,
+    pub end: chrono::NaiveTime,
+}
+
+impl Default for WorkingHours {
+    /// 09:00–17:00.
+    fn default() -> Self {
+        WorkingHours {
+            start: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            end: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap_or_default(),
+        }
+    }
+}
+
+impl std::str::FromStr for WorkingHours {
+    type Err = String;
+    /// `"09:00-17:30"`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("invalid working hours {s:?}: expected \"HH:MM-HH:MM\", e.g. \"09:00-17:00\"")
+        };
+        let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
+        let t = |x: &str| chrono::NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| bad());
+        let (start, end) = (t(a)?, t(b)?);
+        if end <= start {
+            return Err(format!(
+                "invalid working hours {s:?}: the end must be after the start"
+            ));
+        }
+        Ok(WorkingHours { start, end })
+    }
+}
+
+impl fmt::Display for WorkingHours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}-{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
+    }
 }
 
 impl Pair {

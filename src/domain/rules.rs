@@ -28,6 +28,19 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FindingKind; 9] = [
+        FindingKind::NoUpcomingMeeting,
+        FindingKind::CadenceGap,
+        FindingKind::CadenceMismatch,
+        FindingKind::DurationMismatch,
+        FindingKind::RepeatedCancellations,
+        FindingKind::NotOneOnOne,
+        FindingKind::AgendaBlockDamaged,
+        FindingKind::OrganizerOutside,
+        FindingKind::AuthFailed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::NoUpcomingMeeting => "no_upcoming_meeting",
@@ -73,6 +86,11 @@ pub struct Finding {
     pub key: String,
     pub message: String,
     pub occurrence: Option<DateTime<Utc>>,
+    /// How bad it is (a streak's length, the periods a gap is overdue): it is notified again only
+    /// when this grows past what was notified.
+    pub level: u32,
+    /// Lines that explain it in a notification (who cancelled when, free slots to rebook).
+    pub details: Vec<String>,
 }
 
 /// A finding the daemon has seen and is tracking until it clears: notified once (when the delivery
@@ -87,8 +105,13 @@ pub struct ActiveFinding {
     pub message: String,
     pub occurrence: Option<DateTime<Utc>>,
     pub first_seen: DateTime<Utc>,
-    /// When delivery succeeded (None: not delivered yet, retried next cycle).
+    /// When it was handed to delivery (None: not yet).
     pub notified_at: Option<DateTime<Utc>>,
+    /// Its current level, and the level last notified: a worse level is notified again.
+    pub level: u32,
+    pub notified_level: u32,
+    /// The explanation lines of its notification.
+    pub details: Vec<String>,
 }
 
 /// What the current calendar says about one of the pair's recurring series.
@@ -112,6 +135,18 @@ pub struct PairHealth {
     pub cancelled_in_window: u32,
     pub consecutive_cancellations: u32,
     pub findings: Vec<Finding>,
+}
+
+/// One line per cancelled occurrence: when (in the pair's zone) and who cancelled or declined.
+fn who_cancelled<'a>(occ: impl Iterator<Item = &'a Occurrence>, tz: chrono_tz::Tz) -> Vec<String> {
+    occ.map(|o| {
+        format!(
+            "{}: {}",
+            o.start.with_timezone(&tz).format("%a %-d %b %H:%M"),
+            o.cancel_reason.as_deref().unwrap_or("cancelled")
+        )
+    })
+    .collect()
 }
 
 /// How late a 1:1 may be before the gap since the last one is a finding: half a period.
@@ -198,6 +233,8 @@ pub fn evaluate(
                 horizon.num_days()
             ),
             occurrence: None,
+            level: 1,
+            details: Vec::new(),
         });
     }
 
@@ -215,6 +252,11 @@ pub fn evaluate(
                     pair.cadence
                 ),
                 occurrence: Some(last),
+                level: u32::try_from(
+                    (now - last).num_days() / pair.cadence.period().num_days().max(1),
+                )
+                .unwrap_or(u32::MAX),
+                details: Vec::new(),
             });
         }
     }
@@ -235,6 +277,8 @@ pub fn evaluate(
                     s.title, pair.cadence
                 ),
                 occurrence: s.next_start,
+                level: 1,
+                details: Vec::new(),
             });
         }
         if !s.others.is_empty() {
@@ -248,6 +292,8 @@ pub fn evaluate(
                     s.others.join(", ")
                 ),
                 occurrence: s.next_start,
+                level: 1,
+                details: Vec::new(),
             });
         }
     }
@@ -281,12 +327,15 @@ pub fn evaluate(
                 fmt_minutes(pair.duration)
             ),
             occurrence: Some(o.start),
+            level: 1,
+            details: Vec::new(),
         });
     }
 
     let policy = pair.cancellations;
     if policy.max_consecutive > 0 && consecutive >= policy.max_consecutive {
-        // Keyed by the first cancellation of the streak: a growing streak is not re-notified.
+        // Keyed by the first cancellation of the streak: the same streak, growing, is the same
+        // finding; it is notified again only each time it grows by another threshold.
         let first = streak.last().map(|o| o.start);
         let first_id = streak.last().map(|o| o.meeting.as_str()).unwrap_or("");
         findings.push(Finding {
@@ -298,6 +347,8 @@ pub fn evaluate(
                 first.map(fmt_day).unwrap_or_default()
             ),
             occurrence: first,
+            level: consecutive / policy.max_consecutive,
+            details: who_cancelled(streak.iter().rev().map(|o| ***o), pair.timezone),
         });
     } else if policy.max_in_window > 0 && cancelled_in_window.len() as u32 >= policy.max_in_window {
         let first = cancelled_in_window.first().map(|o| o.start);
@@ -311,6 +362,8 @@ pub fn evaluate(
                 policy.window.num_days()
             ),
             occurrence: first,
+            level: cancelled_in_window.len() as u32 / policy.max_in_window,
+            details: who_cancelled(cancelled_in_window.iter().map(|o| **o), pair.timezone),
         });
     }
 

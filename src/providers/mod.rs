@@ -15,6 +15,7 @@
 //! - A calendar that could not be read is reported as such (`CalendarRead::events` is `Err`), never
 //!   as an empty calendar; a file or event that could not be read is a `SourceProblem` of kind
 //!   `Unreadable`, naming the same `source` its instances carry.
+pub mod google;
 pub mod http;
 pub mod local;
 pub mod memory;
@@ -86,6 +87,8 @@ pub trait Provider: Send + Sync {
 pub enum ProviderSettings {
     /// `provider = "local"`: a vdir of `.ics` files.
     Local(local::LocalSettings),
+    /// `provider = "google"`: Google Calendar (a service account, or one person's consent).
+    Google(google::GoogleSettings),
     /// `provider = "microsoft"`: Microsoft 365 mailboxes through Microsoft Graph.
     Microsoft(msgraph::MicrosoftSettings),
 }
@@ -95,6 +98,7 @@ impl ProviderSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             ProviderSettings::Local(_) => "local",
+            ProviderSettings::Google(_) => "google",
             ProviderSettings::Microsoft(_) => "microsoft",
         }
     }
@@ -104,6 +108,7 @@ impl ProviderSettings {
     pub fn secret_files(&self) -> Vec<&std::path::Path> {
         match self {
             ProviderSettings::Local(_) => Vec::new(),
+            ProviderSettings::Google(g) => g.secret_files(),
             ProviderSettings::Microsoft(m) => {
                 m.client_secret_file.iter().map(|p| p.as_path()).collect()
             }
@@ -112,7 +117,7 @@ impl ProviderSettings {
 }
 
 /// The provider kinds `provider = "…"` accepts.
-pub const KINDS: &[&str] = &["local", "microsoft"];
+pub const KINDS: &[&str] = &["local", "google", "microsoft"];
 
 /// Hand the keys of an `[[accounts]]` entry to the provider of `kind`, which reads and validates
 /// them (each problem reported at its key). `None` when something was wrong (already reported).
@@ -122,6 +127,7 @@ pub fn parse_settings(
 ) -> Option<ProviderSettings> {
     match kind {
         "local" => local::LocalSettings::parse(keys).map(ProviderSettings::Local),
+        "google" => google::GoogleSettings::parse(keys).map(ProviderSettings::Google),
         "microsoft" => msgraph::MicrosoftSettings::parse(keys).map(ProviderSettings::Microsoft),
         _ => None,
     }
@@ -137,6 +143,9 @@ pub struct OpenContext {
     /// Keep decoded state (caches, mirrors) in memory between fetches: the daemon does, a one-off
     /// `sync --once` does not (it has no next fetch and would only raise its peak memory).
     pub keep_in_memory: bool,
+    /// The people named in the account's pairs (lower-case emails): whose calendars an account
+    /// that reads one calendar per person (a Google service account) reads.
+    pub people: Vec<String>,
     /// The configured pairs that use this account: a remote provider reads their people's
     /// calendars, and may leave out events that concern no pair (they are never meetings of one).
     pub pairs: Vec<crate::domain::Pair>,
@@ -150,17 +159,26 @@ pub struct OpenContext {
 }
 
 impl OpenContext {
-    /// The context of `account` for the engine (`discover` off).
-    pub fn for_account(
+    /// The context of `account` in `settings`, over `state` (`discover` off).
+    pub fn new(
         settings: &crate::config::Settings,
         account: &str,
         state: AccountState,
         keep_in_memory: bool,
     ) -> OpenContext {
+        let mut people: Vec<String> = settings
+            .pairs
+            .iter()
+            .filter(|p| p.account == account)
+            .flat_map(|p| [p.manager.clone(), p.report.clone()])
+            .collect();
+        people.sort();
+        people.dedup();
         OpenContext {
             state,
             default_tz: settings.daemon.timezone,
             keep_in_memory,
+            people,
             pairs: settings
                 .pairs
                 .iter()
@@ -183,6 +201,11 @@ pub fn open(
         ProviderSettings::Local(s) => {
             Ok(Arc::new(local::LocalAccount::open(&account.name, s, ctx)))
         }
+        ProviderSettings::Google(s) => Ok(Arc::new(google::GoogleAccount::open(
+            &account.name,
+            s,
+            ctx,
+        )?)),
         ProviderSettings::Microsoft(s) => Ok(Arc::new(msgraph::GraphAccount::open(
             &account.name,
             s,
@@ -212,6 +235,9 @@ pub fn authenticate<'a>(
                 what: format!("account {}", account.name),
                 reason: "a local account needs no sign-in".into(),
             }),
+            ProviderSettings::Google(s) => {
+                google::GoogleAccount::sign_in(&account.name, s, &ctx.state_dir).await
+            }
             ProviderSettings::Microsoft(s) => msgraph::authenticate(&account.name, s, &ctx).await,
         }
     })

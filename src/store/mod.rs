@@ -3,8 +3,10 @@
 //! What it keeps: per-account provider state behind [`AccountState`] (opaque sync state such as
 //! tokens and delta links, a mirror of the account's events, large rebuildable caches as files),
 //! the occurrence history of every pair, the active findings, the agenda documents, the per-pair
-//! stable links and agenda-item ledgers, the per-pair write-once marks, how many events each
-//! calendar held when last read, and the journal of external writes.
+//! stable links and agenda-item ledgers, the pairs' goals, shared and private meeting notes, a
+//! revision counter per pair's agenda (bumped with every shared change, for live pages), the web
+//! sessions and the web signing key, the per-pair write-once marks, how many events each calendar
+//! held when last read, the journal of external writes, and the outbox of messages to deliver.
 //!
 //! Invariants:
 //! - No sled type crosses this module's boundary; callers see [`Store`], [`AccountState`], domain
@@ -16,16 +18,21 @@
 //! - Keys are `part\0part`: ids may not contain `\0` (checked, never silently mangled), so a prefix
 //!   scan over `pair\0` sees exactly one pair's records.
 //! - Multi-key updates (`update_occurrences`, `set_findings`, `ensure_agenda_doc`, a provider's
-//!   `AccountState::commit` of its sync token with the mirror changes it covers) are single sled
-//!   transactions or batches, so a crash leaves either the old or the new state.
+//!   `AccountState::commit` of its sync token with the mirror changes it covers, every agenda change
+//!   together with its pair's revision) are single sled transactions or batches, so a crash leaves
+//!   either the old or the new state.
 //! - Nothing is durable until [`Store::flush`] returns; callers flush at the end of every sync round
 //!   and before and after every external write.
 //! - Agenda tokens are capabilities: they never appear in an error message (they are shortened).
 //! - The directory is created `0700` and the database files are made owner-only.
 mod account;
+mod agenda;
+mod outbox;
 mod records;
 pub use account::{AccountState, MirrorCommit};
-pub use records::{WriteRecord, WriteState};
+pub use agenda::Write;
+pub use outbox::{OutboxItem, OutboxState, OutboxStats};
+pub use records::{WebSession, WriteRecord, WriteState};
 
 use crate::domain::agenda::{AgendaDoc, AgendaItem};
 use crate::domain::history::{Occurrence, WriteMark};
@@ -58,6 +65,12 @@ const T_LINKS: &str = "pair_links";
 const T_LINK_INDEX: &str = "pair_link_index";
 const T_MARKS: &str = "write_marks";
 const T_CALENDARS: &str = "calendars";
+const T_OUTBOX: &str = "outbox";
+const T_GOALS: &str = "goals";
+const T_SHARED_NOTES: &str = "shared_notes";
+const T_PRIVATE_NOTES: &str = "private_notes";
+const T_REVISIONS: &str = "agenda_revisions";
+const T_SESSIONS: &str = "web_sessions";
 
 const META_SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -131,6 +144,13 @@ struct Inner {
     link_index: sled::Tree,
     marks: sled::Tree,
     calendars: sled::Tree,
+    outbox: sled::Tree,
+    goals: sled::Tree,
+    shared_notes: sled::Tree,
+    private_notes: sled::Tree,
+    revisions: sled::Tree,
+    sessions: sled::Tree,
+    meta: sled::Tree,
     /// Serialises `set_findings`, which scans the pair's keys before its transaction.
     findings_lock: Mutex<()>,
 }
@@ -217,6 +237,13 @@ impl Store {
             link_index: tree(T_LINK_INDEX)?,
             marks: tree(T_MARKS)?,
             calendars: tree(T_CALENDARS)?,
+            outbox: tree(T_OUTBOX)?,
+            goals: tree(T_GOALS)?,
+            shared_notes: tree(T_SHARED_NOTES)?,
+            private_notes: tree(T_PRIVATE_NOTES)?,
+            revisions: tree(T_REVISIONS)?,
+            sessions: tree(T_SESSIONS)?,
+            meta: meta.clone(),
             db,
             path: dir.to_path_buf(),
             findings_lock: Mutex::new(()),
@@ -284,6 +311,14 @@ impl Store {
             .flush()
             .map(|_| ())
             .map_err(|e| StoreError::io("flush", e))
+    }
+
+    /// The database's size on disk, in bytes.
+    pub fn size_on_disk(&self) -> Result<u64> {
+        self.inner
+            .db
+            .size_on_disk()
+            .map_err(|e| StoreError::io("size check", e))
     }
 
     // ---- sync state -------------------------------------------------------------------------
@@ -646,15 +681,10 @@ impl Store {
         }
     }
 
-    /// Insert or replace an agenda item (keyed by its pair and id).
+    /// Insert or replace an agenda item (keyed by its pair and id), bumping the pair's revision in
+    /// the same transaction.
     pub fn put_agenda_item(&self, item: &AgendaItem) -> Result<()> {
-        let k = key2("pair id", &item.pair_id, "item id", &item.id)?;
-        let v = encode(&AgendaItemRec::from(item))?;
-        self.inner
-            .items
-            .insert(k, v)
-            .map(|_| ())
-            .map_err(|e| StoreError::io("write of an agenda item", e))
+        self.put_agenda_items(&item.pair_id, std::slice::from_ref(item))
     }
 
     // ---- write-once marks -------------------------------------------------------------------
@@ -842,7 +872,7 @@ fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], raw: &[u8]) -> Re
 /// A key for messages: parts joined by `/`; agenda tokens shortened (they are capabilities).
 fn display_key(tree: &'static str, key: &[u8]) -> String {
     let s = String::from_utf8_lossy(key);
-    if tree == T_DOCS || tree == T_LINK_INDEX {
+    if tree == T_DOCS || tree == T_LINK_INDEX || tree == T_SESSIONS {
         let short: String = s.chars().take(4).collect();
         return format!("{short}…");
     }
@@ -906,6 +936,11 @@ fn get(tree: &sled::Tree, name: &'static str, key: &[u8]) -> Result<Option<sled:
             T_LINKS | T_LINK_INDEX => "read of pair links",
             T_MARKS => "read of write marks",
             T_MIRROR => "read of the provider mirror",
+            T_OUTBOX => "read of the outbox",
+            T_GOALS => "read of goals",
+            T_SHARED_NOTES | T_PRIVATE_NOTES => "read of meeting notes",
+            T_REVISIONS => "read of agenda revisions",
+            T_SESSIONS => "read of web sessions",
             _ => "read",
         },
         source: Box::new(e),

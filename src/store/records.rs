@@ -2,8 +2,10 @@
 //! domain types (which do not derive `Serialize`) and from any wire format. Each converts to and
 //! from its domain type here, so a domain change never silently changes what is on disk. Field
 //! names are the on-disk JSON names; new fields get `#[serde(default)]` so older values still read.
-use crate::domain::agenda::{AgendaDoc, AgendaItem, ItemKind, Section};
+use crate::domain::agenda::{AgendaDoc, AgendaItem, Deferral, ItemKind, Section};
+use crate::domain::goals::{Goal, GoalClosed, GoalProgress};
 use crate::domain::history::{Occurrence, OccurrenceStatus, SeenIn};
+use crate::domain::notes::{PrivateNote, SharedNotes};
 use crate::domain::rules::ActiveFinding;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -155,6 +157,17 @@ pub(crate) struct FindingRec {
     occurrence: Option<DateTime<Utc>>,
     first_seen: DateTime<Utc>,
     notified_at: Option<DateTime<Utc>>,
+    #[serde(default = "one")]
+    level: u32,
+    /// Older records were notified once, at the first level.
+    #[serde(default = "one")]
+    notified_level: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    details: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl From<&ActiveFinding> for FindingRec {
@@ -168,6 +181,9 @@ impl From<&ActiveFinding> for FindingRec {
             occurrence: f.occurrence,
             first_seen: f.first_seen,
             notified_at: f.notified_at,
+            level: f.level,
+            notified_level: f.notified_level,
+            details: f.details.clone(),
         }
     }
 }
@@ -183,6 +199,13 @@ impl From<FindingRec> for ActiveFinding {
             occurrence: r.occurrence,
             first_seen: r.first_seen,
             notified_at: r.notified_at,
+            level: r.level,
+            notified_level: if r.notified_at.is_some() {
+                r.notified_level
+            } else {
+                0
+            },
+            details: r.details,
         }
     }
 }
@@ -263,6 +286,31 @@ pub(crate) struct AgendaItemRec {
     done_start: Option<DateTime<Utc>>,
     done_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    due: Option<chrono::NaiveDate>,
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    rank: i32,
+    #[serde(default)]
+    version: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    deferred: Vec<DeferralRec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    drop_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    done_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+fn is_zero_i32(n: &i32) -> bool {
+    *n == 0
+}
+
+/// An explicit deferral of an item (`domain::agenda::Deferral`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct DeferralRec {
+    meeting: String,
+    start: DateTime<Utc>,
 }
 
 impl From<&AgendaItem> for AgendaItemRec {
@@ -291,6 +339,20 @@ impl From<&AgendaItem> for AgendaItemRec {
             done_start: i.done_start,
             done_at: i.done_at,
             created_at: i.created_at,
+            due: i.due,
+            rank: i.rank,
+            version: i.version,
+            deferred: i
+                .deferred
+                .iter()
+                .map(|d| DeferralRec {
+                    meeting: d.meeting.clone(),
+                    start: d.start,
+                })
+                .collect(),
+            drop_reason: i.drop_reason.clone(),
+            done_by: i.done_by.clone(),
+            updated_at: i.updated_at,
         }
     }
 }
@@ -321,8 +383,224 @@ impl From<AgendaItemRec> for AgendaItem {
             done_start: r.done_start,
             done_at: r.done_at,
             created_at: r.created_at,
+            due: r.due,
+            rank: r.rank,
+            version: r.version,
+            deferred: r
+                .deferred
+                .into_iter()
+                .map(|d| Deferral {
+                    meeting: d.meeting,
+                    start: d.start,
+                })
+                .collect(),
+            drop_reason: r.drop_reason,
+            done_by: r.done_by,
+            updated_at: r.updated_at,
         }
     }
+}
+
+/// A development goal of a pair (`domain::goals::Goal`), its progress notes inside.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GoalRec {
+    id: String,
+    pair_id: String,
+    title: String,
+    #[serde(default)]
+    next_step: String,
+    created_in: String,
+    created_start: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    #[serde(default)]
+    author: Option<String>,
+    #[serde(default)]
+    closed: Option<GoalClosedRec>,
+    #[serde(default)]
+    progress: Vec<GoalProgressRec>,
+    #[serde(default)]
+    version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GoalClosedRec {
+    meeting: String,
+    start: DateTime<Utc>,
+    at: DateTime<Utc>,
+    #[serde(default)]
+    by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GoalProgressRec {
+    id: String,
+    meeting: String,
+    start: DateTime<Utc>,
+    text: String,
+    #[serde(default)]
+    author: Option<String>,
+    at: DateTime<Utc>,
+}
+
+impl From<&Goal> for GoalRec {
+    fn from(g: &Goal) -> Self {
+        GoalRec {
+            id: g.id.clone(),
+            pair_id: g.pair_id.clone(),
+            title: g.title.clone(),
+            next_step: g.next_step.clone(),
+            created_in: g.created_in.clone(),
+            created_start: g.created_start,
+            created_at: g.created_at,
+            author: g.author.clone(),
+            closed: g.closed.as_ref().map(|c| GoalClosedRec {
+                meeting: c.meeting.clone(),
+                start: c.start,
+                at: c.at,
+                by: c.by.clone(),
+            }),
+            progress: g
+                .progress
+                .iter()
+                .map(|p| GoalProgressRec {
+                    id: p.id.clone(),
+                    meeting: p.meeting.clone(),
+                    start: p.start,
+                    text: p.text.clone(),
+                    author: p.author.clone(),
+                    at: p.at,
+                })
+                .collect(),
+            version: g.version,
+        }
+    }
+}
+
+impl From<GoalRec> for Goal {
+    fn from(r: GoalRec) -> Self {
+        Goal {
+            id: r.id,
+            pair_id: r.pair_id,
+            title: r.title,
+            next_step: r.next_step,
+            created_in: r.created_in,
+            created_start: r.created_start,
+            created_at: r.created_at,
+            author: r.author,
+            closed: r.closed.map(|c| GoalClosed {
+                meeting: c.meeting,
+                start: c.start,
+                at: c.at,
+                by: c.by,
+            }),
+            progress: r
+                .progress
+                .into_iter()
+                .map(|p| GoalProgress {
+                    id: p.id,
+                    meeting: p.meeting,
+                    start: p.start,
+                    text: p.text,
+                    author: p.author,
+                    at: p.at,
+                })
+                .collect(),
+            version: r.version,
+        }
+    }
+}
+
+/// The shared notes of one meeting (`domain::notes::SharedNotes`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SharedNotesRec {
+    pair_id: String,
+    meeting: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    decisions: String,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    updated_by: Option<String>,
+}
+
+impl From<&SharedNotes> for SharedNotesRec {
+    fn from(n: &SharedNotes) -> Self {
+        SharedNotesRec {
+            pair_id: n.pair_id.clone(),
+            meeting: n.meeting.clone(),
+            notes: n.notes.clone(),
+            decisions: n.decisions.clone(),
+            version: n.version,
+            updated_at: n.updated_at,
+            updated_by: n.updated_by.clone(),
+        }
+    }
+}
+
+impl From<SharedNotesRec> for SharedNotes {
+    fn from(r: SharedNotesRec) -> Self {
+        SharedNotes {
+            pair_id: r.pair_id,
+            meeting: r.meeting,
+            notes: r.notes,
+            decisions: r.decisions,
+            version: r.version,
+            updated_at: r.updated_at,
+            updated_by: r.updated_by,
+        }
+    }
+}
+
+/// A private note (`domain::notes::PrivateNote`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PrivateNoteRec {
+    pair_id: String,
+    meeting: String,
+    author: String,
+    text: String,
+    #[serde(default)]
+    version: u64,
+    #[serde(default)]
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl From<&PrivateNote> for PrivateNoteRec {
+    fn from(n: &PrivateNote) -> Self {
+        PrivateNoteRec {
+            pair_id: n.pair_id.clone(),
+            meeting: n.meeting.clone(),
+            author: n.author.clone(),
+            text: n.text.clone(),
+            version: n.version,
+            updated_at: n.updated_at,
+        }
+    }
+}
+
+impl From<PrivateNoteRec> for PrivateNote {
+    fn from(r: PrivateNoteRec) -> Self {
+        PrivateNote {
+            pair_id: r.pair_id,
+            meeting: r.meeting,
+            author: r.author,
+            text: r.text,
+            version: r.version,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// A signed-in session of the agenda pages: whose, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSession {
+    /// The verified email, lower-case.
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The journal entry of one external write (record the intent, flush, write, record the result,

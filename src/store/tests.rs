@@ -48,6 +48,9 @@ fn finding(pair: &str, key: &str, first_seen: DateTime<Utc>) -> ActiveFinding {
         occurrence: None,
         first_seen,
         notified_at: Some(first_seen),
+        level: 2,
+        notified_level: 2,
+        details: vec!["Mon 1 Jun 10:00: declined by r@example.org".into()],
     }
 }
 
@@ -66,6 +69,7 @@ fn item(pair: &str, id: &str, created: DateTime<Utc>) -> AgendaItem {
         done_start: None,
         done_at: None,
         created_at: created,
+        ..AgendaItem::default()
     }
 }
 

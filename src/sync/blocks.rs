@@ -116,6 +116,8 @@ fn writable<'a>(m: &Meeting<'a>, out: &mut Blocks) -> Option<&'a Instance> {
                 m.primary.title
             ),
             occurrence: Some(m.start()),
+            level: 1,
+            details: Vec::new(),
         });
     }
     m.writable
@@ -169,6 +171,8 @@ fn decide(
                     target.where_()
                 ),
                 occurrence: target.when(),
+                level: 1,
+                details: Vec::new(),
             });
             None
         }

@@ -12,7 +12,7 @@ use super::calendars::Completeness;
 use super::meetings::Meeting;
 use crate::domain::detect::people;
 use crate::domain::history::MarkState;
-use crate::domain::{Cadence, Instance, Occurrence, OccurrenceStatus, Pair, WriteMark};
+use crate::domain::{Cadence, Instance, Occurrence, OccurrenceStatus, Pair, Response, WriteMark};
 use crate::providers::NewSeries;
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 
@@ -27,12 +27,19 @@ pub enum FixAction {
     CreateSeries(NewSeries),
 }
 
-/// Busy intervals of one person, from every meeting they are on (not cancelled).
+/// Busy intervals of one person: every meeting they are on and have not declined, and every event
+/// of their own calendar (providers return a person's own events where they know whose calendar
+/// it is). Cancelled and all-day events are never busy.
 pub fn busy_of(email: &str, instances: &[Instance]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let declined = |i: &Instance| {
+        i.attendees
+            .iter()
+            .any(|a| a.email == email && a.response == Response::Declined)
+    };
     let mut out: Vec<_> = instances
         .iter()
-        .filter(|i| !i.cancelled && !i.all_day)
-        .filter(|i| people(i).emails.contains(email))
+        .filter(|i| !i.cancelled && !i.all_day && !declined(i))
+        .filter(|i| i.owner.as_deref() == Some(email) || people(i).emails.contains(email))
         .map(|i| (i.start, i.end))
         .collect();
     out.sort();
@@ -173,8 +180,21 @@ fn may_create(input: &FixInput<'_>, now: DateTime<Utc>) -> bool {
     !history_shows_series && !created_before
 }
 
-/// The first weekday slot from tomorrow (09:00–17:00 local, on the half hour, up to 14 days out) in
-/// which every occurrence of the new series within the horizon is free for both people.
+/// The half-hour starts within the pair's working hours of `day` where its meeting fits.
+fn starts_in_working_hours(pair: &Pair) -> impl Iterator<Item = NaiveTime> + '_ {
+    let wh = pair.working_hours;
+    (0..48u32)
+        .filter_map(|h| NaiveTime::from_hms_opt(h / 2, (h % 2) * 30, 0))
+        .filter(move |t| *t >= wh.start)
+        .filter(move |t| {
+            let end = *t + pair.duration;
+            end <= wh.end && end > *t
+        })
+}
+
+/// The first weekday slot from tomorrow (within the pair's working hours, in its zone, on the
+/// half hour, up to 14 days out) in which every occurrence of the new series within the horizon is
+/// free for both people.
 pub fn free_slot(
     pair: &Pair,
     busy_m: &[(DateTime<Utc>, DateTime<Utc>)],
@@ -189,12 +209,7 @@ pub fn free_slot(
         if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
             continue;
         }
-        for half_hour in 18..34 {
-            let time = NaiveTime::from_hms_opt(half_hour / 2, (half_hour % 2) * 30, 0)?;
-            let end_time = time + pair.duration;
-            if end_time > NaiveTime::from_hms_opt(17, 0, 0)? || end_time < time {
-                continue;
-            }
+        for time in starts_in_working_hours(pair) {
             if let Some(first) =
                 first_if_all_free(pair, day, time, busy_m, busy_r, now, tz, horizon)
             {
@@ -203,6 +218,40 @@ pub fn free_slot(
         }
     }
     None
+}
+
+/// Up to `max` slots, each on its own weekday, within the current cadence period from now (the
+/// pair's working hours, in its zone, at least an hour ahead), free for both people: where a
+/// cancelled 1:1 can be rebooked.
+pub fn free_slots_this_period(
+    pair: &Pair,
+    busy_m: &[(DateTime<Utc>, DateTime<Utc>)],
+    busy_r: &[(DateTime<Utc>, DateTime<Utc>)],
+    now: DateTime<Utc>,
+    max: usize,
+) -> Vec<DateTime<chrono_tz::Tz>> {
+    let tz = pair.timezone;
+    let today = now.with_timezone(&tz).date_naive();
+    let mut out = Vec::new();
+    for day_offset in 0..pair.cadence.period().num_days() {
+        let day = today + Duration::days(day_offset);
+        if out.len() >= max {
+            break;
+        }
+        if matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            continue;
+        }
+        let slot = starts_in_working_hours(pair).find_map(|t| {
+            let start = tz.from_local_datetime(&day.and_time(t)).earliest()?;
+            let s = start.with_timezone(&Utc);
+            let e = s + pair.duration;
+            let free =
+                s >= now + Duration::hours(1) && !overlaps(busy_m, s, e) && !overlaps(busy_r, s, e);
+            free.then_some(start)
+        });
+        out.extend(slot);
+    }
+    out
 }
 
 /// The first occurrence of a series starting on `day` at `time`, when every occurrence within the

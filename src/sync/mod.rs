@@ -47,6 +47,8 @@ pub struct PlanSettings {
     pub timezone: chrono_tz::Tz,
     /// The base of the agenda links written into events.
     pub public_url: String,
+    /// Remind this long before each 1:1 (`None`: no reminders).
+    pub nudge_before: Option<Duration>,
 }
 
 impl PlanSettings {
@@ -127,6 +129,20 @@ pub struct PairPlan {
     /// after the writes and keeps the state for the next cycle).
     pub link: String,
     pub marks: Vec<WriteMark>,
+    /// Meetings whose reminder is due (scheduled, starting within `nudge_before`).
+    pub nudges: Vec<Nudge>,
+}
+
+/// A meeting whose "add your topics" reminder is due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Nudge {
+    pub meeting: String,
+    pub start: DateTime<Utc>,
+    pub title: String,
+    /// Its agenda doc's token, if it has one.
+    pub doc: Option<String>,
+    /// The items carried into its doc, one line each.
+    pub carried: Vec<String>,
 }
 
 /// One external write.
@@ -365,12 +381,19 @@ fn plan_pair(
                 },
             },
             now,
-            settings.timezone,
+            pair.timezone,
             settings.horizon,
         );
         apply_fixes(pair, fixes, &mut planned.writes);
     }
     health.findings.extend(planned.findings);
+    if let Some(prep) = prep {
+        add_rebooking_slots(pair, &mut health.findings, prep.instances, now);
+    }
+    let nudges = settings
+        .nudge_before
+        .map(|before| nudges_due(&ctx, &upcoming, &rec.history, before))
+        .unwrap_or_default();
     health
         .findings
         .sort_by(|a, b| a.kind.cmp(&b.kind).then(a.key.cmp(&b.key)));
@@ -401,8 +424,87 @@ fn plan_pair(
         new_docs: planned.new_docs,
         link,
         marks,
+        nudges,
     };
     (plan, planned.writes)
+}
+
+/// A repeated-cancellations finding offers up to three slots in the current cadence period that are
+/// free for both people (so the manager can rebook in one step).
+fn add_rebooking_slots(
+    pair: &Pair,
+    findings: &mut [Finding],
+    instances: &[Instance],
+    now: DateTime<Utc>,
+) {
+    use crate::domain::rules::FindingKind;
+    let Some(f) = findings
+        .iter_mut()
+        .find(|f| f.kind == FindingKind::RepeatedCancellations)
+    else {
+        return;
+    };
+    let busy_m = fix::busy_of(&pair.manager, instances);
+    let busy_r = fix::busy_of(&pair.report, instances);
+    let slots = fix::free_slots_this_period(pair, &busy_m, &busy_r, now, 3);
+    if slots.is_empty() {
+        f.details
+            .push("No slot free for both in the working hours of the coming days.".into());
+    } else {
+        let list: Vec<String> = slots
+            .iter()
+            .map(|s| s.format("%a %-d %b %H:%M").to_string())
+            .collect();
+        f.details.push(format!(
+            "Free for both to rebook: {} ({})",
+            list.join(", "),
+            pair.timezone
+        ));
+    }
+}
+
+/// The meetings whose reminder is due: scheduled, starting within `before` from now.
+fn nudges_due(
+    ctx: &PairCtx<'_>,
+    upcoming: &[&Meeting<'_>],
+    history: &[Occurrence],
+    before: Duration,
+) -> Vec<Nudge> {
+    upcoming
+        .iter()
+        .filter(|m| m.start() - ctx.now <= before)
+        .map(|m| {
+            let doc = history
+                .iter()
+                .find(|o| o.meeting == m.key)
+                .and_then(|o| o.agenda.clone());
+            let carried =
+                crate::domain::agenda::carried_into(ctx.items, history, &m.key, m.start())
+                    .into_iter()
+                    .map(|d| {
+                        let action = if d.item.kind == crate::domain::agenda::ItemKind::ActionItem {
+                            "[action] "
+                        } else {
+                            ""
+                        };
+                        let owner = d
+                            .item
+                            .owner
+                            .as_deref()
+                            .map(|o| format!(" (owner: {o})"))
+                            .unwrap_or_default();
+                        format!("{action}{}{owner}", d.item.text.replace(['\n', '\r'], " "))
+                    })
+                    .collect();
+            Nudge {
+                meeting: m.key.clone(),
+                start: m.start(),
+                title: m.primary.title.to_string(),
+                doc,
+                carried,
+            }
+        })
+        .collect()
 }
 
 /// The pair's scheduled meetings within the horizon, soonest first.
@@ -616,6 +718,9 @@ fn auth_failed(
         occurrence: None,
         first_seen: now,
         notified_at: None,
+        level: 1,
+        notified_level: 0,
+        details: Vec::new(),
     };
     diff.new_keys.push(key);
     diff.to_notify.push(f.clone());
@@ -630,7 +735,7 @@ impl FindingsDiff {
         FindingsDiff {
             to_notify: stored
                 .iter()
-                .filter(|f| f.notified_at.is_none())
+                .filter(|f| f.notified_at.is_none() || f.level > f.notified_level)
                 .cloned()
                 .collect(),
             active: stored,
@@ -655,6 +760,8 @@ pub fn diff_findings(
                 message: f.message.clone(),
                 severity: f.severity.as_str().into(),
                 occurrence: f.occurrence,
+                level: f.level,
+                details: f.details.clone(),
                 ..(*old).clone()
             },
             None => {
@@ -668,10 +775,14 @@ pub fn diff_findings(
                     occurrence: f.occurrence,
                     first_seen: now,
                     notified_at: None,
+                    level: f.level,
+                    notified_level: 0,
+                    details: f.details.clone(),
                 }
             }
         };
-        if rec.notified_at.is_none() {
+        // Not notified yet, or worse than when it was: notify (again).
+        if rec.notified_at.is_none() || rec.level > rec.notified_level {
             diff.to_notify.push(rec.clone());
         }
         diff.active.push(rec);

@@ -1,47 +1,92 @@
 //! The daemon's small web servers (axum 0.8, maud 0.27).
 //!
-//! Public routes ([`router`], the listener people reach from their invites): `GET /a/{token}` (one
-//! occurrence's agenda), `POST /a/{token}/items` (add), `POST /a/{token}/items/{id}/done` and
-//! `…/reopen` (tick), `GET /p/{token}` (the pair's stable link: the doc of its next meeting),
-//! `GET /healthz`, `GET /static/app.css`. Admin routes ([`admin_router`], only on the admin
-//! listener): `GET /` (status of every pair), plus the same health and stylesheet.
+//! Public routes ([`router`], the listener people reach from their invites):
+//! - `GET /p/{token}` — the pair's page at its stable link (the one in every invite): the next
+//!   meeting's agenda, development goals, and the history of earlier meetings; `…/rev` (the
+//!   agenda revision, polled by the page's script), `…/export.md` (the history as Markdown).
+//! - `GET /a/{token}` — one meeting's agenda doc; `…/rev`.
+//! - Writes (forms; each 303s back): `POST /a/{token}/items` (add), `…/items/{id}/{action}`
+//!   (done, reopen, edit, delete, up, down, defer, drop), `…/notes` (shared notes), `…/private`
+//!   (the signed-in author's private note), `…/goals`, `…/goals/{id}/{action}` (edit, progress,
+//!   close, reopen).
+//! - The JSON API for items: `GET`/`POST /a/{token}/api/items`, `POST …/api/items/{id}`.
+//! - Sign-in: `GET /signin`, `GET /auth/callback`, `POST /signout`.
+//! - `GET /healthz`, `/static/app.css`, `/static/app.js`.
+//!
+//! Admin routes ([`admin_router`], only on the admin listener): `GET /` (status of every pair).
 //!
 //! Invariants:
-//! - The agenda URL is the capability: every response carries `Cache-Control: no-store`,
-//!   `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff` and
-//!   a strict `Content-Security-Policy` (no script at all; CSS only from `/static/app.css`). Tokens
-//!   and agenda text are never logged.
-//! - The status page shows no agenda content (agendas are private to the pair), and is never
-//!   routed on the public listener.
-//! - All user text is HTML-escaped by maud; input is validated (non-empty, length, known section,
-//!   the item belongs to the doc's pair and is on this doc) with a 400 page naming the field.
+//! - Every response carries `Cache-Control: no-store` (except the static files),
+//!   `Referrer-Policy: no-referrer`, `X-Frame-Options: DENY`, `X-Content-Type-Options: nosniff`
+//!   and a strict CSP: scripts and styles only from this server (`/static/…`), no inline script,
+//!   no foreign connections, images or frames.
+//! - Access (see `auth`): the capability link, plus — when sign-in is configured — a signed-in
+//!   person must be one of the pair; `require_sign_in` makes the link alone insufficient. Every
+//!   write checks a CSRF token. Unknown tokens and failed sign-ins are rate-limited per client.
+//! - Private notes are shown only to their signed-in author: never on the other person's page,
+//!   in exports for anyone else, in the invite (the planner never reads them), in logs (no agenda
+//!   text is ever logged), or on the admin listener.
+//! - Concurrent edits are never silently lost: item, goal and note edits carry the version and the
+//!   text they started from; a stale edit is merged field by field or refused with both versions
+//!   shown (a 409 page).
+//! - All user text is HTML-escaped by maud; notes are Markdown rendered without raw HTML. Every
+//!   field has a size limit; input is validated with a 400 page naming the field.
 //! - The clock is read only through the injected [`WebState::now`].
 //! - Store access (sled, flush) runs on the blocking pool; every change is flushed before the 303.
+mod auth;
+pub mod export;
+mod handlers;
+mod limit;
+pub mod markdown;
 mod pages;
 
-use crate::domain::agenda::{self, AgendaDoc, AgendaItem, ItemKind, Section};
-use crate::domain::{OccurrenceStatus, Pair};
+pub use auth::SignIn;
+
+use crate::domain::Pair;
+use crate::domain::agenda::Section;
 use crate::store::{Store, StoreError};
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Form, Path, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// The longest accepted item text, in characters.
 pub const MAX_TEXT_CHARS: usize = 2000;
 /// The longest accepted owner or author name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
+/// The longest shared notes of one meeting, in characters.
+pub const MAX_NOTES_CHARS: usize = 20_000;
+/// The longest decisions text of one meeting, in characters.
+pub const MAX_DECISIONS_CHARS: usize = 5_000;
+/// The longest private note, in characters.
+pub const MAX_PRIVATE_CHARS: usize = 20_000;
+/// The longest goal title, in characters.
+pub const MAX_GOAL_CHARS: usize = 300;
+/// The longest next step of a goal, in characters.
+pub const MAX_STEP_CHARS: usize = 1000;
+/// The longest reason for dropping an item, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
 /// A pair's ledger stops accepting new items beyond this many (a guard against abuse).
 pub const MAX_ITEMS_PER_PAIR: usize = 5000;
+/// A pair stops accepting new goals beyond this many.
+pub const MAX_GOALS_PER_PAIR: usize = 500;
+/// A goal stops accepting progress notes beyond this many.
+pub const MAX_PROGRESS_PER_GOAL: usize = 500;
+/// Unknown-token requests a client may make per window before it gets 429s.
+pub const MAX_MISSES: u32 = 30;
+/// Failed sign-ins a client may have per window before it gets 429s.
+pub const MAX_SIGN_IN_FAILURES: u32 = 10;
+/// The rate-limit window, in minutes.
+pub const LIMIT_WINDOW_MINUTES: i64 = 10;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-                   base-uri 'none'; frame-ancestors 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 const APP_CSS: &str = include_str!("app.css");
+const APP_JS: &str = include_str!("app.js");
 
 /// Everything the handlers need. Cheap to clone.
 #[derive(Clone)]
@@ -54,12 +99,17 @@ pub struct WebState {
     /// The externally visible base URL (e.g. `https://oneonone.example.org` or
     /// `http://host:8080/oneonone`); its path is the prefix of every link the pages contain.
     pub public_url: String,
-    /// The clock (the daemon passes its clock; tests a fixed time).
+    /// The clock (the daemon passes its clock; tests a fixed or movable time).
     pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    /// OpenID Connect sign-in, when configured.
+    pub sign_in: Option<Arc<SignIn>>,
+    key: Arc<OnceLock<Vec<u8>>>,
+    misses: Arc<limit::Limiter>,
+    sign_in_failures: Arc<limit::Limiter>,
 }
 
 impl WebState {
-    /// Bundle the state.
+    /// Bundle the state (no sign-in; see [`WebState::with_sign_in`]).
     pub fn new(
         store: Store,
         pairs: Arc<RwLock<Vec<Pair>>>,
@@ -67,13 +117,24 @@ impl WebState {
         public_url: impl Into<String>,
         now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     ) -> WebState {
+        let window = chrono::Duration::minutes(LIMIT_WINDOW_MINUTES);
         WebState {
             store,
             pairs,
             tz,
             public_url: public_url.into(),
             now,
+            sign_in: None,
+            key: Arc::new(OnceLock::new()),
+            misses: Arc::new(limit::Limiter::new(MAX_MISSES, window)),
+            sign_in_failures: Arc::new(limit::Limiter::new(MAX_SIGN_IN_FAILURES, window)),
         }
+    }
+
+    /// Enable OpenID Connect sign-in.
+    pub fn with_sign_in(mut self, sign_in: Arc<SignIn>) -> WebState {
+        self.sign_in = Some(sign_in);
+        self
     }
 
     /// The path prefix of every link: the path of `public_url`, without a trailing slash.
@@ -86,6 +147,21 @@ impl WebState {
             Ok(p) => p.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    fn require_sign_in(&self) -> bool {
+        self.sign_in
+            .as_ref()
+            .is_some_and(|s| s.settings.require_sign_in)
+    }
+
+    /// The signing key of cookies and CSRF tokens (from the store, read once).
+    fn key(&self) -> Result<Vec<u8>, WebError> {
+        if let Some(k) = self.key.get() {
+            return Ok(k.clone());
+        }
+        let k = self.store.web_key()?;
+        Ok(self.key.get_or_init(|| k).clone())
     }
 }
 
@@ -103,16 +179,29 @@ fn base_path(public_url: &str) -> String {
 
 /// The public routes (agenda pages), with the security headers on every response.
 pub fn router(state: WebState) -> Router {
+    use handlers as h;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/app.css", get(app_css))
-        .route("/p/{token}", get(pair_page))
-        .route("/a/{token}", get(doc_page))
-        .route("/a/{token}/items", post(add_item))
-        .route("/a/{token}/items/{id}/done", post(mark_done))
-        .route("/a/{token}/items/{id}/reopen", post(reopen))
+        .route("/static/app.js", get(app_js))
+        .route("/p/{token}", get(h::pair_page))
+        .route("/p/{token}/rev", get(h::pair_rev))
+        .route("/p/{token}/export.md", get(h::export_md))
+        .route("/a/{token}", get(h::doc_page))
+        .route("/a/{token}/rev", get(h::doc_rev))
+        .route("/a/{token}/items", post(h::add_item))
+        .route("/a/{token}/items/{id}/{action}", post(h::item_action))
+        .route("/a/{token}/notes", post(h::save_notes))
+        .route("/a/{token}/private", post(h::save_private))
+        .route("/a/{token}/goals", post(h::add_goal))
+        .route("/a/{token}/goals/{id}/{action}", post(h::goal_action))
+        .route("/a/{token}/api/items", get(h::api_items).post(h::api_add))
+        .route("/a/{token}/api/items/{id}", post(h::api_op))
+        .route("/signin", get(h::sign_in))
+        .route("/auth/callback", get(h::callback))
+        .route("/signout", post(h::sign_out))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(DefaultBodyLimit::max(256 * 1024))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
@@ -120,23 +209,28 @@ pub fn router(state: WebState) -> Router {
 /// The admin routes (the status page), with the same headers. Only for the admin listener.
 pub fn admin_router(state: WebState) -> Router {
     Router::new()
-        .route("/", get(status_page))
+        .route("/", get(handlers::status_page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/static/app.css", get(app_css))
+        .route("/static/app.js", get(app_js))
         .fallback(not_found)
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
 
 /// Serve `router(state)` on `listener` until `shutdown` completes (then finish open requests).
+/// Clients' addresses reach the handlers (rate limiting).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: WebState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 async fn security_headers(mut res: Response) -> Response {
@@ -171,9 +265,20 @@ async fn app_css() -> Response {
         .into_response()
 }
 
+async fn app_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_JS,
+    )
+        .into_response()
+}
+
 // ---- errors -----------------------------------------------------------------------------------
 
-/// Why a request failed; each becomes a page.
+/// Why a request failed; each becomes a page (or, for the JSON API, a JSON body).
 #[derive(Debug)]
 enum WebError {
     NotFound,
@@ -181,6 +286,21 @@ enum WebError {
         field: &'static str,
         message: String,
     },
+    /// Signed in, but not one of the pair.
+    Forbidden {
+        email: String,
+        signout_csrf: String,
+    },
+    /// Sign-in is required; come back to `next` afterwards.
+    SignInRequired {
+        next: String,
+    },
+    TooMany {
+        retry_after: i64,
+    },
+    Csrf,
+    /// The sign-in provider or the sign-in itself failed.
+    SignInFailed(String),
     Internal(String),
 }
 
@@ -198,144 +318,149 @@ fn bad(field: &'static str, message: impl Into<String>) -> WebError {
     }
 }
 
-impl WebError {
-    fn page(self, base: &str) -> Response {
-        match self {
-            WebError::NotFound => (StatusCode::NOT_FOUND, pages::not_found(base)).into_response(),
-            WebError::BadRequest { field, message } => (
-                StatusCode::BAD_REQUEST,
-                pages::bad_request(base, field, &message),
-            )
-                .into_response(),
-            WebError::Internal(message) => {
-                tracing::error!(error = %message, "web request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, pages::internal(base)).into_response()
+/// `s` percent-encoded for a query value.
+pub(crate) fn query_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_./~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
             }
+        })
+        .collect()
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+impl WebError {
+    fn status(&self) -> StatusCode {
+        match self {
+            WebError::NotFound => StatusCode::NOT_FOUND,
+            WebError::BadRequest { .. } | WebError::SignInFailed(_) => StatusCode::BAD_REQUEST,
+            WebError::Forbidden { .. } | WebError::Csrf => StatusCode::FORBIDDEN,
+            WebError::SignInRequired { .. } => StatusCode::UNAUTHORIZED,
+            WebError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+            WebError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+
+    fn text(&self) -> String {
+        match self {
+            WebError::NotFound => "not found".into(),
+            WebError::BadRequest { field, message } => format!("field {field}: {message}"),
+            WebError::Forbidden { email, .. } => {
+                format!("{email} is not one of this 1:1's two people")
+            }
+            WebError::SignInRequired { .. } => "sign in first".into(),
+            WebError::TooMany { retry_after } => {
+                format!("too many failed requests; try again in {retry_after} s")
+            }
+            WebError::Csrf => {
+                "this form is out of date or came from another site; reload the page and try again"
+                    .into()
+            }
+            WebError::SignInFailed(reason) => format!("sign-in did not work: {reason}"),
+            WebError::Internal(_) => "the server could not complete this request".into(),
+        }
+    }
+
+    fn page(self, st: &WebState, json: bool) -> Response {
+        let base = st.base();
+        if let WebError::Internal(message) = &self {
+            tracing::error!(error = %message, "web request failed");
+        }
+        if json {
+            let mut res = json_error(self.status(), &self.text());
+            if let WebError::TooMany { retry_after } = &self
+                && let Ok(v) = HeaderValue::from_str(&retry_after.to_string())
+            {
+                res.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return res;
+        }
+        let status = self.status();
+        match self {
+            WebError::NotFound => (status, pages::not_found(&base)).into_response(),
+            WebError::BadRequest { field, message } => {
+                (status, pages::bad_request(&base, field, &message)).into_response()
+            }
+            WebError::Forbidden {
+                email,
+                signout_csrf,
+            } => (status, pages::forbidden(&base, &email, &signout_csrf)).into_response(),
+            WebError::SignInRequired { next } => {
+                see_other(&format!("{base}/signin?next={}", query_encode(&next)))
+            }
+            WebError::TooMany { retry_after } => {
+                let text = format!(
+                    "Too many requests for unknown links or failed sign-ins came from your \
+                     address. Try again in {retry_after} seconds."
+                );
+                let mut res =
+                    (status, pages::message(&base, "Slow down", &text, None)).into_response();
+                if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                res
+            }
+            WebError::Csrf => (
+                status,
+                pages::message(
+                    &base,
+                    "Not saved",
+                    "This form is out of date or came from another site, so nothing was saved. \
+                     Go back, reload the page and try again.",
+                    None,
+                ),
+            )
+                .into_response(),
+            WebError::SignInFailed(reason) => (
+                status,
+                pages::message(
+                    &base,
+                    "Sign-in did not work",
+                    &format!("{reason}."),
+                    Some((&format!("{base}/"), "Back")),
+                ),
+            )
+                .into_response(),
+            WebError::Internal(_) => (status, pages::internal(&base)).into_response(),
+        }
+    }
+}
+
+/// A 303 to `location`.
+fn see_other(location: &str) -> Response {
+    let mut res = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
 }
 
 /// Run a synchronous handler on the blocking pool (sled and flush block) and render its error.
-async fn blocking<F>(state: WebState, f: F) -> Response
+async fn blocking<F>(state: WebState, json: bool, f: F) -> Response
 where
     F: FnOnce(&WebState) -> Result<Response, WebError> + Send + 'static,
 {
-    let base = state.base();
+    let st = state.clone();
     match tokio::task::spawn_blocking(move || f(&state)).await {
         Ok(Ok(res)) => res,
-        Ok(Err(e)) => e.page(&base),
-        Err(e) => WebError::Internal(format!("handler task failed: {e}")).page(&base),
+        Ok(Err(e)) => e.page(&st, json),
+        Err(e) => WebError::Internal(format!("handler task failed: {e}")).page(&st, json),
     }
 }
 
-async fn not_found(State(state): State<WebState>) -> Response {
-    WebError::NotFound.page(&state.base())
-}
-
-// ---- handlers ---------------------------------------------------------------------------------
-
-async fn status_page(State(state): State<WebState>) -> Response {
-    blocking(state, |st| {
-        let now = (st.now)();
-        let mut views = Vec::new();
-        for pair in st.pairs() {
-            let findings = st.store.findings(&pair.id)?;
-            let history = st.store.occurrences(&pair.id)?;
-            views.push(pages::PairStatus {
-                pair,
-                findings,
-                history,
-            });
-        }
-        Ok(pages::status(&st.base(), st.tz, now, &views).into_response())
-    })
-    .await
+async fn not_found(axum::extract::State(state): axum::extract::State<WebState>) -> Response {
+    WebError::NotFound.page(&state, false)
 }
 
 /// Tokens are 32 hex chars; anything else that is not short and alphanumeric cannot exist.
 fn plausible_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-fn load_doc(st: &WebState, token: &str) -> Result<AgendaDoc, WebError> {
-    if !plausible_id(token) {
-        return Err(WebError::NotFound);
-    }
-    st.store.agenda_doc(token)?.ok_or(WebError::NotFound)
-}
-
-/// The pair's stable link: 303 to the doc of its next (or current) meeting; without one, a page
-/// listing the earlier meetings' docs.
-async fn pair_page(State(state): State<WebState>, Path(token): Path<String>) -> Response {
-    blocking(state, move |st| {
-        if !plausible_id(&token) {
-            return Err(WebError::NotFound);
-        }
-        let pair_id = st.store.pair_of_link(&token)?.ok_or(WebError::NotFound)?;
-        let history = st.store.occurrences(&pair_id)?;
-        let now = (st.now)();
-        let next = history.iter().find(|o| {
-            o.one_on_one
-                && o.end > now
-                && o.status != OccurrenceStatus::Cancelled
-                && o.agenda.is_some()
-        });
-        if let Some(doc) = next.and_then(|o| o.agenda.as_deref()) {
-            return Ok(see_doc(st, doc));
-        }
-        let (manager, report) = people_of(st, &pair_id);
-        Ok(
-            pages::pair_without_next(&st.base(), st.tz, &manager, &report, &history)
-                .into_response(),
-        )
-    })
-    .await
-}
-
-/// The two people of a pair (from the configuration, else from its id).
-fn people_of(st: &WebState, pair_id: &str) -> (String, String) {
-    match st.pairs().into_iter().find(|p| p.id == pair_id) {
-        Some(p) => (p.manager, p.report),
-        None => {
-            let (m, r) = pair_id.split_once('~').unwrap_or((pair_id, ""));
-            (m.to_string(), r.to_string())
-        }
-    }
-}
-
-async fn doc_page(State(state): State<WebState>, Path(token): Path<String>) -> Response {
-    blocking(state, move |st| {
-        let doc = load_doc(st, &token)?;
-        let items = st.store.agenda_items(&doc.pair_id)?;
-        let history = st.store.occurrences(&doc.pair_id)?;
-        let occurrence = history.iter().find(|o| o.meeting == doc.meeting);
-        let start = occurrence.map_or(doc.start, |o| o.start);
-        let shown = agenda::doc_items(&items, &history, &doc.meeting, start);
-        let (manager, report) = people_of(st, &doc.pair_id);
-        let view = pages::DocView {
-            base: st.base(),
-            token: &doc.token,
-            manager: &manager,
-            report: &report,
-            tz: st.tz,
-            start,
-            occurrence,
-            items: &shown,
-            history: &history,
-        };
-        Ok(pages::doc(&view).into_response())
-    })
-    .await
-}
-
-/// The 303 back to the doc.
-fn see_doc(st: &WebState, token: &str) -> Response {
-    let location = format!("{}/a/{}", st.base(), token);
-    let mut res = StatusCode::SEE_OTHER.into_response();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    res
 }
 
 fn parse_section(s: &str) -> Option<Section> {
@@ -360,208 +485,6 @@ fn section_value(s: Section) -> &'static str {
         Section::Feedback => "feedback",
         Section::ActionItems => "action_items",
     }
-}
-
-/// A required text field: trimmed, non-empty, at most `max` characters.
-fn required(
-    form: &HashMap<String, String>,
-    field: &'static str,
-    max: usize,
-) -> Result<String, WebError> {
-    let value = form.get(field).map(|v| v.trim()).unwrap_or("");
-    if value.is_empty() {
-        return Err(bad(field, "is required and may not be empty"));
-    }
-    check_len(field, value, max)?;
-    Ok(value.to_string())
-}
-
-/// An optional text field: trimmed; empty means absent; at most `max` characters.
-fn optional(
-    form: &HashMap<String, String>,
-    field: &'static str,
-    max: usize,
-) -> Result<Option<String>, WebError> {
-    let value = form.get(field).map(|v| v.trim()).unwrap_or("");
-    if value.is_empty() {
-        return Ok(None);
-    }
-    check_len(field, value, max)?;
-    Ok(Some(value.to_string()))
-}
-
-fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), WebError> {
-    let n = value.chars().count();
-    if n > max {
-        return Err(bad(
-            field,
-            format!("is {n} characters long; at most {max} are allowed"),
-        ));
-    }
-    Ok(())
-}
-
-type FormResult = Result<Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>;
-
-async fn add_item(
-    State(state): State<WebState>,
-    Path(token): Path<String>,
-    form: FormResult,
-) -> Response {
-    blocking(state, move |st| {
-        let doc = load_doc(st, &token)?;
-        let Form(form) = form.map_err(|e| bad("form", format!("could not be read: {e}")))?;
-        let kind = match form.get("kind").map(String::as_str) {
-            Some("talking_point") => ItemKind::TalkingPoint,
-            Some("action_item") => ItemKind::ActionItem,
-            Some(other) => {
-                return Err(bad(
-                    "kind",
-                    format!("{other:?} is not talking_point or action_item"),
-                ));
-            }
-            None => return Err(bad("kind", "is required")),
-        };
-        let text = required(&form, "text", MAX_TEXT_CHARS)?;
-        let author = optional(&form, "author", MAX_NAME_CHARS)?;
-        let (section, owner) = match kind {
-            ItemKind::TalkingPoint => {
-                let raw = form.get("section").map(|s| s.trim()).unwrap_or("");
-                let section = parse_section(raw).ok_or_else(|| {
-                    bad(
-                        "section",
-                        format!(
-                            "{raw:?} is not a section of the agenda (check_in, report_topics, \
-                             manager_topics, growth, feedback)"
-                        ),
-                    )
-                })?;
-                if section == Section::ActionItems {
-                    return Err(bad(
-                        "section",
-                        "action items are added with the action item form (they need an owner)",
-                    ));
-                }
-                (section, optional(&form, "owner", MAX_NAME_CHARS)?)
-            }
-            ItemKind::ActionItem => {
-                if let Some(raw) = form.get("section").map(|s| s.trim())
-                    && !raw.is_empty()
-                    && raw != section_value(Section::ActionItems)
-                {
-                    return Err(bad("section", "an action item belongs to action_items"));
-                }
-                (
-                    Section::ActionItems,
-                    Some(required(&form, "owner", MAX_NAME_CHARS)?),
-                )
-            }
-        };
-        if st.store.agenda_items(&doc.pair_id)?.len() >= MAX_ITEMS_PER_PAIR {
-            return Err(bad(
-                "text",
-                format!("this pair's agenda already holds {MAX_ITEMS_PER_PAIR} items"),
-            ));
-        }
-        let start = doc_start(st, &doc)?;
-        let item = AgendaItem {
-            id: crate::store::random_hex(8)?,
-            pair_id: doc.pair_id.clone(),
-            kind,
-            section,
-            text,
-            owner,
-            author,
-            origin_meeting: doc.meeting.clone(),
-            origin_start: start,
-            done_in: None,
-            done_start: None,
-            done_at: None,
-            created_at: (st.now)(),
-        };
-        st.store.put_agenda_item(&item)?;
-        st.store.flush()?;
-        Ok(see_doc(st, &doc.token))
-    })
-    .await
-}
-
-/// The current start of a doc's occurrence (it may have moved since the doc was made).
-fn doc_start(st: &WebState, doc: &AgendaDoc) -> Result<DateTime<Utc>, WebError> {
-    Ok(st
-        .store
-        .occurrences(&doc.pair_id)?
-        .iter()
-        .find(|o| o.meeting == doc.meeting)
-        .map_or(doc.start, |o| o.start))
-}
-
-/// The item `id` as shown on this doc, or a 400 naming the `item` field.
-fn doc_item(st: &WebState, doc: &AgendaDoc, id: &str) -> Result<(AgendaItem, bool), WebError> {
-    if !plausible_id(id) {
-        return Err(bad("item", "is not an item id"));
-    }
-    let Some(item) = st.store.agenda_item(&doc.pair_id, id)? else {
-        return Err(bad("item", "is not an item of this agenda"));
-    };
-    let history = st.store.occurrences(&doc.pair_id)?;
-    let start = history
-        .iter()
-        .find(|o| o.meeting == doc.meeting)
-        .map_or(doc.start, |o| o.start);
-    let all = [item];
-    let shown = agenda::doc_items(&all, &history, &doc.meeting, start);
-    let Some(done_here) = shown.first().map(|d| d.done_here) else {
-        return Err(bad(
-            "item",
-            "is not on this agenda (it belongs to a later meeting or was done earlier)",
-        ));
-    };
-    let [item] = all;
-    Ok((item, done_here))
-}
-
-async fn mark_done(
-    State(state): State<WebState>,
-    Path((token, id)): Path<(String, String)>,
-) -> Response {
-    blocking(state, move |st| {
-        let doc = load_doc(st, &token)?;
-        let (mut item, done_here) = doc_item(st, &doc, &id)?;
-        if !done_here {
-            item.done_in = Some(doc.meeting.clone());
-            item.done_start = Some(doc_start(st, &doc)?);
-            item.done_at = Some((st.now)());
-            st.store.put_agenda_item(&item)?;
-            st.store.flush()?;
-        }
-        Ok(see_doc(st, &doc.token))
-    })
-    .await
-}
-
-async fn reopen(
-    State(state): State<WebState>,
-    Path((token, id)): Path<(String, String)>,
-) -> Response {
-    blocking(state, move |st| {
-        let doc = load_doc(st, &token)?;
-        let (mut item, done_here) = doc_item(st, &doc, &id)?;
-        if done_here {
-            item.done_in = None;
-            item.done_start = None;
-            item.done_at = None;
-            st.store.put_agenda_item(&item)?;
-            st.store.flush()?;
-        } else if item.done_in.is_some() {
-            return Err(bad(
-                "item",
-                "was ticked done in a later meeting's agenda; reopen it there",
-            ));
-        }
-        Ok(see_doc(st, &doc.token))
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -55,7 +55,8 @@ fn plausible_ids() {
 
 #[test]
 fn length_is_counted_in_characters() {
-    let mut form = HashMap::new();
+    use super::handlers::{optional, required};
+    let mut form = std::collections::HashMap::new();
     form.insert("text".to_string(), "é".repeat(MAX_TEXT_CHARS));
     assert!(required(&form, "text", MAX_TEXT_CHARS).is_ok());
     form.insert("text".to_string(), "é".repeat(MAX_TEXT_CHARS + 1));
@@ -101,6 +102,8 @@ fn status_page_shows_timeline_findings_and_escapes() {
             max_in_window: 3,
             window: chrono::Duration::weeks(8),
         },
+        timezone: chrono_tz::UTC,
+        working_hours: Default::default(),
     };
     let history: Vec<_> = (1..=20)
         .map(|n| {
@@ -123,6 +126,9 @@ fn status_page_shows_timeline_findings_and_escapes() {
         occurrence: None,
         first_seen: t(3, 0),
         notified_at: None,
+        level: 2,
+        notified_level: 0,
+        details: Vec::new(),
     }];
     let html = pages::status(
         "",

@@ -25,6 +25,7 @@ pub fn settings(horizon: Duration, lookback: Duration) -> PlanSettings {
         lookback,
         timezone: chrono_tz::Europe::London,
         public_url: "http://agenda.test".into(),
+        nudge_before: None,
     }
 }
 

@@ -257,6 +257,7 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
         // Unwind the connection task: the client sees the connection close without a response.
         std::panic::resume_unwind(Box::new("oneonone-emulator: injected dropped connection"));
     }
+    let stall = matches!(scripted, Some((super::ScriptedError::StallAfter, _)));
     let mut out = Outcome::default();
     let result = (|| -> Result<Response, GError> {
         let params = params?;
@@ -311,6 +312,9 @@ pub async fn api(ctx: Arc<Ctx>, op: Op, req: Request) -> Response {
     ctx.log(entry);
     if let Some(cal) = out.changed_calendar {
         super::notify::on_change(&ctx, &cal);
+    }
+    if stall {
+        tokio::time::sleep(super::STALL).await;
     }
     resp
 }

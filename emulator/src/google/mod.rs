@@ -108,10 +108,17 @@ pub enum ScriptedError {
     FullSyncRequired,
     /// Close the connection without a response.
     Drop,
+    /// Carry the request out, then hold the answer back for [`STALL`]: a lost answer (the client,
+    /// or its process, gives up first) after the change was made.
+    StallAfter,
 }
 
+/// How long a `stallAfter` answer is held back.
+pub const STALL: std::time::Duration = std::time::Duration::from_secs(600);
+
 impl ScriptedError {
-    /// The error to render (`None` for a dropped connection).
+    /// The error to render (`None` for a dropped connection or a stalled answer: the caller
+    /// handles those).
     pub fn to_error(self, with_reason: bool) -> Option<error::GError> {
         use error::GError;
         Some(match self {
@@ -128,7 +135,7 @@ impl ScriptedError {
             ScriptedError::NotFound => GError::not_found(),
             ScriptedError::ConditionNotMet => GError::precondition(),
             ScriptedError::FullSyncRequired => GError::full_sync(with_reason),
-            ScriptedError::Drop => return None,
+            ScriptedError::Drop | ScriptedError::StallAfter => return None,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! One sync cycle: read the inputs (every account's calendars, concurrently, and every pair's
-//! remembered state), call the pure planner (`sync::plan`), and carry the plan out (persist, notify,
-//! write). This is the shell around the planner; it decides nothing itself. A failing account, file
+//! remembered state), call the pure planner (`sync::plan`), and carry the plan out (persist,
+//! enqueue notifications, write). This is the shell around the planner; it decides nothing itself. A failing account, file
 //! or write is reported and the rest goes on; a panic or error in the cycle's own machinery fails
 //! the cycle loudly (it never goes on with an empty history).
 //!
@@ -11,7 +11,9 @@
 //!   and a write whose outcome is unknown keeps its intent (it may have happened), so a
 //!   notifying provider is never written twice.
 //! - Dry-run is one branch at execution: the plan is the same, nothing is written to a calendar,
-//!   no doc is made and no finding is recorded as notified.
+//!   no doc is made, nothing is enqueued and no finding is recorded as notified.
+//! - Notifications are only enqueued here (in the store's outbox, before the finding is recorded
+//!   as notified); `notify::outbox` delivers them outside the cycle.
 mod execute;
 mod persist;
 mod report;
@@ -19,7 +21,6 @@ mod state;
 
 pub use report::CycleReport;
 
-use super::notify::Notifier;
 use crate::config::Settings;
 use crate::domain::links::TokenSource;
 use crate::providers::{OpenContext, ProblemKind, Progress, Provider, ProviderError, Snapshot};
@@ -63,7 +64,6 @@ pub struct Engine {
     pub store: Store,
     /// The account providers, by account name.
     providers: BTreeMap<String, Arc<dyn Provider>>,
-    notifier: Notifier,
     options: EngineOptions,
     plan_settings: PlanSettings,
     memory: Mutex<Memory>,
@@ -97,7 +97,7 @@ impl Engine {
             .map(|a| {
                 crate::providers::open(
                     a,
-                    OpenContext::for_account(
+                    OpenContext::new(
                         settings,
                         &a.name,
                         AccountState::for_account(store, &a.name),
@@ -115,12 +115,12 @@ impl Engine {
         providers: Vec<Arc<dyn Provider>>,
         options: EngineOptions,
     ) -> anyhow::Result<Engine> {
-        let notifier = Notifier::new(settings.notify.webhook_url.clone())?;
         let plan_settings = PlanSettings {
             horizon: settings.daemon.horizon,
             lookback: settings.daemon.lookback,
             timezone: settings.daemon.timezone,
             public_url: settings.daemon.public_url.clone(),
+            nudge_before: settings.notify.nudge.map(|n| n.before),
         };
         Ok(Engine {
             options: EngineOptions {
@@ -133,7 +133,6 @@ impl Engine {
                 .collect(),
             settings,
             store,
-            notifier,
             plan_settings,
             memory: Mutex::new(Memory::default()),
         })
@@ -212,7 +211,7 @@ impl Engine {
                 _ => None,
             })
             .collect();
-        let snapshots = self.account_results(fetched, &mut report);
+        let snapshots = self.account_results(fetched, now, &mut report);
         let counts: Vec<Counts> = counts
             .into_iter()
             .zip(&self.settings.accounts)
@@ -258,7 +257,9 @@ impl Engine {
             "phase: planned"
         );
         self.note_calendars(&plan, &mut report);
+        record_findings(&plan);
         self.carry_out(plan, now, rt, progress, &mut report)?;
+        metrics::histogram!(crate::metrics::CYCLE_DURATION).record(started.elapsed().as_secs_f64());
         debug!(
             ms = started.elapsed().as_millis() as u64,
             rss_mb = rss_mb(),
@@ -317,6 +318,7 @@ impl Engine {
     fn account_results(
         &self,
         fetched: Vec<(String, Result<Snapshot, ProviderError>)>,
+        now: DateTime<Utc>,
         report: &mut CycleReport,
     ) -> Vec<Option<Snapshot>> {
         fetched
@@ -336,6 +338,12 @@ impl Engine {
                         }
                     }
                     log_problems(&name, &s, report);
+                    let complete = s.calendars.iter().all(|c| c.events.is_ok())
+                        && !s.problems.iter().any(|p| p.kind == ProblemKind::Unreadable);
+                    if complete {
+                        metrics::gauge!(crate::metrics::LAST_SYNC, "account" => name.clone())
+                            .set(now.timestamp() as f64);
+                    }
                     Some(s)
                 }
                 Err(e) => {
@@ -363,6 +371,20 @@ impl Engine {
                 warn!(%account, %calendar, "{reason}");
             }
         }
+    }
+}
+
+/// Set the active-findings gauge of every kind (zero included, so a cleared kind drops).
+fn record_findings(plan: &Plan) {
+    use crate::domain::rules::FindingKind;
+    for kind in FindingKind::ALL {
+        let n = plan
+            .pairs
+            .iter()
+            .flat_map(|p| &p.findings.active)
+            .filter(|f| f.kind == kind.as_str())
+            .count();
+        metrics::gauge!(crate::metrics::FINDINGS, "kind" => kind.as_str()).set(n as f64);
     }
 }
 

@@ -1,9 +1,12 @@
-//! Carrying out a plan: persist each pair's history and new docs, notify and record its findings,
+//! Carrying out a plan: persist each pair's history and new docs, enqueue its notifications and
+//! record its findings, enqueue the weekly digests,
 //! make the planned writes with their journal and marks, remember the calendar counts, and keep
 //! the state for the next cycle (daemon).
 use super::{CycleError, CycleReport, Engine, execute};
 use crate::domain::history::MarkState;
-use crate::domain::{Occurrence, WriteMark};
+use crate::domain::{Occurrence, Pair, WriteMark};
+use crate::notify::outbox;
+use crate::notify::routing::{self, DigestEntry};
 use crate::providers::{Progress, ProviderError, WriteOutcome};
 use crate::store::{StoreError, WriteRecord, WriteState};
 use crate::sync::{PairInput, PairPlan, Plan, PlannedWrite};
@@ -32,8 +35,8 @@ impl Engine {
         let half = pair_plans.len() / 2;
         let (first, second) = pair_plans.split_at_mut(half);
         let (saved, part) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| self.persist_pairs(second, now, rt));
-            let (mut saved, mut part) = self.persist_pairs(first, now, rt);
+            let other = scope.spawn(|| self.persist_pairs(second, now));
+            let (mut saved, mut part) = self.persist_pairs(first, now);
             match other.join() {
                 Ok((more, rest)) => {
                     saved.extend(more);
@@ -44,6 +47,7 @@ impl Engine {
             }
         })?;
         report.add(part);
+        self.enqueue_digests(&pair_plans, now, report);
         tracing::debug!(
             upserts = pair_plans.iter().map(|p| p.upsert.len()).sum::<usize>(),
             removes = pair_plans.iter().map(|p| p.remove.len()).sum::<usize>(),
@@ -80,27 +84,23 @@ impl Engine {
         &self,
         plans: &mut [PairPlan],
         now: DateTime<Utc>,
-        rt: &tokio::runtime::Handle,
     ) -> (Vec<bool>, CycleReport) {
         let mut report = CycleReport::default();
         let saved = plans
             .iter_mut()
             .map(|pp| {
-                let pair = self
-                    .settings
-                    .pairs
-                    .get(pp.pair)
-                    .map(|p| p.id.clone())
-                    .unwrap_or_default();
-                let ok = match self.persist_history(&pair, pp) {
+                let Some(pair) = self.settings.pairs.get(pp.pair) else {
+                    return false;
+                };
+                let ok = match self.persist_history(&pair.id, pp) {
                     Ok(()) => true,
                     Err(e) => {
                         report.store_errors += 1;
-                        error!(pair = %pair, error = %e, "cannot save the pair's history");
+                        error!(pair = %pair.id, error = %e, "cannot save the pair's history");
                         false
                     }
                 };
-                ok & self.handle_findings(&pair, pp, now, rt, &mut report)
+                ok & self.handle_findings(pair, pp, now, &mut report)
             })
             .collect();
         (saved, report)
@@ -128,52 +128,106 @@ impl Engine {
         Ok(())
     }
 
-    /// Log new and cleared findings, deliver the ones not delivered yet, record the active set.
+    /// Log new and cleared findings, enqueue the messages they (and the pair's due nudges) call
+    /// for, then record the active set with what was notified. Enqueuing comes first: a crash in
+    /// between enqueues the same keys again, which the outbox ignores.
     fn handle_findings(
         &self,
-        pair: &str,
+        pair: &Pair,
         pp: &mut PairPlan,
         now: DateTime<Utc>,
-        rt: &tokio::runtime::Handle,
         report: &mut CycleReport,
     ) -> bool {
+        let id = pair.id.as_str();
         let diff = &mut pp.findings;
         for cleared in &diff.cleared {
             report.findings_cleared += 1;
-            info!(%pair, kind = %cleared.kind, message = %cleared.message, "finding resolved");
+            info!(pair = %id, kind = %cleared.kind, severity = %cleared.severity, message = %cleared.message, "finding resolved");
         }
-        let mut delivered_any = false;
-        for f in &diff.to_notify {
-            if diff.new_keys.contains(&f.key) {
-                report.findings_new += 1;
-                warn!(%pair, kind = %f.kind, severity = %f.severity, message = %f.message, "finding");
-            }
-            let delivered = if self.options.dry_run || !self.notifier.has_webhook() {
-                !self.options.dry_run
-            } else {
-                match rt.block_on(self.notifier.send(f)) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        report.notify_failures += 1;
-                        warn!(%pair, kind = %f.kind, error = %e, "webhook delivery failed; retrying next cycle");
-                        false
-                    }
-                }
-            };
-            if delivered && let Some(a) = diff.active.iter_mut().find(|a| a.key == f.key) {
-                a.notified_at = Some(now);
-                delivered_any = true;
-            }
+        for f in diff
+            .to_notify
+            .iter()
+            .filter(|f| diff.new_keys.contains(&f.key))
+        {
+            report.findings_new += 1;
+            warn!(pair = %id, kind = %f.kind, severity = %f.severity, message = %f.message, "finding");
         }
-        if self.options.dry_run || !(diff.changed || delivered_any) {
+        let notify = &self.settings.notify;
+        let mut messages = routing::finding_messages(notify, pair, diff, now);
+        let public_url = &self.settings.daemon.public_url;
+        messages.extend(routing::nudge_messages(
+            notify, pair, &pp.nudges, public_url, now,
+        ));
+        if self.options.dry_run {
+            for m in &messages {
+                info!(pair = %id, key = %m.key, subject = %m.subject, "dry run: would notify");
+            }
             return true;
         }
-        match self.store.set_findings(pair, &diff.active) {
+        match outbox::enqueue(&self.store, &messages, now) {
+            Ok(n) => report.notifications_queued += n,
+            Err(e) => {
+                report.store_errors += 1;
+                error!(pair = %id, error = %e, "cannot enqueue notifications; retrying next cycle");
+                return false;
+            }
+        }
+        for f in &diff.to_notify {
+            if let Some(a) = diff.active.iter_mut().find(|a| a.key == f.key) {
+                a.notified_at = Some(now);
+                a.notified_level = a.level;
+            }
+        }
+        if !diff.changed && diff.to_notify.is_empty() {
+            return true;
+        }
+        match self.store.set_findings(id, &diff.active) {
             Ok(()) => true,
             Err(e) => {
                 report.store_errors += 1;
-                error!(%pair, error = %e, "cannot save the pair's findings");
+                error!(pair = %id, error = %e, "cannot save the pair's findings");
                 false
+            }
+        }
+    }
+
+    /// Enqueue the weekly digests that are due (once a week per manager and target: the key
+    /// carries the week).
+    fn enqueue_digests(&self, plans: &[PairPlan], now: DateTime<Utc>, report: &mut CycleReport) {
+        let notify = &self.settings.notify;
+        if !notify.routes.iter().any(|r| r.digest) {
+            return;
+        }
+        let entries: Vec<DigestEntry> = plans
+            .iter()
+            .filter_map(|pp| {
+                let pair = self.settings.pairs.get(pp.pair)?;
+                Some(DigestEntry {
+                    pair: pair.clone(),
+                    last_held: pp.health.last_held,
+                    next_scheduled: pp.health.next_scheduled,
+                    consecutive_cancellations: pp.health.consecutive_cancellations,
+                    findings: pp
+                        .findings
+                        .active
+                        .iter()
+                        .map(|f| (f.severity.clone(), f.message.clone()))
+                        .collect(),
+                })
+            })
+            .collect();
+        let messages = routing::digest_messages(notify, &entries, now);
+        if self.options.dry_run {
+            for m in &messages {
+                debug!(key = %m.key, "dry run: would send the digest");
+            }
+            return;
+        }
+        match outbox::enqueue(&self.store, &messages, now) {
+            Ok(n) => report.notifications_queued += n,
+            Err(e) => {
+                report.store_errors += 1;
+                error!(error = %e, "cannot enqueue the weekly digests; retrying next cycle");
             }
         }
     }
@@ -317,6 +371,14 @@ fn outcome(
     report: &mut CycleReport,
 ) -> (WriteState, Option<MarkState>) {
     let (account, what) = (&w.account, &w.what);
+    let kind = w.key.split(':').next().unwrap_or("other").to_string();
+    let result = match r {
+        Ok(WriteOutcome::Written) => "written",
+        Ok(WriteOutcome::Unchanged) => "unchanged",
+        Err(e) if !e.certainly_not_applied() => "unknown",
+        Err(_) => "failed",
+    };
+    metrics::counter!(crate::metrics::WRITES, "kind" => kind, "result" => result).increment(1);
     match r {
         Ok(WriteOutcome::Written) => {
             report.writes += 1;

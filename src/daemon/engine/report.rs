@@ -27,6 +27,9 @@ pub struct CycleReport {
     pub write_failures: usize,
     pub findings_new: usize,
     pub findings_cleared: usize,
+    /// Messages newly put in the outbox (findings, digests, nudges).
+    pub notifications_queued: usize,
+    /// Deliveries given up (set by `sync --once`, which delivers after its cycle).
     pub notify_failures: usize,
     pub store_errors: usize,
 }
@@ -61,6 +64,7 @@ impl CycleReport {
         self.write_failures += o.write_failures;
         self.findings_new += o.findings_new;
         self.findings_cleared += o.findings_cleared;
+        self.notifications_queued += o.notifications_queued;
         self.notify_failures += o.notify_failures;
         self.store_errors += o.store_errors;
     }
@@ -71,7 +75,7 @@ impl std::fmt::Display for CycleReport {
         write!(
             f,
             "accounts ok={} failed={}; calendars ok={} failed={}; {} 1:1-candidate instances, {} unreadable items; \
-             {} pairs; writes={} unchanged={} failed={} dry-run={}; findings new={} cleared={}",
+             {} pairs; writes={} unchanged={} failed={} dry-run={}; findings new={} cleared={}; notifications queued={}",
             self.accounts_ok,
             self.accounts_failed,
             self.calendars_ok,
@@ -84,7 +88,8 @@ impl std::fmt::Display for CycleReport {
             self.write_failures,
             self.writes_planned_dry_run,
             self.findings_new,
-            self.findings_cleared
+            self.findings_cleared,
+            self.notifications_queued
         )?;
         if self.pairs_skipped > 0 || self.notify_failures > 0 || self.store_errors > 0 {
             write!(

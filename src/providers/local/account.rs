@@ -34,7 +34,8 @@ impl LocalAccount {
     pub fn open(name: &str, settings: &LocalSettings, ctx: OpenContext) -> LocalAccount {
         LocalAccount {
             inner: Arc::new(Inner {
-                provider: LocalProvider::new(name, settings.path.clone(), ctx.default_tz),
+                provider: LocalProvider::new(name, settings.path.clone(), ctx.default_tz)
+                    .with_owners(&settings.owners),
                 settings: settings.clone(),
                 state: ctx.state,
                 keep_in_memory: ctx.keep_in_memory,

@@ -10,7 +10,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const VERSION: u32 = 11;
+const VERSION: u32 = 12;
 
 /// What identifies an unchanged file: size, modification time (ns) and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -20,6 +20,7 @@
 //! RECURRENCE-ID override) and keeps every other byte, the line endings and the permissions; a
 //! write that would change nothing does not touch the file.
 mod account;
+mod altdesc;
 mod cache;
 mod edit;
 mod expand;
@@ -52,6 +53,8 @@ pub struct LocalProvider {
     account: String,
     root: PathBuf,
     default_tz: Tz,
+    /// Folder name (relative to the root, `.` for the root) → its owner's email, from the config.
+    owners: Vec<(PathBuf, Arc<str>)>,
 }
 
 /// What a worker found for one file (small: one per file of the vdir).
@@ -69,7 +72,31 @@ impl LocalProvider {
             account: account.into(),
             root: root.into(),
             default_tz,
+            owners: Vec::new(),
         }
+    }
+
+    /// Say whose calendar each named folder is (`.` is the root folder): their own events there
+    /// count as busy time, and their copies of meetings are theirs.
+    pub fn with_owners(mut self, owners: &[(String, String)]) -> Self {
+        self.owners = owners
+            .iter()
+            .map(|(f, e)| (PathBuf::from(f), e.to_lowercase().into()))
+            .collect();
+        self
+    }
+
+    /// The owner of the folder `name`: configured, or the folder is named by an email address
+    /// (as vdirsyncer names CalDAV collections of most servers).
+    fn owner_of(&self, name: &Path) -> Option<Arc<str>> {
+        if let Some((_, e)) = self.owners.iter().find(|(f, _)| f == name) {
+            return Some(e.clone());
+        }
+        let n = name.to_str()?;
+        let (local, domain) = n.split_once('@')?;
+        let plausible =
+            !local.is_empty() && domain.contains('.') && !n.contains(char::is_whitespace);
+        plausible.then(|| n.to_lowercase().into())
     }
 
     /// The account's name.
@@ -95,16 +122,25 @@ impl LocalProvider {
         // Stat every file (in parallel); read and parse only those the cache does not match.
         let outcomes = {
             let old = &cache.files;
-            parallel_map(&listed, |l| examine(l, old.get(l.path.as_os_str()), epoch))
+            parallel_map(&listed, |l| {
+                let keep = match folders.get(l.folder).and_then(|f| f.owner.as_ref()) {
+                    Some(_) => parse::Keep::MeetingsAndOwn,
+                    None => parse::Keep::Meetings,
+                };
+                examine(l, old.get(l.path.as_os_str()), epoch, keep)
+            })
         };
         // Expand every file (each worker its share, straight into one vector: 100,000 instances
         // are never held twice).
         let yields = parallel_chunks(listed.len(), |range| {
             let mut acc = FileYield::default();
             for i in range {
-                if let (Some(l), Some(outcome)) = (listed.get(i), outcomes.get(i)) {
-                    let calendar = folders.get(l.folder).map_or("", |f| &*f.id);
-                    self.expand_one(l, outcome, calendar, window, &mut acc);
+                if let (Some(l), Some(outcome), Some(folder)) = (
+                    listed.get(i),
+                    outcomes.get(i),
+                    folders.get(listed.get(i).map_or(0, |l| l.folder)),
+                ) {
+                    self.expand_one(l, outcome, folder, window, &mut acc);
                 }
             }
             acc
@@ -143,10 +179,11 @@ impl LocalProvider {
         &self,
         l: &Listed,
         outcome: &Outcome<'_>,
-        calendar: &str,
+        folder: &Folder,
         window: Window,
         out: &mut FileYield,
     ) {
+        let calendar = &*folder.id;
         let source = l.path.display().to_string();
         let problem_of = |message: String, kind| SourceProblem {
             calendar: Some(calendar.to_string()),
@@ -177,7 +214,7 @@ impl LocalProvider {
         let ctx = expand::Ctx {
             account: &self.account,
             calendar,
-            owner: None,
+            owner: folder.owner.as_deref(),
             source: &source,
             default_tz: self.default_tz,
             window,
@@ -214,11 +251,17 @@ impl LocalProvider {
         })?;
         let mut out = Vec::new();
         let mut dirs = Vec::new();
-        let mut folders = vec![Folder::new(&self.root)];
+        let root_owner = self.owner_of(Path::new(".")).or_else(|| {
+            self.root
+                .file_name()
+                .and_then(|n| self.owner_of(Path::new(n)))
+        });
+        let mut folders = vec![Folder::new(&self.root, root_owner)];
         scan_dir(rd, 0, &mut out, Some(&mut dirs));
         for d in dirs {
             let index = folders.len();
-            let mut folder = Folder::new(&d);
+            let name = d.file_name().map_or(Path::new(""), Path::new);
+            let mut folder = Folder::new(&d, self.owner_of(name));
             match fs::read_dir(&d) {
                 Ok(rd) => scan_dir(rd, index, &mut out, None),
                 Err(e) => folder.error = Some(format!("cannot read folder: {e}")),
@@ -268,8 +311,8 @@ impl LocalProvider {
             }
             let doc = Doc::new(text);
             let span = locate(&doc, master)?;
-            let splice = description_splice(&doc, &span, &w.description);
-            Ok(Some(edit::apply(text, vec![splice])))
+            let splices = description_splices(&doc, &span, &master.description, &w.description);
+            Ok(Some(edit::apply(text, splices)))
         })
     }
 
@@ -406,7 +449,12 @@ impl LocalProvider {
                 let span = &locate(&doc, t)?;
                 let insert_at = doc.lines[span.first_nested.unwrap_or(span.end)].start;
                 if desc_changes {
-                    splices.push(description_splice(&doc, span, &new_desc));
+                    splices.extend(description_splices(
+                        &doc,
+                        span,
+                        &source_ev.description,
+                        &new_desc,
+                    ));
                 }
                 if end_changes {
                     if let Some(i) = doc.prop(span, "DTEND") {
@@ -525,6 +573,46 @@ fn locate(doc: &Doc<'_>, ev: &Ev) -> Result<VeventSpan, String> {
     if uid_ok && rid_ok { Ok(s) } else { Err(lost()) }
 }
 
+/// Replace (or insert) the DESCRIPTION line of the event at `span` (whose description was `old`),
+/// and keep its Outlook HTML copy from hiding the new text (`altdesc`).
+fn description_splices(
+    doc: &Doc<'_>,
+    span: &VeventSpan,
+    old: &str,
+    description: &str,
+) -> Vec<Splice> {
+    let mut out = vec![description_splice(doc, span, description)];
+    if let Some(i) = html_alt_desc(doc, span) {
+        let l = &doc.lines[i];
+        let html = edit::unescape_text(l.value());
+        match altdesc::update(&html, old, description) {
+            altdesc::AltDesc::Remove => out.push(Splice {
+                start: l.start,
+                end: l.end,
+                text: String::new(),
+            }),
+            altdesc::AltDesc::Replace(h) => out.push(Splice {
+                start: l.start,
+                end: l.end,
+                text: edit::fold(&format!("{}:{}", l.head(), edit::escape_text(&h)), doc.eol),
+            }),
+            altdesc::AltDesc::Keep => {}
+        }
+    }
+    out
+}
+
+/// The event's `X-ALT-DESC;FMTTYPE=text/html` line, if it has one.
+fn html_alt_desc(doc: &Doc<'_>, span: &VeventSpan) -> Option<usize> {
+    span.props.iter().copied().find(|&i| {
+        let l = &doc.lines[i];
+        l.name() == "X-ALT-DESC"
+            && l.params()
+                .to_ascii_lowercase()
+                .contains("fmttype=text/html")
+    })
+}
+
 /// Replace (or insert) the DESCRIPTION line of the event at `span`.
 fn description_splice(doc: &Doc<'_>, span: &VeventSpan, description: &str) -> Splice {
     let eol = doc.eol;
@@ -606,10 +694,26 @@ fn new_override(
     };
     let mut out = String::new();
     out.push_str(&with_eol(raw(span.begin)));
+    let alt = html_alt_desc(doc, span);
     for &i in &span.props {
-        if !SKIP.contains(&doc.lines[i].name().as_str()) {
-            out.push_str(&with_eol(raw(i)));
+        if SKIP.contains(&doc.lines[i].name().as_str()) {
+            continue;
         }
+        if Some(i) == alt {
+            // The override's own description: its HTML copy must not hide it.
+            let l = &doc.lines[i];
+            let html = edit::unescape_text(l.value());
+            match altdesc::update(&html, &m.description, desc) {
+                altdesc::AltDesc::Remove => {}
+                altdesc::AltDesc::Replace(h) => out.push_str(&edit::fold(
+                    &format!("{}:{}", l.head(), edit::escape_text(&h)),
+                    eol,
+                )),
+                altdesc::AltDesc::Keep => out.push_str(&with_eol(raw(i))),
+            }
+            continue;
+        }
+        out.push_str(&with_eol(raw(i)));
     }
     out.push_str(&edit::fold(
         &format!(
@@ -742,15 +846,18 @@ struct Listed {
 struct Folder {
     /// The calendar id: the folder's path.
     id: Arc<str>,
+    /// Whose calendar it is (configured, or the folder is named by an email address).
+    owner: Option<Arc<str>>,
     files: usize,
     /// Why it could not be listed.
     error: Option<String>,
 }
 
 impl Folder {
-    fn new(path: &Path) -> Folder {
+    fn new(path: &Path, owner: Option<Arc<str>>) -> Folder {
         Folder {
             id: path.display().to_string().into(),
+            owner,
             files: 0,
             error: None,
         }
@@ -759,7 +866,7 @@ impl Folder {
     fn read(&self) -> CalendarRead {
         CalendarRead {
             id: self.id.to_string(),
-            owner: None,
+            owner: self.owner.as_deref().map(str::to_string),
             events: match &self.error {
                 Some(e) => Err(e.clone()),
                 None => Ok(self.files),
@@ -840,7 +947,12 @@ fn scan_dir(
 }
 
 /// Stat a file; read and parse it unless the cache entry still matches.
-fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcome<'c> {
+fn examine<'c>(
+    listed: &Listed,
+    cached: Option<&'c Entry>,
+    epoch: u64,
+    keep: parse::Keep,
+) -> Outcome<'c> {
     let path = &listed.path;
     let meta = if listed.symlink {
         fs::metadata(path)
@@ -852,14 +964,14 @@ fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcom
         Err(e) => return Outcome::Failed(format!("cannot stat: {e}")),
     };
     let stamp = Stamp::of(&meta);
-    if let Some(c) = cached.filter(|c| c.stamp == stamp) {
+    if let Some(c) = cached.filter(|c| c.stamp == stamp && c.parsed.kept == keep) {
         c.seen.set(epoch);
         return Outcome::Cached(c);
     }
     match fs::read(path) {
         Ok(bytes) => Outcome::Read(Box::new(Entry {
             stamp,
-            parsed: guarded_parse(&bytes),
+            parsed: guarded_parse(&bytes, keep),
             seen: cache::Seen::new(epoch),
         })),
         Err(e) => Outcome::Failed(format!("cannot read: {e}")),
@@ -867,12 +979,13 @@ fn examine<'c>(listed: &Listed, cached: Option<&'c Entry>, epoch: u64) -> Outcom
 }
 
 /// Parse a file's bytes; a panic inside the parser becomes a problem for that file alone.
-fn guarded_parse(bytes: &[u8]) -> ParsedFile {
-    std::panic::catch_unwind(|| parse::parse_bytes(bytes, true)).unwrap_or_else(|_| ParsedFile {
+fn guarded_parse(bytes: &[u8], keep: parse::Keep) -> ParsedFile {
+    std::panic::catch_unwind(|| parse::parse_bytes(bytes, keep)).unwrap_or_else(|_| ParsedFile {
         events: Vec::new(),
         notes: Vec::new(),
         problems: vec!["internal error while parsing the file; skipped".into()],
         recovered: true,
+        kept: keep,
     })
 }
 

@@ -12,7 +12,9 @@
 //!
 //! Only *meeting candidates* are kept: timed VEVENTs with at least two distinct people among
 //! organizer and attendees (rooms and resources are not people), plus every other VEVENT sharing a
-//! UID with one (the rest of a series). Problems are reported only for events that look like
+//! UID with one (the rest of a series). In a folder known to be one person's calendar
+//! (`Keep::MeetingsAndOwn`), that person's own timed events (not cancelled, not transparent) are
+//! kept too: they are when the person is busy. Problems are reported only for events that look like
 //! meetings (two or more people) or for blocks that could not be parsed at all, so a vdir full of
 //! personal events does not drown the report.
 use super::tz::{When, WhenError, parse_duration, when_from};
@@ -21,6 +23,16 @@ use chrono::Duration;
 use icalendar::parser::{Component, Property, read_calendar_simple, unfold};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
+
+/// Which events a file is read for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Keep {
+    /// Meeting candidates only.
+    #[default]
+    Meetings,
+    /// Meeting candidates and the folder owner's own busy time.
+    MeetingsAndOwn,
+}
 
 /// Participant kind, mirrored from `domain::ParticipantKind` for the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +139,9 @@ pub(crate) struct ParsedFile {
     /// The file needed repair or per-event recovery: never rewrite it.
     #[serde(default)]
     pub recovered: bool,
+    /// Which events it was read for.
+    #[serde(default)]
+    pub kept: Keep,
 }
 
 /// Cheap pre-check: can this text contain a meeting at all? (It needs an ATTENDEE line.)
@@ -162,8 +177,9 @@ pub(crate) fn starts_like_icalendar(bytes: &[u8]) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(NEEDLE))
 }
 
-/// Read a file's bytes. `filter` drops files that cannot hold a meeting without parsing them.
-pub(crate) fn parse_bytes(bytes: &[u8], filter: bool) -> ParsedFile {
+/// Read a file's bytes for `keep`. Reading for meetings only drops files that cannot hold one
+/// without parsing them.
+pub(crate) fn parse_bytes(bytes: &[u8], keep: Keep) -> ParsedFile {
     if !starts_like_icalendar(bytes) {
         // Not a calendar at all (a stray file, a truncated download): say so, whatever it holds.
         return ParsedFile {
@@ -172,14 +188,14 @@ pub(crate) fn parse_bytes(bytes: &[u8], filter: bool) -> ParsedFile {
             ..ParsedFile::default()
         };
     }
-    if filter && !may_hold_meeting(bytes) {
+    if keep == Keep::Meetings && !may_hold_meeting(bytes) {
         return ParsedFile::default();
     }
     match std::str::from_utf8(bytes) {
-        Ok(text) => parse_text(text),
+        Ok(text) => parse_text_keeping(text, keep),
         Err(e) => {
             let text = String::from_utf8_lossy(bytes);
-            let mut out = parse_text(&text);
+            let mut out = parse_text_keeping(&text, keep);
             out.recovered = true;
             out.problems.push(format!(
                 "not valid UTF-8 (first bad byte at offset {}); read with replacement characters",
@@ -190,11 +206,22 @@ pub(crate) fn parse_bytes(bytes: &[u8], filter: bool) -> ParsedFile {
     }
 }
 
-/// Parse a whole file's text, recovering from damage where possible.
+/// Parse a whole file's text for its meeting candidates, recovering from damage where possible.
 pub(crate) fn parse_text(text: &str) -> ParsedFile {
+    parse_text_keeping(text, Keep::Meetings)
+}
+
+/// Parse a whole file's text for `keep`, recovering from damage where possible.
+pub(crate) fn parse_text_keeping(text: &str, keep: Keep) -> ParsedFile {
+    let mut out = parse_recovering(text, keep);
+    out.kept = keep;
+    out
+}
+
+fn parse_recovering(text: &str, keep: Keep) -> ParsedFile {
     let unfolded = unfold(text);
     if let Ok(roots) = read_calendar_simple(&unfolded) {
-        return extract(&roots, false, Vec::new());
+        return extract(&roots, false, Vec::new(), keep);
     }
     let (repaired, notes) = repair(text);
     let unfolded = unfold(&repaired);
@@ -207,7 +234,7 @@ pub(crate) fn parse_text(text: &str) -> ParsedFile {
                 notes.join("; ")
             }
         )];
-        let mut out = extract(&roots, true, Vec::new());
+        let mut out = extract(&roots, true, Vec::new(), keep);
         problems.append(&mut out.problems);
         out.problems = problems;
         return out;
@@ -252,7 +279,7 @@ pub(crate) fn parse_text(text: &str) -> ParsedFile {
         properties: Vec::new(),
         components: comps,
     };
-    let mut out = extract(std::slice::from_ref(&root), true, Vec::new());
+    let mut out = extract(std::slice::from_ref(&root), true, Vec::new(), keep);
     head.append(&mut problems);
     head.append(&mut out.problems);
     out.problems = head;
@@ -509,7 +536,12 @@ fn describe_when_error(e: &WhenError) -> String {
 }
 
 /// Turn parsed components into candidate events.
-fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) -> ParsedFile {
+fn extract(
+    roots: &[Component<'_>],
+    recovered: bool,
+    mut problems: Vec<String>,
+    keep: Keep,
+) -> ParsedFile {
     // Gather VTIMEZONEs (resolved lazily, once per TZID) and top-level VEVENTs.
     let mut vtimezones: Vec<&Component<'_>> = Vec::new();
     let mut vevents: Vec<&Component<'_>> = Vec::new();
@@ -539,7 +571,7 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
             notes: &mut notes,
             swapped: &mut swapped,
         };
-        if let Some(ev) = event_of(c, index, &vtz, found) {
+        if let Some(ev) = event_of(c, index, &vtz, found, keep) {
             events.push(ev);
         }
     }
@@ -566,6 +598,7 @@ fn extract(roots: &[Component<'_>], recovered: bool, mut problems: Vec<String>) 
         notes,
         // An event read with DTEND and DTSTART swapped: never rewrite what we had to reinterpret.
         recovered: recovered || swapped,
+        kept: keep,
     }
 }
 
@@ -599,6 +632,7 @@ fn event_of(
     index: usize,
     vtz: &FileZones<'_, '_>,
     found: &mut Found<'_>,
+    keep: Keep,
 ) -> Option<Ev> {
     let problems = &mut *found.problems;
     let uid = prop_named(c, "UID")
@@ -735,7 +769,12 @@ fn event_of(
             .map(|p| p.val.as_str().to_string())
             .unwrap_or_default()
     };
-    let candidate = meeting_like && !start.is_date();
+    // The owner's own time counts as busy unless it is marked free (TRANSP:TRANSPARENT).
+    let own_busy = keep == Keep::MeetingsAndOwn
+        && !cancelled
+        && !prop_named(c, "TRANSP")
+            .is_some_and(|p| p.val.as_str().trim().eq_ignore_ascii_case("TRANSPARENT"));
+    let candidate = (meeting_like || own_busy) && !start.is_date();
     Some(Ev {
         uid,
         summary: text("SUMMARY"),
@@ -899,7 +938,7 @@ mod more_tests {
         bytes.extend_from_slice(
             b"\nORGANIZER:mailto:a@x\nATTENDEE:mailto:b@x\nEND:VEVENT\nEND:VCALENDAR\n",
         );
-        let f = parse_bytes(&bytes, true);
+        let f = parse_bytes(&bytes, Keep::Meetings);
         assert!(f.recovered);
         assert_eq!(f.events.len(), 1);
         assert!(

@@ -208,7 +208,9 @@ impl Client {
                         return Err(error);
                     }
                     if !waited {
-                        tokio::time::sleep(self.backoff.delay(attempt, None)).await;
+                        let wait = self.backoff.delay(attempt, None);
+                        crate::metrics::rate_limit_wait("microsoft", "backoff", wait);
+                        tokio::time::sleep(wait).await;
                     }
                     debug!(mailbox = call.mailbox, attempt, error = %error, "retrying a Graph request");
                     attempt += 1;
@@ -244,6 +246,7 @@ impl Client {
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
+                crate::metrics::request("microsoft", None);
                 drop(permit);
                 return Attempt::Retry {
                     error: CallError::Transport {
@@ -255,6 +258,7 @@ impl Client {
             }
         };
         let status = resp.status().as_u16();
+        crate::metrics::request("microsoft", Some(status));
         let wait = retry_after(resp.headers(), crate::daemon::clock::now());
         let body = resp.bytes().await;
         drop(permit);
@@ -392,6 +396,8 @@ impl Gate {
     pub async fn enter(&self, budget: u32) -> Option<SemaphorePermit<'_>> {
         loop {
             if let Some(until) = self.blocked() {
+                let wait = until.saturating_duration_since(tokio::time::Instant::now());
+                crate::metrics::rate_limit_wait("microsoft", "retry_after", wait);
                 tokio::time::sleep_until(until).await;
                 continue;
             }
@@ -403,6 +409,8 @@ impl Gate {
                 Ok(()) => return Some(permit),
                 Err(at) => {
                     drop(permit);
+                    let wait = at.saturating_duration_since(tokio::time::Instant::now());
+                    crate::metrics::rate_limit_wait("microsoft", "pacing", wait);
                     tokio::time::sleep_until(at).await;
                 }
             }

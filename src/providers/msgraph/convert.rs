@@ -442,6 +442,8 @@ mod tests {
                 max_in_window: 3,
                 window: chrono::Duration::days(90),
             },
+            timezone: chrono_tz::UTC,
+            working_hours: Default::default(),
         };
         Relevance::new(&[p], false)
     }

@@ -1,0 +1,371 @@
+//! The Google provider benchmark (`cargo bench --bench google_bench`): the emulator, in a child
+//! process on loopback (so this process's memory and CPU are the client's alone), generates an
+//! organisation of 1,000 people × 500 events; every person is in a pair (each `user{8k}` manages
+//! `user{8k+1..8k+7}`), so a service-account account reads all 1,000 calendars. Measured:
+//! - the initial sync (the provider's first fetch into an empty store): wall and CPU time;
+//! - the daemon's engine: a first cycle (which writes the agenda blocks), a second (which reads
+//!   its own writes back), then a cycle where nothing changed: requests per calendar (target
+//!   exactly 1) and writes (target 0);
+//! - peak RSS of this process (target < 150 MB);
+//! - client CPU per event of the initial sync against a bare `serde_json::Value` parse of the same
+//!   pages (target ≤ 3×).
+//!
+//! `GOOGLE_BENCH_CALENDARS` and `GOOGLE_BENCH_EVENTS` change the sizes.
+use chrono::{DateTime, Utc};
+use oneonone::daemon::engine::{Engine, EngineOptions};
+use oneonone::providers::{OpenContext, Progress, Window};
+use oneonone::store::{AccountState, Store};
+use serde_json::{Value, json};
+use std::io::BufRead;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NOW: &str = "2026-11-23T08:00:00Z";
+const SA: &str = "bench@bench-project.iam.gserviceaccount.com";
+const KEY_A: &str = include_str!("../emulator/tests/support/test-only-sa-a.key.pem");
+const PUB_A: &str = include_str!("../emulator/tests/support/test-only-sa-a.pub.pem");
+const EMULATOR_MODE: &str = "GOOGLE_BENCH_EMULATOR";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn user(n: usize) -> String {
+    format!("user{n:04}@example.com")
+}
+
+/// CPU time (user + system) of this process.
+fn cpu() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    // SAFETY: clock_gettime only writes into the struct we pass.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// (current, peak) resident memory of this process in MB.
+fn rss_mb() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |kb| kb / 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if std::env::var_os(EMULATOR_MODE).is_some() {
+        let ctx = Arc::new(oneonone_emulator::Ctx::new(
+            7,
+            oneonone_emulator::FaultConfig::default(),
+        ));
+        if let Err(e) = rt.block_on(oneonone_emulator::serve("127.0.0.1:0", ctx)) {
+            eprintln!("emulator: {e}");
+        }
+        return;
+    }
+    rt.block_on(bench());
+}
+
+struct Emulator {
+    child: std::process::Child,
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Emulator {
+    fn spawn() -> Emulator {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+            .env(EMULATOR_MODE, "1")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the emulator");
+        let out = child.stdout.take().expect("stdout");
+        let line = std::io::BufReader::new(out)
+            .lines()
+            .next()
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        let base = line
+            .strip_prefix("listening on ")
+            .expect("the emulator's address")
+            .to_string();
+        Emulator {
+            child,
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn admin(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("admin");
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn log_len(&self) -> usize {
+        self.log().await.len()
+    }
+
+    async fn log(&self) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_admin/log", self.base))
+            .send()
+            .await
+            .expect("log")
+            .json::<Vec<Value>>()
+            .await
+            .expect("log json")
+    }
+}
+
+fn write_config(dir: &std::path::Path, base: &str, calendars: usize) -> std::path::PathBuf {
+    let key = json!({"type": "service_account", "client_email": SA, "private_key": KEY_A,
+                     "private_key_id": "key-a"});
+    std::fs::write(dir.join("sa.json"), key.to_string()).expect("key");
+    let mut text = format!(
+        "[daemon]\nstate_dir = \"state\"\ntimezone = \"Europe/London\"\npublic_url = \"http://agenda.test\"\n\n\
+         [[accounts]]\nname = \"workspace\"\nprovider = \"google\"\nauth = \"service_account\"\n\
+         service_account_key = \"sa.json\"\napi_base_url = \"{base}/calendar/v3/\"\ntoken_url = \"{base}/token\"\n\n"
+    );
+    for c in 0..calendars {
+        let manager = (c / 8) * 8;
+        if c != manager {
+            text.push_str(&format!(
+                "[[pairs]]\nmanager = \"{}\"\nreport = \"{}\"\naccount = \"workspace\"\n",
+                user(manager),
+                user(c)
+            ));
+        }
+    }
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+async fn cycle(
+    engine: &Arc<Engine>,
+    now: DateTime<Utc>,
+) -> (oneonone::daemon::engine::CycleReport, Duration) {
+    let t = Instant::now();
+    let r = oneonone::daemon::run_cycle(engine.clone(), now, Arc::new(Progress::default()))
+        .await
+        .expect("cycle");
+    (r, t.elapsed())
+}
+
+async fn bench() {
+    let calendars = env_usize("GOOGLE_BENCH_CALENDARS", 1000);
+    let events = env_usize("GOOGLE_BENCH_EVENTS", 500);
+    let now: DateTime<Utc> = DateTime::parse_from_rfc3339(NOW)
+        .map(|t| t.with_timezone(&Utc))
+        .expect("now");
+    let emu = Emulator::spawn();
+    let t = Instant::now();
+    emu.admin(
+        "/_admin/scenario",
+        json!({"now": NOW, "google": {"generate": {"calendars": calendars, "events_per_calendar": events,
+               "domain": "example.com"}}}),
+    )
+    .await;
+    emu.admin(
+        "/_admin/google/service-account",
+        json!({"client_email": SA, "public_key_pem": PUB_A, "private_key_id": "key-a"}),
+    )
+    .await;
+    println!(
+        "google_bench: {calendars} calendars × {events} events, seeded in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &emu.base, calendars);
+    let settings = oneonone::config::load_with_env(&config, &[]).expect("settings");
+    let window = Window {
+        start: now - settings.daemon.lookback,
+        end: now + settings.daemon.horizon,
+    };
+
+    // 1. The initial sync: the provider's first fetch into an empty store.
+    let store = Store::open(&settings.daemon.state_dir).expect("store");
+    let account = settings.accounts.first().expect("account");
+    let (initial_wall, initial_cpu, instances, series) = {
+        let provider = oneonone::providers::open(
+            account,
+            OpenContext::new(
+                &settings,
+                &account.name,
+                AccountState::for_account(&store, &account.name),
+                true,
+            ),
+        )
+        .expect("provider");
+        let (c0, t0) = (cpu(), Instant::now());
+        let snapshot = provider
+            .fetch(window, &Progress::default())
+            .await
+            .expect("initial sync");
+        let out = (
+            t0.elapsed(),
+            cpu() - c0,
+            snapshot.instances.len(),
+            snapshot.series.len(),
+        );
+        let ok = snapshot
+            .calendars
+            .iter()
+            .filter(|c| c.events.is_ok())
+            .count();
+        assert_eq!(ok, calendars, "every calendar read");
+        out
+    };
+    let (rss_after_sync, _) = rss_mb();
+    store.flush().expect("flush");
+    drop(store);
+
+    // 2. The daemon's engine over the synced store: first cycle (writes), second (reads its own
+    //    writes back), third (nothing changed).
+    let store = Store::open(&settings.daemon.state_dir).expect("store");
+    let providers = Engine::open_providers(&settings, &store, true).expect("providers");
+    let engine = Arc::new(
+        Engine::new(
+            settings.clone(),
+            store,
+            providers,
+            EngineOptions {
+                dry_run: false,
+                keep_in_memory: true,
+            },
+        )
+        .expect("engine"),
+    );
+    let (r1, w1) = cycle(&engine, now).await;
+    let (r2, w2) = cycle(&engine, now).await;
+    let before = emu.log_len().await;
+    let (c0, _) = (cpu(), ());
+    let (r3, w3) = cycle(&engine, now).await;
+    let cpu3 = cpu() - c0;
+    let quiet: Vec<Value> = emu.log().await.into_iter().skip(before).collect();
+    let api = quiet
+        .iter()
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/calendar/v3/"))
+        })
+        .count();
+    let writes = quiet.iter().filter(|e| e["write"] == true).count();
+    let (_, peak) = rss_mb();
+
+    // 3. A bare serde_json parse of the same pages (the full sync's listing), page by page.
+    let mut parse_cpu = Duration::ZERO;
+    let mut items = 0usize;
+    let time_min = window
+        .start
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for c in 0..calendars {
+        let token = emu.admin("/_admin/token", json!({"user": user(c)})).await["access_token"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let mut page: Option<String> = None;
+        loop {
+            let mut q = vec![
+                ("maxResults", "2500".to_string()),
+                ("timeMin", time_min.clone()),
+            ];
+            if let Some(p) = &page {
+                q.push(("pageToken", p.clone()));
+            }
+            let body = emu
+                .http
+                .get(format!(
+                    "{}/calendar/v3/calendars/{}/events",
+                    emu.base,
+                    user(c)
+                ))
+                .bearer_auth(&token)
+                .query(&q)
+                .send()
+                .await
+                .expect("page")
+                .bytes()
+                .await
+                .expect("body");
+            let t0 = thread_cpu();
+            let v: Value = serde_json::from_slice(&body).expect("json");
+            parse_cpu += thread_cpu() - t0;
+            items += v["items"].as_array().map_or(0, Vec::len);
+            match v["nextPageToken"].as_str() {
+                Some(p) => page = Some(p.to_string()),
+                None => break,
+            }
+        }
+    }
+    let per_event = |d: Duration| d.as_secs_f64() * 1e6 / items.max(1) as f64;
+
+    println!(
+        "initial sync (provider fetch, empty store): {:.2} s wall, {:.2} s CPU; {items} events received, {instances} instances, {series} series in the window; RSS after it {rss_after_sync} MB",
+        initial_wall.as_secs_f64(),
+        initial_cpu.as_secs_f64()
+    );
+    println!(
+        "engine cycle 1 (writes the blocks): {:.2} s, {} writes, {} failures; {}",
+        w1.as_secs_f64(),
+        r1.writes,
+        r1.write_failures,
+        r1
+    );
+    println!(
+        "engine cycle 2 (reads its own writes back): {:.2} s, {} writes",
+        w2.as_secs_f64(),
+        r2.writes
+    );
+    println!(
+        "engine cycle 3 (nothing changed): {:.2} s wall, {:.2} s CPU; {api} Calendar API requests for {calendars} calendars = {:.2} per calendar (target 1); {writes} writes (target 0); report writes {}",
+        w3.as_secs_f64(),
+        cpu3.as_secs_f64(),
+        api as f64 / calendars as f64,
+        r3.writes
+    );
+    println!("peak RSS of this process: {peak} MB (target < 150 MB)");
+    println!(
+        "client CPU per event (initial sync): {:.2} µs; bare serde_json parse of the same pages: {:.2} µs per event; ratio {:.2} (target ≤ 3)",
+        per_event(initial_cpu),
+        per_event(parse_cpu),
+        initial_cpu.as_secs_f64() / parse_cpu.as_secs_f64().max(1e-9)
+    );
+}
