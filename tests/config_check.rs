@@ -61,6 +61,23 @@ fn render(s: &Settings) -> String {
             ProviderSettings::Google(g) => {
                 let _ = writeln!(out, "account {} = google {}", a.name, google(g));
             }
+            ProviderSettings::Microsoft(m) => {
+                let _ = writeln!(
+                    out,
+                    "account {} = microsoft auth={} tenant={} client_id={} client_secret_file={} api_base_url={} authority_url={} max_concurrent_requests={} requests_per_10min={}",
+                    a.name,
+                    m.auth.as_str(),
+                    m.tenant,
+                    m.client_id,
+                    m.client_secret_file
+                        .as_ref()
+                        .map_or("none".into(), |p| p.display().to_string()),
+                    m.api_base_url,
+                    m.authority_url,
+                    m.max_concurrent_requests,
+                    m.requests_per_10min
+                );
+            }
         }
     }
     let f = &s.defaults;

@@ -104,12 +104,15 @@ pub async fn discover(settings: &Settings, now: DateTime<Utc>) -> anyhow::Result
     for account in &settings.accounts {
         let provider = crate::providers::open(
             account,
-            OpenContext::new(
-                settings,
-                &account.name,
-                AccountState::in_memory(&account.name),
-                false,
-            ),
+            OpenContext {
+                discover: true,
+                ..OpenContext::new(
+                    settings,
+                    &account.name,
+                    AccountState::in_memory(&account.name),
+                    false,
+                )
+            },
         )?;
         match provider.fetch(window, &progress).await {
             Ok(s) => {

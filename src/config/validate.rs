@@ -780,11 +780,6 @@ fn accounts(ctx: &mut Ctx<'_>, root: &DeTable<'_>) -> (Vec<AccountSettings>, Vec
             let k = s.trim().to_ascii_lowercase();
             if crate::providers::KINDS.contains(&k.as_str()) {
                 Ok(k)
-            } else if k == "microsoft" {
-                Err(format!(
-                    "provider \"{k}\" is not supported by this build yet; known providers: {}",
-                    crate::providers::KINDS.join(", ")
-                ))
             } else {
                 Err(format!(
                     "unknown provider {s:?}; known providers: {}",

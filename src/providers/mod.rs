@@ -19,6 +19,7 @@ pub mod google;
 pub mod http;
 pub mod local;
 pub mod memory;
+pub mod msgraph;
 mod progress;
 
 pub use progress::Progress;
@@ -88,6 +89,8 @@ pub enum ProviderSettings {
     Local(local::LocalSettings),
     /// `provider = "google"`: Google Calendar (a service account, or one person's consent).
     Google(google::GoogleSettings),
+    /// `provider = "microsoft"`: Microsoft 365 mailboxes through Microsoft Graph.
+    Microsoft(msgraph::MicrosoftSettings),
 }
 
 impl ProviderSettings {
@@ -96,6 +99,7 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Local(_) => "local",
             ProviderSettings::Google(_) => "google",
+            ProviderSettings::Microsoft(_) => "microsoft",
         }
     }
 
@@ -105,12 +109,15 @@ impl ProviderSettings {
         match self {
             ProviderSettings::Local(_) => Vec::new(),
             ProviderSettings::Google(g) => g.secret_files(),
+            ProviderSettings::Microsoft(m) => {
+                m.client_secret_file.iter().map(|p| p.as_path()).collect()
+            }
         }
     }
 }
 
 /// The provider kinds `provider = "…"` accepts.
-pub const KINDS: &[&str] = &["local", "google"];
+pub const KINDS: &[&str] = &["local", "google", "microsoft"];
 
 /// Hand the keys of an `[[accounts]]` entry to the provider of `kind`, which reads and validates
 /// them (each problem reported at its key). `None` when something was wrong (already reported).
@@ -121,6 +128,7 @@ pub fn parse_settings(
     match kind {
         "local" => local::LocalSettings::parse(keys).map(ProviderSettings::Local),
         "google" => google::GoogleSettings::parse(keys).map(ProviderSettings::Google),
+        "microsoft" => msgraph::MicrosoftSettings::parse(keys).map(ProviderSettings::Microsoft),
         _ => None,
     }
 }
@@ -138,12 +146,20 @@ pub struct OpenContext {
     /// The people named in the account's pairs (lower-case emails): whose calendars an account
     /// that reads one calendar per person (a Google service account) reads.
     pub people: Vec<String>,
-    /// The daemon's state directory (where `auth::TokenStore` keeps refresh tokens).
+    /// The configured pairs that use this account: a remote provider reads their people's
+    /// calendars, and may leave out events that concern no pair (they are never meetings of one).
+    pub pairs: Vec<crate::domain::Pair>,
+    /// The daemon's state directory (`auth::TokenStore` keeps an account's refresh token there).
     pub state_dir: std::path::PathBuf,
+    /// How far ahead the daemon looks (`daemon.horizon`): the span free/busy is read for.
+    pub horizon: chrono::Duration,
+    /// The reads serve `discover`: two-person meetings that are no configured pair's are
+    /// wanted too.
+    pub discover: bool,
 }
 
 impl OpenContext {
-    /// The context of `account` in `settings`, over `state`.
+    /// The context of `account` in `settings`, over `state` (`discover` off).
     pub fn new(
         settings: &crate::config::Settings,
         account: &str,
@@ -163,7 +179,15 @@ impl OpenContext {
             default_tz: settings.daemon.timezone,
             keep_in_memory,
             people,
+            pairs: settings
+                .pairs
+                .iter()
+                .filter(|p| p.account == account)
+                .cloned()
+                .collect(),
             state_dir: settings.daemon.state_dir.clone(),
+            horizon: settings.daemon.horizon,
+            discover: false,
         }
     }
 }
@@ -178,6 +202,11 @@ pub fn open(
             Ok(Arc::new(local::LocalAccount::open(&account.name, s, ctx)))
         }
         ProviderSettings::Google(s) => Ok(Arc::new(google::GoogleAccount::open(
+            &account.name,
+            s,
+            ctx,
+        )?)),
+        ProviderSettings::Microsoft(s) => Ok(Arc::new(msgraph::GraphAccount::open(
             &account.name,
             s,
             ctx,
@@ -201,7 +230,6 @@ pub fn authenticate<'a>(
     ctx: AuthContext,
 ) -> BoxFuture<'a, Result<String, ProviderError>> {
     Box::pin(async move {
-        let _ = &ctx;
         match &account.provider {
             ProviderSettings::Local(_) => Err(ProviderError::Unavailable {
                 what: format!("account {}", account.name),
@@ -210,6 +238,7 @@ pub fn authenticate<'a>(
             ProviderSettings::Google(s) => {
                 google::GoogleAccount::sign_in(&account.name, s, &ctx.state_dir).await
             }
+            ProviderSettings::Microsoft(s) => msgraph::authenticate(&account.name, s, &ctx).await,
         }
     })
 }

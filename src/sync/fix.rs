@@ -82,6 +82,9 @@ pub(crate) struct FixInput<'a> {
     /// Sources that must not be written.
     pub not_writable: &'a std::collections::HashSet<&'a str>,
     pub marks: &'a [WriteMark],
+    /// The description a new series is created with (on a provider whose writes notify
+    /// attendees, the series block: its one write is the creation itself).
+    pub description: String,
 }
 
 /// Plan the repairs for one pair.
@@ -114,7 +117,7 @@ pub(crate) fn plan_fixes(
             first_start: start,
             duration: pair.duration,
             cadence: pair.cadence,
-            description: String::new(),
+            description: input.description.clone(),
         }));
     }
     actions

@@ -371,6 +371,14 @@ fn plan_pair(
                 their_calendars: their_calendars(prep, pair),
                 not_writable: &prep.completeness.not_writable,
                 marks: &marks,
+                description: if notify {
+                    crate::domain::block::render_series_block(&crate::domain::links::pair_url(
+                        &settings.public_url,
+                        &link,
+                    ))
+                } else {
+                    String::new()
+                },
             },
             now,
             pair.timezone,

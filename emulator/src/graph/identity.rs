@@ -20,10 +20,70 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// A registered application.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct App {
     /// `None` for a public client (device code / auth code without a secret).
     pub secret: Option<String>,
+    /// The secret has expired: client credentials get `invalid_client` AADSTS7000222.
+    pub secret_expired: bool,
+    /// An admin consented to its application permissions. Without consent its app-only tokens
+    /// are issued but Graph refuses them: 403 `ErrorAccessDenied` on every mailbox.
+    pub consented: bool,
+    /// An application access policy: app-only tokens reach only these mailboxes (lower-case);
+    /// others give 403 `ErrorAccessDenied`. `None`: every mailbox.
+    pub access_policy: Option<Vec<String>>,
+}
+
+impl App {
+    /// `{"client_id", "client_secret"?, "secret_expired"?, "consent"? (default true),
+    /// "access_policy"? [addresses]}` → (client id, app).
+    pub fn from_json(v: &Value) -> Result<(String, App), String> {
+        let id = v
+            .get("client_id")
+            .and_then(Value::as_str)
+            .ok_or("client_id: required")?;
+        let access_policy = match v.get("access_policy") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(a)) => Some(
+                a.iter()
+                    .map(|x| {
+                        x.as_str()
+                            .map(str::to_ascii_lowercase)
+                            .ok_or("access_policy: expected addresses")
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            Some(_) => return Err("access_policy: expected an array of addresses".into()),
+        };
+        Ok((
+            id.to_string(),
+            App {
+                secret: v
+                    .get("client_secret")
+                    .and_then(Value::as_str)
+                    .map(String::from),
+                secret_expired: v
+                    .get("secret_expired")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
+                consented: v.get("consent").and_then(Value::as_bool).unwrap_or(true),
+                access_policy,
+            },
+        ))
+    }
+
+    /// Why Graph refuses this app's app-only token for `mailbox`, if it does.
+    pub fn refuses(&self, mailbox: &str) -> Option<&'static str> {
+        if !self.consented {
+            return Some("Access is denied. Check credentials and try again.");
+        }
+        match &self.access_policy {
+            Some(allowed) if !allowed.iter().any(|a| a.eq_ignore_ascii_case(mailbox)) => Some(
+                "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.",
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// State of one device-code sign-in.
@@ -166,6 +226,15 @@ fn client_ok(
         && f.get("client_assertion_type").map(String::as_str)
             == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
     match (&app.secret, f.get("client_secret")) {
+        (Some(s), Some(given)) if s == given && app.secret_expired => Err(aad_error(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            7000222,
+            &format!(
+                "The provided client secret keys for app '{client_id}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds."
+            ),
+        )),
         (Some(s), Some(given)) if s == given => Ok(()),
         (_, None) if assertion => Ok(()),
         (Some(_), Some(_)) => Err(aad_error(

@@ -80,6 +80,9 @@ pub struct Knobs {
     pub nextlink_loop_fraction: f64,
     /// Fraction of occurrence deletions that delta never reports (microsoft-graph-docs#4501).
     pub silent_occurrence_delete_fraction: f64,
+    /// The next this many successful writes (PATCH, POST, DELETE) are applied and then their
+    /// connection is closed without an answer: a lost response, as after a network failure.
+    pub lose_write_answers: u32,
 }
 
 impl Default for Knobs {
@@ -103,6 +106,7 @@ impl Default for Knobs {
             page_overrun: false,
             nextlink_loop_fraction: 0.0,
             silent_occurrence_delete_fraction: 0.0,
+            lose_write_answers: 0,
         }
     }
 }
@@ -120,6 +124,43 @@ pub struct GraphState {
     pub rounds: Mutex<delta::RoundCache>,
     pub limits: Arc<throttle::Limits>,
     pub round_counter: AtomicU64,
+    /// Every API request's timing (`GET /_admin/graph/requests`), cleared by a scenario.
+    pub timings: Mutex<Vec<Timing>>,
+}
+
+/// When one API request arrived and was answered (microseconds since the emulator started), for
+/// tests of clients' pacing: concurrency per mailbox, waiting out `Retry-After`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timing {
+    /// Mailbox key (lower-case address), or the path's user segment if it named no mailbox.
+    pub mailbox: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub arrived_us: u64,
+    pub answered_us: u64,
+    /// `Retry-After` seconds sent with the answer.
+    pub retry_after: Option<u64>,
+    pub client_request_id: Option<String>,
+}
+
+/// Microseconds since the first request this process timed.
+pub fn micros_now() -> u64 {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let e = EPOCH.get_or_init(std::time::Instant::now);
+    u64::try_from(e.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+fn record_timing(ctx: &Ctx, t: Timing) {
+    let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+    st.timings.lock().unwrap_or_else(|e| e.into_inner()).push(t);
+}
+
+fn retry_after_of(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl GraphState {
@@ -250,6 +291,8 @@ pub struct Call {
     pub method: &'static str,
     pub path: String,
     pub query: String,
+    /// When it arrived (`micros_now`).
+    pub arrived_us: u64,
     _slot: throttle::Slot,
 }
 
@@ -426,10 +469,26 @@ pub async fn begin(
     method: &'static str,
     uri: &Uri,
 ) -> Result<Call, Response> {
+    let arrived_us = micros_now();
     let crid = header_str(headers, "client-request-id");
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
+    let seg_mailbox = who.unwrap_or("me").to_ascii_lowercase();
+    let timing = |mailbox: &str, status: u16, retry_after: Option<u64>| Timing {
+        mailbox: mailbox.to_string(),
+        method: method.to_string(),
+        path: path.clone(),
+        status,
+        arrived_us,
+        answered_us: micros_now(),
+        retry_after,
+        client_request_id: crid.clone(),
+    };
     let fail = |resp: Response, user: Option<String>| {
+        record_timing(
+            ctx,
+            timing(&seg_mailbox, resp.status().as_u16(), retry_after_of(&resp)),
+        );
         log(
             ctx,
             method,
@@ -505,6 +564,23 @@ pub async fn begin(
         };
         (mailbox, user_path, st.limits.clone(), st.knobs.clone())
     };
+    let refusal = token.app_only.then(|| {
+        let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+        st.identity
+            .apps
+            .get(&token.user)
+            .and_then(|a| a.refuses(&mailbox))
+    });
+    if let Some(Some(msg)) = refusal {
+        let r = graph_error(
+            ctx,
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            msg,
+            crid.as_deref(),
+        );
+        return Err(fail(r, Some(token.user.clone())));
+    }
     let other_user = !token.user.eq_ignore_ascii_case(&mailbox);
     if !delegated_scope_ok(&token, method, &path, other_user) {
         let r = graph_error(
@@ -551,6 +627,7 @@ pub async fn begin(
     match fault {
         Some(Fault::Drop) => {
             drop(slot);
+            record_timing(ctx, timing(&mailbox, 0, None));
             log(
                 ctx,
                 method,
@@ -622,6 +699,7 @@ pub async fn begin(
         method,
         path,
         query,
+        arrived_us,
         _slot: slot,
     })
 }
@@ -653,9 +731,29 @@ fn log(
     });
 }
 
-/// Log a finished API request and return its response.
+/// Log a finished API request and return its response (or, knob `lose_write_answers`, close the
+/// connection without one after a successful write).
 pub fn finish(ctx: &Ctx, call: Call, out: Out) -> Response {
     let ok = out.resp.status().is_success();
+    let lose = out.write && ok && {
+        let mut st = ctx.graph.write().unwrap_or_else(|e| e.into_inner());
+        let n = st.knobs.lose_write_answers;
+        st.knobs.lose_write_answers = n.saturating_sub(1);
+        n > 0
+    };
+    record_timing(
+        ctx,
+        Timing {
+            mailbox: call.mailbox.clone(),
+            method: call.method.to_string(),
+            path: call.path.clone(),
+            status: if lose { 0 } else { out.resp.status().as_u16() },
+            arrived_us: call.arrived_us,
+            answered_us: micros_now(),
+            retry_after: retry_after_of(&out.resp),
+            client_request_id: call.client_request_id.clone(),
+        },
+    );
     log(
         ctx,
         call.method,
@@ -667,6 +765,11 @@ pub fn finish(ctx: &Ctx, call: Call, out: Out) -> Response {
         out.write && ok,
         out.notifying && ok,
     );
+    if lose {
+        drop(call);
+        // As for an injected drop: unwinding out of the handler closes the connection unanswered.
+        std::panic::resume_unwind(Box::new("graph emulator: write applied, answer lost"));
+    }
     out.resp
 }
 

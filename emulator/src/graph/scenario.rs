@@ -99,17 +99,8 @@ pub fn load(st: &mut GraphState, ctx: &Ctx, now: DateTime<Utc>, v: &Value) -> Re
             .iter()
             .enumerate()
         {
-            let id = a
-                .get("client_id")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("apps[{i}].client_id: required"))?;
-            let secret = a
-                .get("client_secret")
-                .and_then(Value::as_str)
-                .map(String::from);
-            st.identity
-                .apps
-                .insert(id.to_string(), identity::App { secret });
+            let (id, app) = identity::App::from_json(a).map_err(|e| format!("apps[{i}].{e}"))?;
+            st.identity.apps.insert(id, app);
         }
     }
     st.ids = mailboxes
@@ -118,6 +109,7 @@ pub fn load(st: &mut GraphState, ctx: &Ctx, now: DateTime<Utc>, v: &Value) -> Re
         .collect();
     st.mailboxes = mailboxes;
     st.knobs = knobs;
+    st.timings.lock().unwrap_or_else(|e| e.into_inner()).clear();
     st.expire_sync_state();
     Ok(())
 }
@@ -514,18 +506,20 @@ async fn edit(State(ctx): State<Arc<Ctx>>, Json(v): Json<Value>) -> Response {
 
 /// `POST /_admin/graph/app`: `{"client_id", "client_secret"?}`.
 async fn app(State(ctx): State<Arc<Ctx>>, Json(v): Json<Value>) -> Response {
-    let Some(id) = v.get("client_id").and_then(Value::as_str) else {
-        return admin_err("client_id: required");
+    let (id, app) = match identity::App::from_json(&v) {
+        Ok(x) => x,
+        Err(e) => return admin_err(e),
     };
-    let secret = v
-        .get("client_secret")
-        .and_then(Value::as_str)
-        .map(String::from);
-    write(&ctx.graph)
-        .identity
-        .apps
-        .insert(id.to_string(), identity::App { secret });
+    write(&ctx.graph).identity.apps.insert(id, app);
     Json(json!({"ok": true})).into_response()
+}
+
+/// `GET /_admin/graph/requests`: every API request with its mailbox, arrival and answer times
+/// (microseconds since the emulator started) and `Retry-After`.
+async fn requests(State(ctx): State<Arc<Ctx>>) -> Response {
+    let st = ctx.graph.read().unwrap_or_else(|e| e.into_inner());
+    let list = st.timings.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Json(json!(list)).into_response()
 }
 
 fn device_update(
@@ -601,6 +595,7 @@ pub fn admin_router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/_admin/graph/edit", post(edit))
         .route("/_admin/graph/app", post(app))
+        .route("/_admin/graph/requests", axum::routing::get(requests))
         .route("/_admin/graph/device/approve", post(device_approve))
         .route("/_admin/graph/device/decline", post(device_decline))
         .route("/_admin/graph/device/expire", post(device_expire))
