@@ -85,6 +85,13 @@ fn main() {
         }
         return;
     }
+    if std::env::var_os("RUST_LOG").is_some() {
+        // Phase logs (`RUST_LOG=oneonone=debug`) on stderr.
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     rt.block_on(bench());
 }
 

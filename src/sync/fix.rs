@@ -47,6 +47,49 @@ pub fn busy_of(email: &str, instances: &[Instance]) -> Vec<(DateTime<Utc>, DateT
     out
 }
 
+/// Busy intervals of every person of an account's instances, built in one pass: `of(email)` is
+/// exactly `busy_of(email, instances)` (so planning many pairs does not rescan every instance
+/// per pair).
+#[derive(Debug, Default)]
+pub struct BusyIndex {
+    by_person: std::collections::HashMap<String, Vec<Span>>,
+}
+
+/// A busy interval.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
+impl BusyIndex {
+    pub fn new(instances: &[Instance]) -> BusyIndex {
+        let mut by_person: std::collections::HashMap<String, Vec<_>> =
+            std::collections::HashMap::new();
+        for i in instances.iter().filter(|i| !i.cancelled && !i.all_day) {
+            let mut who = people(i).emails;
+            if let Some(owner) = i.owner.as_deref() {
+                who.insert(owner.to_string());
+            }
+            for email in who {
+                let declined = i
+                    .attendees
+                    .iter()
+                    .any(|a| a.email == email && a.response == Response::Declined);
+                if !declined {
+                    by_person.entry(email).or_default().push((i.start, i.end));
+                }
+            }
+        }
+        for busy in by_person.values_mut() {
+            busy.sort();
+            busy.dedup();
+        }
+        BusyIndex { by_person }
+    }
+
+    /// The busy intervals of `email`, sorted.
+    pub fn of(&self, email: &str) -> &[(DateTime<Utc>, DateTime<Utc>)] {
+        self.by_person.get(email).map_or(&[], Vec::as_slice)
+    }
+}
+
 fn overlaps(busy: &[(DateTime<Utc>, DateTime<Utc>)], s: DateTime<Utc>, e: DateTime<Utc>) -> bool {
     busy.iter().any(|(bs, be)| *bs < e && s < *be)
 }
@@ -74,8 +117,8 @@ pub(crate) struct FixInput<'a> {
     /// The pair's series as the calendars and the history show them.
     pub has_series: bool,
     pub history: &'a [Occurrence],
-    /// Every instance of the pair's account (busy times).
-    pub instances: &'a [Instance],
+    /// The busy times of the pair's account (from every instance).
+    pub busy: &'a BusyIndex,
     pub completeness: &'a Completeness<'a>,
     /// Calendars owned by either person, if the provider knows owners.
     pub their_calendars: Vec<&'a str>,
@@ -95,15 +138,15 @@ pub(crate) fn plan_fixes(
     horizon: Duration,
 ) -> Vec<FixAction> {
     let pair = input.pair;
-    let busy_m = busy_of(&pair.manager, input.instances);
-    let busy_r = busy_of(&pair.report, input.instances);
-    let mut actions = length_fixes(pair, input.upcoming, &busy_m, &busy_r, now);
+    let busy_m = input.busy.of(&pair.manager);
+    let busy_r = input.busy.of(&pair.report);
+    let mut actions = length_fixes(pair, input.upcoming, busy_m, busy_r, now);
     actions.retain(|a| match a {
         FixAction::SetEnd { target, .. } => !input.not_writable.contains(&*target.source),
         FixAction::CreateSeries(_) => true,
     });
     if may_create(input, now)
-        && let Some(start) = free_slot(pair, &busy_m, &busy_r, now, tz, horizon)
+        && let Some(start) = free_slot(pair, busy_m, busy_r, now, tz, horizon)
     {
         actions.push(FixAction::CreateSeries(NewSeries {
             key: series_key(pair),
@@ -287,5 +330,63 @@ fn first_if_all_free(
         }
         first.get_or_insert(start);
         k += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Attendee, ParticipantKind};
+    use std::sync::Arc;
+
+    fn inst(n: i64, owner: &str, people: &[(&str, Response)], cancelled: bool) -> Instance {
+        let start =
+            DateTime::<Utc>::from_timestamp(1_800_000_000 + n * 3600, 0).unwrap_or_default();
+        let attendees: Vec<Attendee> = people
+            .iter()
+            .map(|(e, r)| Attendee {
+                email: (*e).to_string(),
+                kind: ParticipantKind::Person,
+                response: *r,
+                optional: false,
+            })
+            .collect();
+        Instance {
+            account: "a".into(),
+            calendar: owner.into(),
+            owner: Some(owner.into()),
+            id: format!("e{n}"),
+            series_id: None,
+            uid: format!("e{n}").into(),
+            original_start: None,
+            title: "t".into(),
+            organizer: people.first().map(|(e, _)| Arc::from(*e)),
+            attendees: attendees.into(),
+            start,
+            end: start + Duration::minutes(30),
+            all_day: false,
+            cancelled,
+            rhythm: None,
+            description: "".into(),
+            version: "".into(),
+            source: format!("e{n}").into(),
+        }
+    }
+
+    #[test]
+    fn the_busy_index_is_busy_of_for_everyone() {
+        use Response::{Accepted, Declined};
+        let all = vec![
+            inst(0, "a@x", &[("a@x", Accepted), ("b@x", Accepted)], false),
+            inst(1, "a@x", &[("a@x", Accepted), ("b@x", Declined)], false),
+            inst(2, "b@x", &[("c@x", Accepted), ("b@x", Accepted)], false),
+            inst(3, "b@x", &[("a@x", Accepted), ("b@x", Accepted)], true),
+            inst(4, "c@x", &[("A@X", Declined), ("c@x", Accepted)], false),
+            inst(0, "b@x", &[("a@x", Accepted), ("b@x", Accepted)], false),
+        ];
+        let index = BusyIndex::new(&all);
+        for who in ["a@x", "b@x", "c@x", "d@x", "A@X"] {
+            assert_eq!(index.of(who), busy_of(who, &all).as_slice(), "{who}");
+        }
     }
 }

@@ -209,6 +209,15 @@ struct AccountPrep<'a> {
     completeness: Completeness<'a>,
     masters: HashMap<(&'a str, &'a str), &'a SeriesMaster>,
     instances: &'a [Instance],
+    /// Busy times per person, built on first use (fix mode, rebooking slots).
+    busy: std::sync::OnceLock<fix::BusyIndex>,
+}
+
+impl AccountPrep<'_> {
+    fn busy(&self) -> &fix::BusyIndex {
+        self.busy
+            .get_or_init(|| fix::BusyIndex::new(self.instances))
+    }
 }
 
 /// Decide a cycle.
@@ -282,6 +291,7 @@ fn prepare_account<'a>(
         completeness,
         masters,
         instances,
+        busy: std::sync::OnceLock::new(),
     }
 }
 
@@ -366,7 +376,7 @@ fn plan_pair(
                 upcoming: &upcoming,
                 has_series: !series.is_empty(),
                 history: &rec.history,
-                instances: prep.instances,
+                busy: prep.busy(),
                 completeness: &prep.completeness,
                 their_calendars: their_calendars(prep, pair),
                 not_writable: &prep.completeness.not_writable,
@@ -388,7 +398,7 @@ fn plan_pair(
     }
     health.findings.extend(planned.findings);
     if let Some(prep) = prep {
-        add_rebooking_slots(pair, &mut health.findings, prep.instances, now);
+        add_rebooking_slots(pair, &mut health.findings, prep, now);
     }
     let nudges = settings
         .nudge_before
@@ -434,7 +444,7 @@ fn plan_pair(
 fn add_rebooking_slots(
     pair: &Pair,
     findings: &mut [Finding],
-    instances: &[Instance],
+    prep: &AccountPrep<'_>,
     now: DateTime<Utc>,
 ) {
     use crate::domain::rules::FindingKind;
@@ -444,9 +454,9 @@ fn add_rebooking_slots(
     else {
         return;
     };
-    let busy_m = fix::busy_of(&pair.manager, instances);
-    let busy_r = fix::busy_of(&pair.report, instances);
-    let slots = fix::free_slots_this_period(pair, &busy_m, &busy_r, now, 3);
+    let busy = prep.busy();
+    let slots =
+        fix::free_slots_this_period(pair, busy.of(&pair.manager), busy.of(&pair.report), now, 3);
     if slots.is_empty() {
         f.details
             .push("No slot free for both in the working hours of the coming days.".into());

@@ -28,6 +28,109 @@ pub struct CalendarCtx<'a> {
     /// The calendar's zone (all-day dates, zone-less series).
     pub zone: Tz,
     pub window: Window,
+    /// Which events are kept as instances; the others only as busy time.
+    pub relevance: &'a Relevance,
+    /// Busy time is kept from here on (the planner's "now": the window's end minus the horizon).
+    pub busy_from: DateTime<Utc>,
+}
+
+/// Which events concern the configured pairs (the same rule as
+/// `domain::detect::PairIndex::classify`, so nothing the planner would count is left out): those
+/// whose people include both members of a pair, and for `discover` every two-person meeting.
+/// All-day events never do. Everything else is kept only as busy time (merged intervals per
+/// person of a pair, from `busy_from` on), which is all that fix mode and rebooking slots read of
+/// it.
+#[derive(Debug, Clone, Default)]
+pub struct Relevance {
+    partners: HashMap<String, Vec<String>>,
+    discover: bool,
+    /// The people of the account's pairs whose calendar is not read (an OAuth account reads one):
+    /// their busy time is kept from the events they are on in the calendars read. A person whose
+    /// own calendar is read has their busy time from it (Google puts every event they are invited
+    /// to there).
+    others: std::collections::HashSet<String>,
+    /// Keep every event as an instance (unit tests of conversion).
+    keep_all: bool,
+}
+
+impl Relevance {
+    /// `people`: of the account's pairs; `calendars`: the calendars read (a person's email).
+    pub fn new(
+        pairs: &[crate::domain::Pair],
+        people: &[String],
+        calendars: &[String],
+        discover: bool,
+    ) -> Relevance {
+        let read: std::collections::HashSet<String> =
+            calendars.iter().map(|c| c.to_lowercase()).collect();
+        let mut partners: HashMap<String, Vec<String>> = HashMap::new();
+        for p in pairs {
+            let (m, r) = (p.manager.to_lowercase(), p.report.to_lowercase());
+            partners.entry(m.clone()).or_default().push(r.clone());
+            partners.entry(r).or_default().push(m);
+        }
+        Relevance {
+            partners,
+            discover,
+            others: people
+                .iter()
+                .map(|p| p.to_lowercase())
+                .filter(|p| !read.contains(p))
+                .collect(),
+            keep_all: false,
+        }
+    }
+
+    /// Everything is relevant (unit tests of conversion).
+    #[cfg(test)]
+    pub fn everything() -> Relevance {
+        Relevance {
+            keep_all: true,
+            ..Relevance::default()
+        }
+    }
+
+    /// Does this instance concern a pair (or, for `discover`, is it a two-person meeting)?
+    fn concerns(&self, i: &Instance) -> bool {
+        if self.keep_all {
+            return true;
+        }
+        if i.all_day {
+            return false;
+        }
+        let emails = people_of(i);
+        if self.discover && emails.len() == 2 {
+            return true;
+        }
+        emails.iter().any(|e| {
+            self.partners
+                .get(*e)
+                .is_some_and(|ps| ps.iter().any(|p| emails.binary_search(&p.as_str()).is_ok()))
+        })
+    }
+}
+
+/// The people of an instance as `classify` counts them (organizer unless a resource, attendees
+/// but resources), sorted and unique.
+fn people_of(i: &Instance) -> Vec<&str> {
+    let mut emails: Vec<&str> = Vec::with_capacity(i.attendees.len() + 1);
+    if let Some(org) = i.organizer.as_deref().filter(|o| !o.is_empty()) {
+        let is_resource = i
+            .attendees
+            .iter()
+            .any(|a| a.email == org && a.kind == ParticipantKind::Resource);
+        if !is_resource {
+            emails.push(org);
+        }
+    }
+    for a in i.attendees.iter() {
+        if a.kind != ParticipantKind::Resource && !a.email.is_empty() {
+            emails.push(&a.email);
+        }
+    }
+    emails.sort_unstable();
+    emails.dedup();
+    emails
 }
 
 /// What one calendar contributes to a snapshot.
@@ -41,6 +144,7 @@ pub struct Converted {
 /// Convert a calendar's mirror (event id → event).
 pub fn convert(ctx: &CalendarCtx<'_>, events: &BTreeMap<String, StoredEvent>) -> Converted {
     let mut out = Converted::default();
+    let mut busy = Busy::default();
     let mut exceptions: HashMap<&str, Vec<(&str, &StoredEvent)>> = HashMap::new();
     for (id, e) in events {
         if let Some(series) = e.recurring_event_id.as_deref() {
@@ -58,27 +162,118 @@ pub fn convert(ctx: &CalendarCtx<'_>, events: &BTreeMap<String, StoredEvent>) ->
                 // An exception whose master is not in the mirror: shown as it is.
                 let shared = Shared::of(ctx, id, e, Some(series), &empty);
                 let original = e.original_start.as_ref().map(|w| w.instant(ctx.zone));
-                push_if_visible(ctx, &mut out, shared.instance(ctx, id, e, original, false));
+                let inst = shared.instance(ctx, id, e, original, false);
+                push_if_visible(ctx, &mut out, &mut busy, inst);
             }
             None if !e.recurrence.is_empty() => {
                 let ex = exceptions.remove(id.as_str()).unwrap_or_default();
-                expand(ctx, id, e, ex, &empty, &mut out);
+                expand(ctx, id, e, ex, &empty, &mut out, &mut busy);
             }
             None => {
                 let shared = Shared::of(ctx, id, e, None, &empty);
-                push_if_visible(ctx, &mut out, shared.instance(ctx, id, e, None, false));
+                let inst = shared.instance(ctx, id, e, None, false);
+                push_if_visible(ctx, &mut out, &mut busy, inst);
             }
         }
     }
+    busy.into_instances(ctx, &mut out.instances);
     out
 }
 
-fn push_if_visible(ctx: &CalendarCtx<'_>, out: &mut Converted, inst: Option<Instance>) {
-    if let Some(i) = inst
-        && i.end > ctx.window.start
-        && i.start < ctx.window.end
-    {
+/// Push an instance in the window: as itself when it concerns a pair (`true`), else as busy time.
+fn push_if_visible(
+    ctx: &CalendarCtx<'_>,
+    out: &mut Converted,
+    busy: &mut Busy,
+    inst: Option<Instance>,
+) -> bool {
+    let Some(i) = inst else { return false };
+    if i.end <= ctx.window.start || i.start >= ctx.window.end {
+        return false;
+    }
+    if ctx.relevance.concerns(&i) {
         out.instances.push(i);
+        return true;
+    }
+    busy.add(ctx, &i);
+    false
+}
+
+/// The busy time of events that concern no pair, per person of a pair.
+#[derive(Default)]
+struct Busy {
+    by_person: BTreeMap<String, Vec<Span>>,
+}
+
+/// A busy interval.
+type Span = (DateTime<Utc>, DateTime<Utc>);
+
+impl Busy {
+    /// What `sync::fix::busy_of` would count of `i`: not cancelled, not all-day, for the calendar's
+    /// owner and every person on it whose own calendar is not read, unless they declined.
+    fn add(&mut self, ctx: &CalendarCtx<'_>, i: &Instance) {
+        if i.cancelled || i.all_day || i.end <= ctx.busy_from {
+            return;
+        }
+        let mut who = people_of(i);
+        who.retain(|p| ctx.relevance.others.contains(*p));
+        who.push(ctx.owner);
+        who.dedup();
+        for p in who {
+            let declined = i
+                .attendees
+                .iter()
+                .any(|a| a.email == p && a.response == Response::Declined);
+            if !declined {
+                let list = match self.by_person.get_mut(p) {
+                    Some(l) => l,
+                    None => self.by_person.entry(p.to_string()).or_default(),
+                };
+                list.push((i.start, i.end));
+            }
+        }
+    }
+
+    /// Merged intervals as one-person busy instances (never a meeting of anyone).
+    fn into_instances(self, ctx: &CalendarCtx<'_>, out: &mut Vec<Instance>) {
+        let title: Arc<str> = Arc::from("busy");
+        let none: Arc<[Attendee]> = Arc::from(Vec::new());
+        let empty: Arc<str> = Arc::from("");
+        let source: Arc<str> = Arc::from(format!("busy:{}", ctx.calendar).as_str());
+        for (person, mut spans) in self.by_person {
+            spans.sort();
+            let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(spans.len());
+            for (s, e) in spans {
+                match merged.last_mut() {
+                    Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                    _ => merged.push((s, e)),
+                }
+            }
+            let who: Arc<str> = Arc::from(person.as_str());
+            for (start, end) in merged {
+                let id = format!("busy:{person}:{}-{}", start.timestamp(), end.timestamp());
+                out.push(Instance {
+                    account: ctx.account.clone(),
+                    calendar: ctx.calendar.clone(),
+                    owner: Some(who.clone()),
+                    uid: Arc::from(id.as_str()),
+                    id,
+                    series_id: None,
+                    original_start: None,
+                    title: title.clone(),
+                    organizer: Some(who.clone()),
+                    attendees: none.clone(),
+                    start,
+                    end,
+                    all_day: false,
+                    cancelled: false,
+                    rhythm: None,
+                    description: empty.clone(),
+                    version: empty.clone(),
+                    source: source.clone(),
+                });
+            }
+        }
     }
 }
 
@@ -220,6 +415,7 @@ fn expand(
     exceptions: Vec<(&str, &StoredEvent)>,
     empty: &Arc<str>,
     out: &mut Converted,
+    busy: &mut Busy,
 ) {
     let (Some(start), Some(end)) = (&master.start, &master.end) else {
         return;
@@ -248,7 +444,7 @@ fn expand(
         }
     };
     let mut by_id: HashMap<&str, &StoredEvent> = exceptions.into_iter().collect();
-    let before = out.instances.len();
+    let mut kept = false;
     for t in starts {
         let original = if all_day {
             When::Date(t.with_timezone(&ctx.zone).date_naive())
@@ -260,7 +456,7 @@ fn expand(
             Some(ex) => exception(ctx, &shared, &iid, ex, t, duration, empty),
             None => Some(shared.at(ctx, iid, t, t + duration, all_day, Some(t), false)),
         };
-        push_if_visible(ctx, out, inst);
+        kept |= push_if_visible(ctx, out, busy, inst);
     }
     // Exceptions of occurrences the rule no longer produces in the window (moved into it from
     // elsewhere, or made before a rule change): shown where they are.
@@ -276,13 +472,10 @@ fn expand(
         if ex.cancelled {
             continue; // the cancellation of an occurrence outside the window
         }
-        push_if_visible(
-            ctx,
-            out,
-            exception(ctx, &shared, iid, ex, original, duration, empty),
-        );
+        let inst = exception(ctx, &shared, iid, ex, original, duration, empty);
+        kept |= push_if_visible(ctx, out, busy, inst);
     }
-    if out.instances.len() > before {
+    if kept {
         out.series.push(SeriesMaster {
             account: ctx.account.clone(),
             calendar: ctx.calendar.clone(),
@@ -371,6 +564,8 @@ mod tests {
                 start: at("2026-11-01T00:00:00Z"),
                 end: at("2026-12-01T00:00:00Z"),
             },
+            relevance: &Relevance::everything(),
+            busy_from: at("2026-11-01T00:00:00Z"),
         };
         convert(&ctx, m)
     }

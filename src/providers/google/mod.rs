@@ -53,6 +53,10 @@ struct Inner {
     /// The calendars read: the primary calendar of each person (their email).
     calendars: Vec<String>,
     default_tz: chrono_tz::Tz,
+    /// Which events become instances (the others: busy time only).
+    relevance: convert::Relevance,
+    /// How far ahead the daemon looks: busy time is kept for that span.
+    horizon: chrono::Duration,
 }
 
 /// How one calendar's read went.
@@ -136,6 +140,13 @@ impl GoogleAccount {
                 settings: settings.clone(),
                 api,
                 state: ctx.state,
+                relevance: convert::Relevance::new(
+                    &ctx.pairs,
+                    &ctx.people,
+                    &calendars,
+                    ctx.discover,
+                ),
+                horizon: ctx.horizon,
                 calendars,
                 default_tz: ctx.default_tz,
             }),
@@ -196,6 +207,8 @@ impl Inner {
             owner: &cal,
             zone: synced.zone,
             window,
+            relevance: &self.relevance,
+            busy_from: window.end - self.horizon,
         };
         let converted = convert::convert(&ctx, &synced.events);
         CalendarOutcome {
