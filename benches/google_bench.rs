@@ -1,7 +1,12 @@
 //! The Google provider benchmark (`cargo bench --bench google_bench`): the emulator, in a child
 //! process on loopback (so this process's memory and CPU are the client's alone), generates an
-//! organisation of 1,000 people × 500 events; every person is in a pair (each `user{8k}` manages
-//! `user{8k+1..8k+7}`), so a service-account account reads all 1,000 calendars. Measured:
+//! organisation of 1,000 people × 500 events (singles, weekly series, all-day events, team
+//! meetings with rooms, among random colleagues outside the person's own team, so no generated
+//! event is a meeting between a manager and a report). On top of them, the pairs: each `user{8k}`
+//! manages `user{8k+1..8k+7}` and organises a weekly 30-minute 1:1 series with each (875 at full
+//! size), present in both calendars with the same id and iCalUID, as Google copies an invited
+//! event into the attendee's calendar. Every person is in a pair, so a service-account account
+//! reads all 1,000 calendars. Measured:
 //! - the initial sync (the provider's first fetch into an empty store): wall and CPU time;
 //! - the daemon's engine: a first cycle (which writes the agenda blocks), a second (which reads
 //!   its own writes back), then a cycle where nothing changed: requests per calendar (target
@@ -160,6 +165,25 @@ impl Emulator {
     }
 }
 
+/// The weekly 30-minute 1:1 of manager `m` with report `r`, organised by the manager, in the
+/// manager's calendar and (`mirror`) the report's: same id and iCalUID, like Google's copies.
+fn one_on_one(m: usize, r: usize) -> Value {
+    let j = r - m;
+    // NOW (2026-11-23) is a Monday: the series began three weeks earlier, one weekday per report.
+    let day = 21 - ((j - 1) % 5) as i64;
+    let hour = 9 + j;
+    json!({
+        "calendar": user(m), "id": format!("pair{r:04}"), "summary": "1:1",
+        "timeZone": "Europe/London",
+        "start": format!("-{day}d{hour:02}:00"), "end": format!("-{day}d{hour:02}:30"),
+        "recurrence": ["RRULE:FREQ=WEEKLY"],
+        "organizer": user(m),
+        "attendees": [{"email": user(m), "responseStatus": "accepted"},
+                      {"email": user(r), "responseStatus": "accepted"}],
+        "mirror": true
+    })
+}
+
 fn write_config(dir: &std::path::Path, base: &str, calendars: usize) -> std::path::PathBuf {
     let key = json!({"type": "service_account", "client_email": SA, "private_key": KEY_A,
                      "private_key_id": "key-a"});
@@ -203,10 +227,17 @@ async fn bench() {
         .expect("now");
     let emu = Emulator::spawn();
     let t = Instant::now();
+    let series: Vec<Value> = (0..calendars)
+        .filter(|c| c % 8 != 0)
+        .map(|c| one_on_one((c / 8) * 8, c))
+        .collect();
+    let pairs = series.len();
     emu.admin(
         "/_admin/scenario",
-        json!({"now": NOW, "google": {"generate": {"calendars": calendars, "events_per_calendar": events,
-               "domain": "example.com"}}}),
+        json!({"now": NOW, "google": {
+            "generate": {"calendars": calendars, "events_per_calendar": events,
+                         "domain": "example.com", "pair_meetings": false},
+            "events": series}}),
     )
     .await;
     emu.admin(
@@ -215,7 +246,7 @@ async fn bench() {
     )
     .await;
     println!(
-        "google_bench: {calendars} calendars × {events} events, seeded in {:.1} s",
+        "google_bench: {calendars} calendars × {events} generated events, plus {pairs} weekly 1:1 series with a copy each, seeded in {:.1} s",
         t.elapsed().as_secs_f64()
     );
     let dir = tempfile::tempdir().expect("tempdir");

@@ -14,8 +14,12 @@
 //!                             "attendees": [{"email": "alice@example.com"}, {"email": "bob@example.com"}],
 //!                             "recurrence": ["RRULE:FREQ=WEEKLY"], "mirror": true,
 //!                             "exceptions": [{"originalStart": "+9d10:00", "status": "cancelled"}]}]}],
-//!  "generate": {"calendars": 1000, "events_per_calendar": 500, "domain": "example.com"}}
+//!  "generate": {"calendars": 1000, "events_per_calendar": 500, "domain": "example.com"},
+//!  "events": [{"calendar": "user0000@example.com", "summary": "1:1", "start": "-18d10:00", "end": "-18d10:30",
+//!              "attendees": ["user0000@example.com", "user0001@example.com"], "mirror": true}]}
 //! ```
+//! Top-level `events` (each with its `calendar`) are added after the calendars and the generator,
+//! so they can go into generated calendars.
 //! Times: `"+2d10:00"` = two days after the scenario's `now` (its date in the event's zone: the
 //! event's `timeZone` key, else the calendar's), 10:00 wall-clock; `"-1d"` (no time) = an all-day
 //! date; absolute RFC 3339 strings and full `EventDateTime` objects (whose `date`/`dateTime` may
@@ -200,6 +204,22 @@ pub fn load(g: &mut GoogleState, ctx: &Ctx, now: DateTime<Utc>, v: &Value) -> Re
             return Err("generate: at most 100000 calendars and 100000 events per calendar".into());
         }
         generate(g, ctx.seed, now, &spec)?;
+    }
+    // Events for calendars that already exist (generated ones included), after the generator.
+    if let Some(list) = obj.get("events") {
+        let list = list.as_array().ok_or("events: expected an array")?;
+        for (j, ev) in list.iter().enumerate() {
+            let mut ev = ev.clone();
+            let cal = ev
+                .as_object_mut()
+                .and_then(|m| m.remove("calendar"))
+                .and_then(|c| c.as_str().map(str::to_ascii_lowercase))
+                .ok_or_else(|| format!("events[{j}].calendar: missing"))?;
+            if !g.calendars.contains_key(&cal) {
+                return Err(format!("events[{j}]: calendar {cal} not defined"));
+            }
+            load_event(g, ctx, now, &cal, &ev).map_err(|e| format!("events[{j}]: {e}"))?;
+        }
     }
     rebuild_all(g, now);
     Ok(())
@@ -388,6 +408,11 @@ pub struct Generate {
     pub recurring_fraction: f64,
     /// Events are spread over now ± this many days.
     pub spread_days: i64,
+    /// True (the default): a "1:1" event is with the calendar owner's "manager" `user{8k}`.
+    /// False: no generated event has a colleague from the owner's own team (`user{8k}` …
+    /// `user{8k+7}`), so the generated events form no meeting between a manager and a report;
+    /// a benchmark adds the pairs' own 1:1s (top-level `events`).
+    pub pair_meetings: bool,
 }
 
 impl Default for Generate {
@@ -398,6 +423,7 @@ impl Default for Generate {
             domain: "example.com".into(),
             recurring_fraction: 0.05,
             spread_days: 90,
+            pair_meetings: true,
         }
     }
 }
@@ -528,6 +554,16 @@ fn generate_calendar(
     let owner = user(c);
     let tz = ZONES[c % ZONES.len()];
     let manager = user((c / 8) * 8);
+    // A random colleague: anyone, or (without pair meetings) anyone outside the owner's team.
+    let people = spec.calendars.max(1);
+    let team = (c / 8) * 8..((c / 8) * 8 + 8).min(people);
+    let colleague = |rng: &mut Rng| -> usize {
+        if spec.pair_meetings || people <= team.len() {
+            return rng.below(people as u64) as usize;
+        }
+        let k = rng.below((people - team.len()) as u64) as usize;
+        if k >= team.start { k + team.len() } else { k }
+    };
     let today = now.date_naive();
     let stamp = store::fmt_utc(now);
     let ymd = |d: NaiveDate| format!("{:04}-{:02}-{:02}", d.year(), d.month(), d.day());
@@ -605,10 +641,10 @@ fn generate_calendar(
         };
         text.push(',');
         let rest = text.len();
-        let other = if topic == "1:1" && manager != owner {
+        let other = if spec.pair_meetings && topic == "1:1" && manager != owner {
             manager.clone()
         } else {
-            user(rng.below(spec.calendars.max(1) as u64) as usize)
+            user(colleague(&mut rng))
         };
         let organizer = if rng.chance(0.5) {
             owner.clone()
@@ -636,12 +672,7 @@ fn generate_calendar(
                 true,
                 false,
             ));
-            atts.push((
-                user(rng.below(spec.calendars.max(1) as u64) as usize),
-                "needsAction",
-                false,
-                true,
-            ));
+            atts.push((user(colleague(&mut rng)), "needsAction", false, true));
         }
         meta.self_declined = atts.iter().any(|a| a.0 == owner && a.1 == "declined");
         text.push_str("\"attendees\":[");
@@ -689,6 +720,30 @@ mod tests {
     use super::*;
 
     /// The generator writes resources by hand; they must be exactly what `normalize` makes of them.
+    #[test]
+    fn without_pair_meetings_no_event_has_a_teammate() {
+        let now = DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default();
+        let spec = Generate {
+            calendars: 40,
+            events_per_calendar: 300,
+            pair_meetings: false,
+            ..Generate::default()
+        };
+        for c in [0, 9, 37] {
+            let team: Vec<String> = ((c / 8) * 8..((c / 8) * 8 + 8).min(40))
+                .filter(|&t| t != c)
+                .map(|t| format!("user{t:04}@example.com"))
+                .collect();
+            for ev in generate_calendar(5, now, &spec, c, 1000).unwrap_or_default() {
+                for t in &team {
+                    assert!(!ev.text().contains(t.as_str()), "{c}: {}", ev.text());
+                }
+            }
+        }
+    }
+
     #[test]
     fn generated_events_match_normalize() {
         let now = DateTime::parse_from_rfc3339("2026-11-23T08:00:00Z")
