@@ -406,4 +406,12 @@ async fn bench() {
         per_event(parse_cpu),
         initial_cpu.as_secs_f64() / parse_cpu.as_secs_f64().max(1e-9)
     );
+    // The request and write targets are exact: a quiet cycle that reads more or writes anything
+    // is a regression, whatever the machine.
+    if api != calendars || writes != 0 || r3.writes != 0 {
+        eprintln!(
+            "FAILED: the cycle where nothing changed made {api} requests for {calendars} calendars and {writes} writes"
+        );
+        std::process::exit(1);
+    }
 }
