@@ -88,6 +88,8 @@ fn reset_peak() {
 }
 
 fn main() {
+    // As the daemon does (`src/main.rs`), so the peak measured is the daemon's.
+    oneonone::memory::limit_malloc_arenas();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -189,6 +189,8 @@ fn sync_once(dir: &Path, now: &str) -> (f64, f64, String) {
 
 #[allow(clippy::disallowed_methods)]
 fn main() {
+    // As the daemon does (`src/main.rs`), so the in-process cycle runs on the daemon's allocator settings.
+    oneonone::memory::limit_malloc_arenas();
     // `cargo bench` passes --bench; `cargo test --benches` would pass nothing useful: only run sizes asked for.
     let series = env_usize("BENCH_SERIES", 2000);
     let other = env_usize("BENCH_OTHER", 100_000);

@@ -13,6 +13,7 @@
 //! - `auth`:      credentials for remote providers: the oauth2 HTTP adapter, secret files, stored
 //!   refresh tokens.
 //! - `config`:    the TOML settings, env overrides, and `file:line:col` validation errors.
+//! - `memory`:    the allocator's tunables (few malloc arenas; trimming after a cycle).
 //! - `metrics`:   the Prometheus metric names and recorder (`/metrics` on the admin listener).
 //! - `notify`:    findings, digests and nudges as messages: routing (pure), rendering for Slack,
 //!   Teams, JSON and email, the outbox and the senders.
@@ -27,6 +28,7 @@ pub mod config;
 pub mod daemon;
 pub mod domain;
 pub mod example;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod providers;

@@ -42,6 +42,7 @@ fn init_tracing(command: &oneonone::cli::Command) {
 }
 
 fn main() -> ExitCode {
+    oneonone::memory::limit_malloc_arenas();
     let cli = oneonone::cli::Cli::parse();
     init_tracing(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

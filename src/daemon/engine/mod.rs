@@ -23,6 +23,7 @@ pub use report::CycleReport;
 
 use crate::config::Settings;
 use crate::domain::links::TokenSource;
+use crate::memory::release_free_memory;
 use crate::providers::{OpenContext, ProblemKind, Progress, Provider, ProviderError, Snapshot};
 use crate::store::{AccountState, Store};
 use crate::sync::{AccountInput, Plan, PlanInputs, PlanSettings, SuspectCalendar};
@@ -31,15 +32,6 @@ use state::{Counts, Memory};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use tracing::{debug, error, warn};
-
-/// Give memory freed by large temporaries back to the system (glibc keeps it).
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns unused heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
 
 /// Why a cycle failed as a whole.
 #[derive(Debug, thiserror::Error)]
