@@ -11,7 +11,9 @@
 //!   *original* start (from the meeting key), so a moved meeting still fills its own slot.
 //! - **Adherence** = held slots ÷ expected slots, where the expected slots are the grid's slots in
 //!   `[now − 90 days, now]`, and a slot is held when at least one 1:1 assigned to it was held. An
-//!   extra 1:1 in the same slot does not count twice, so adherence never exceeds 100%. With no
+//!   extra 1:1 in the same slot does not count twice, so adherence never exceeds 100%. Slots
+//!   before the slot of the pair's first known 1:1 are not expected (a new pair whose first 1:1
+//!   is next week is not behind); a pair with no 1:1 at all is expected at every slot. With no
 //!   expected slot (a brand-new pair) adherence is unknown, not 0.
 //! - **Marks.** Each 1:1 from the window's start to one period after `now` (up to two, to show
 //!   the next 1:1) is one mark: `held`, `moved` (held or scheduled at another time than its
@@ -191,10 +193,14 @@ pub fn pair_row(data: PairData<'_>, now: DateTime<Utc>) -> PairRow {
     let to = next.map_or(now + period, |n| n.clamp(now + period, now + period * 2));
     let grid = grid(pair, &occ, now, from, to);
     let slot_of = |o: &Occurrence| nearest(&grid, planned_start(o));
+    // Slots before the pair's first known 1:1 were not expected of it (a new pair, or one whose
+    // earlier 1:1s are older than what the calendars were read for); a pair with none at all
+    // is expected at every slot.
+    let first = occ.iter().filter_map(|o| slot_of(o)).min();
     let expected: Vec<DateTime<Utc>> = grid
         .iter()
         .copied()
-        .filter(|s| *s >= from && *s <= now)
+        .filter(|s| *s >= from && *s <= now && first.is_none_or(|f| *s >= f))
         .collect();
     let held_slots = expected
         .iter()

@@ -113,12 +113,14 @@ pub fn action_item(pair_id: &str, id: &str, done: bool) -> AgendaItem {
     }
 }
 
-/// The three pairs' histories: ann~bob failing (held, held, cancelled, declined, cancelled and
-/// nothing before), ann~cy healthy (13 held, one upcoming, two open action items), dan~eve at
+/// The three pairs' histories: ann~bob failing (held, held, cancelled, declined, cancelled, and
+/// before them nothing since one held 13 weeks ago, just before the dashboard's window, so the
+/// slots between are missing), ann~cy healthy (13 held, one upcoming, two open action items), dan~eve at
 /// risk (10 of 13 held, one declined with a hostile reason).
 pub fn seed(store: &Store) {
     use OccurrenceStatus::{Cancelled, Held, Scheduled};
     let ab = [
+        occ(ANN_BOB, 13, Held, None),
         occ(ANN_BOB, 4, Held, None),
         occ(ANN_BOB, 3, Held, None),
         occ(ANN_BOB, 2, Cancelled, Some("cancelled by ann@x.org")),

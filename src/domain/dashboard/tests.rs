@@ -156,18 +156,19 @@ fn a_cancellation_streak_is_counted_and_each_mark_classified_in_order() {
             .iter()
             .filter(|m| m.state == MarkState::Missing)
             .count(),
-        8
+        0,
+        "no slot is missing from the first known 1:1 on"
     );
     assert_eq!(
         r.adherence,
         Adherence {
             held: 2,
-            expected: 13
+            expected: 5
         }
     );
     assert_eq!(r.health, Health::Failing);
     assert!(
-        r.reasons.iter().any(|x| x.starts_with("adherence 15%")),
+        r.reasons.iter().any(|x| x.starts_with("adherence 40%")),
         "{:?}",
         r.reasons
     );
@@ -301,6 +302,45 @@ fn a_pair_without_history_has_every_slot_missing() {
     assert_eq!(r.health, Health::Failing);
     assert_eq!(r.last_held, None);
     assert_eq!(r.next_scheduled, None);
+}
+
+#[test]
+fn slots_before_the_first_known_one_on_one_are_not_expected() {
+    let p = pair(Cadence::Weeks(1), chrono_tz::UTC);
+    // A new pair: its first 1:1 is next week. Nothing was expected of it yet.
+    let new_pair = [at(monday(-1), OccurrenceStatus::Scheduled)];
+    let r = row(&p, &new_pair, &[], now());
+    assert_eq!(
+        r.adherence,
+        Adherence {
+            held: 0,
+            expected: 0
+        }
+    );
+    assert_eq!(r.adherence.percent(), None);
+    assert!(r.marks.iter().all(|m| m.state != MarkState::Missing));
+    assert_eq!(r.health, Health::Healthy, "{:?}", r.reasons);
+    // A pair that started three weeks ago and skipped one week since: four slots expected (3, 2,
+    // 1 and 0 weeks ago), three held, the skipped one missing; none before the first.
+    let started: Vec<Occurrence> = [3, 2, 0]
+        .into_iter()
+        .map(|w| at(monday(w), OccurrenceStatus::Held))
+        .collect();
+    let r = row(&p, &started, &[], now());
+    assert_eq!(
+        r.adherence,
+        Adherence {
+            held: 3,
+            expected: 4
+        }
+    );
+    let missing: Vec<_> = r
+        .marks
+        .iter()
+        .filter(|m| m.state == MarkState::Missing)
+        .map(|m| m.at)
+        .collect();
+    assert_eq!(missing, vec![monday(1)]);
 }
 
 fn finding(kind: &str, severity: &str) -> ActiveFinding {
