@@ -283,11 +283,7 @@ async fn bench() {
             cpu() - c0,
             snapshot.instances.len(),
             snapshot.series.len(),
-            snapshot
-                .instances
-                .iter()
-                .filter(|i| i.source.starts_with("busy:"))
-                .count(),
+            snapshot.busy.len(),
         );
         let ok = snapshot
             .calendars
@@ -387,7 +383,7 @@ async fn bench() {
     let per_event = |d: Duration| d.as_secs_f64() * 1e6 / items.max(1) as f64;
 
     println!(
-        "initial sync (provider fetch, empty store): {:.2} s wall, {:.2} s CPU; {items} events received, {instances} instances ({busy} of them merged busy blocks), {series} series in the window; RSS after it {rss_after_sync} MB, peak so far {peak_sync} MB",
+        "initial sync (provider fetch, empty store): {:.2} s wall, {:.2} s CPU; {items} events received, {instances} instances and {busy} merged busy intervals, {series} series in the window; RSS after it {rss_after_sync} MB, peak so far {peak_sync} MB",
         initial_wall.as_secs_f64(),
         initial_cpu.as_secs_f64()
     );

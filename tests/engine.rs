@@ -407,6 +407,7 @@ fn snapshot(cycle: &Cycle) -> Option<Snapshot> {
         instances,
         calendars,
         problems,
+        busy: Vec::new(),
     })
 }
 

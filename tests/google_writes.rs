@@ -185,6 +185,9 @@ async fn fix_mode_inserts_a_missing_series_once_with_a_deterministic_id() {
         json!(["RRULE:FREQ=WEEKLY;INTERVAL=1"])
     );
     assert_eq!(series["start"]["timeZone"], "Europe/London");
+    // The first slot in working hours free for both: not during erin's "Focus" (Tuesday 09–12)
+    // nor frank's "Dentist" (13–14), events of no pair, known only as busy time.
+    assert_eq!(series["start"]["dateTime"], "2026-11-24T12:00:00Z");
     let id = series["id"].as_str().unwrap_or("").to_string();
     assert!(
         id.chars().all(|c| matches!(c, '0'..='9' | 'a'..='v')) && id.len() >= 5,

@@ -250,6 +250,10 @@ pub struct Snapshot {
     pub instances: Vec<Instance>,
     /// The masters of the recurring series the instances belong to.
     pub series: Vec<SeriesMaster>,
+    /// Busy time of the pairs' people that is no meeting of any pair, where a provider keeps it
+    /// apart from the instances (Google: merged intervals, far smaller than an instance each).
+    /// Fix mode and rebooking slots count it together with the instances' busy time.
+    pub busy: Vec<BusyTime>,
     /// Every calendar the provider tried to read, and how that went.
     pub calendars: Vec<CalendarRead>,
     /// Things that could not be read, or were read with a caveat; each names where and why.
@@ -263,6 +267,15 @@ impl Snapshot {
             .iter()
             .any(|c| c.id == calendar && c.events.is_ok())
     }
+}
+
+/// One busy interval of one person, read from a calendar: never a meeting of anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyTime {
+    /// Lower-case email.
+    pub person: Arc<str>,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
 }
 
 /// One calendar of an account in one fetch.

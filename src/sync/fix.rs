@@ -13,7 +13,7 @@ use super::meetings::Meeting;
 use crate::domain::detect::people;
 use crate::domain::history::MarkState;
 use crate::domain::{Cadence, Instance, Occurrence, OccurrenceStatus, Pair, Response, WriteMark};
-use crate::providers::NewSeries;
+use crate::providers::{BusyTime, NewSeries};
 use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 
 /// A repair to carry out.
@@ -47,9 +47,9 @@ pub fn busy_of(email: &str, instances: &[Instance]) -> Vec<(DateTime<Utc>, DateT
     out
 }
 
-/// Busy intervals of every person of an account's instances, built in one pass: `of(email)` is
-/// exactly `busy_of(email, instances)` (so planning many pairs does not rescan every instance
-/// per pair).
+/// Busy intervals of every person of an account's instances and busy times, built in one pass:
+/// `of(email)` is exactly `busy_of(email, instances)` plus `email`'s busy times, sorted (so
+/// planning many pairs does not rescan every instance per pair).
 #[derive(Debug, Default)]
 pub struct BusyIndex {
     by_person: std::collections::HashMap<String, Vec<Span>>,
@@ -59,7 +59,7 @@ pub struct BusyIndex {
 type Span = (DateTime<Utc>, DateTime<Utc>);
 
 impl BusyIndex {
-    pub fn new(instances: &[Instance]) -> BusyIndex {
+    pub fn new(instances: &[Instance], times: &[BusyTime]) -> BusyIndex {
         let mut by_person: std::collections::HashMap<String, Vec<_>> =
             std::collections::HashMap::new();
         for i in instances.iter().filter(|i| !i.cancelled && !i.all_day) {
@@ -76,6 +76,12 @@ impl BusyIndex {
                     by_person.entry(email).or_default().push((i.start, i.end));
                 }
             }
+        }
+        for t in times {
+            by_person
+                .entry(t.person.to_string())
+                .or_default()
+                .push((t.start, t.end));
         }
         for busy in by_person.values_mut() {
             busy.sort();
@@ -384,9 +390,33 @@ mod tests {
             inst(4, "c@x", &[("A@X", Declined), ("c@x", Accepted)], false),
             inst(0, "b@x", &[("a@x", Accepted), ("b@x", Accepted)], false),
         ];
-        let index = BusyIndex::new(&all);
+        // Busy times kept beside the instances: one overlapping a's meeting, one of d's own.
+        let at = |n: i64| inst(n, "x", &[], false).start;
+        let times = vec![
+            BusyTime {
+                person: "d@x".into(),
+                start: at(7),
+                end: at(8),
+            },
+            BusyTime {
+                person: "a@x".into(),
+                start: at(-1),
+                end: at(0),
+            },
+        ];
+        let index = BusyIndex::new(&all, &times);
         for who in ["a@x", "b@x", "c@x", "d@x", "A@X"] {
-            assert_eq!(index.of(who), busy_of(who, &all).as_slice(), "{who}");
+            let mut want = busy_of(who, &all);
+            want.extend(
+                times
+                    .iter()
+                    .filter(|t| &*t.person == who)
+                    .map(|t| (t.start, t.end)),
+            );
+            want.sort();
+            assert_eq!(index.of(who), want.as_slice(), "{who}");
         }
+        assert_eq!(index.of("d@x"), [(at(7), at(8))]);
+        assert_eq!(index.of("a@x").first(), Some(&(at(-1), at(0))));
     }
 }

@@ -24,7 +24,7 @@ use crate::domain::rules::{ActiveFinding, Finding, PairHealth, SeriesView, evalu
 use crate::domain::{
     Instance, Occurrence, OccurrenceStatus, Pair, Rhythm, SeriesMaster, WriteMark,
 };
-use crate::providers::{NewSeries, OccurrenceWrite, SeriesWrite, Snapshot, Window};
+use crate::providers::{BusyTime, NewSeries, OccurrenceWrite, SeriesWrite, Snapshot, Window};
 use calendars::Completeness;
 use chrono::{DateTime, Duration, Utc};
 use fix::{FixAction, FixInput};
@@ -209,6 +209,8 @@ struct AccountPrep<'a> {
     completeness: Completeness<'a>,
     masters: HashMap<(&'a str, &'a str), &'a SeriesMaster>,
     instances: &'a [Instance],
+    /// The provider's busy times beside the instances.
+    busy_times: &'a [BusyTime],
     /// Busy times per person, built on first use (fix mode, rebooking slots).
     busy: std::sync::OnceLock<fix::BusyIndex>,
 }
@@ -216,7 +218,7 @@ struct AccountPrep<'a> {
 impl AccountPrep<'_> {
     fn busy(&self) -> &fix::BusyIndex {
         self.busy
-            .get_or_init(|| fix::BusyIndex::new(self.instances))
+            .get_or_init(|| fix::BusyIndex::new(self.instances, self.busy_times))
     }
 }
 
@@ -275,22 +277,24 @@ fn prepare_account<'a>(
     input: &'a AccountInput<'a>,
     completeness: Completeness<'a>,
 ) -> AccountPrep<'a> {
-    let (instances, masters): (&[Instance], HashMap<(&str, &str), &SeriesMaster>) =
+    let (instances, busy_times, masters): (&[Instance], &[BusyTime], HashMap<_, _>) =
         match input.snapshot {
             Some(s) => (
                 &s.instances,
+                &s.busy,
                 s.series
                     .iter()
                     .map(|m| ((&*m.calendar, m.id.as_str()), m))
                     .collect(),
             ),
-            None => (&[], HashMap::new()),
+            None => (&[], &[], HashMap::new()),
         };
     AccountPrep {
         input,
         completeness,
         masters,
         instances,
+        busy_times,
         busy: std::sync::OnceLock::new(),
     }
 }

@@ -86,6 +86,7 @@ pub fn snapshot(instances: Vec<Instance>, calendars: &[(&str, usize)]) -> Snapsh
             })
             .collect(),
         problems: Vec::new(),
+        busy: Vec::new(),
     }
 }
 

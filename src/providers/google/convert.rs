@@ -12,7 +12,7 @@
 use super::mirror::{Answer, StoredEvent, When};
 use super::recur::{self, SeriesStart};
 use crate::domain::{Attendee, Instance, ParticipantKind, Response, SeriesMaster};
-use crate::providers::{ProblemKind, SourceProblem, Window};
+use crate::providers::{BusyTime, ProblemKind, SourceProblem, Window};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use std::collections::{BTreeMap, HashMap};
@@ -139,6 +139,8 @@ pub struct Converted {
     pub instances: Vec<Instance>,
     pub series: Vec<SeriesMaster>,
     pub problems: Vec<SourceProblem>,
+    /// The busy time of the events that concern no pair.
+    pub busy: Vec<BusyTime>,
 }
 
 /// Convert a calendar's mirror (event id → event).
@@ -176,7 +178,7 @@ pub fn convert(ctx: &CalendarCtx<'_>, events: &BTreeMap<String, StoredEvent>) ->
             }
         }
     }
-    busy.into_instances(ctx, &mut out.instances);
+    busy.merge_into(&mut out.busy);
     out
 }
 
@@ -234,44 +236,21 @@ impl Busy {
         }
     }
 
-    /// Merged intervals as one-person busy instances (never a meeting of anyone).
-    fn into_instances(self, ctx: &CalendarCtx<'_>, out: &mut Vec<Instance>) {
-        let title: Arc<str> = Arc::from("busy");
-        let none: Arc<[Attendee]> = Arc::from(Vec::new());
-        let empty: Arc<str> = Arc::from("");
-        let source: Arc<str> = Arc::from(format!("busy:{}", ctx.calendar).as_str());
+    /// Each person's intervals, merged where they overlap or touch.
+    fn merge_into(self, out: &mut Vec<BusyTime>) {
         for (person, mut spans) in self.by_person {
             spans.sort();
-            let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(spans.len());
-            for (s, e) in spans {
-                match merged.last_mut() {
-                    Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                    _ => merged.push((s, e)),
+            let person: Arc<str> = Arc::from(person.as_str());
+            let first = out.len();
+            for (start, end) in spans {
+                match out[first..].last_mut() {
+                    Some(last) if start <= last.end => last.end = last.end.max(end),
+                    _ => out.push(BusyTime {
+                        person: person.clone(),
+                        start,
+                        end,
+                    }),
                 }
-            }
-            let who: Arc<str> = Arc::from(person.as_str());
-            for (start, end) in merged {
-                let id = format!("busy:{person}:{}-{}", start.timestamp(), end.timestamp());
-                out.push(Instance {
-                    account: ctx.account.clone(),
-                    calendar: ctx.calendar.clone(),
-                    owner: Some(who.clone()),
-                    uid: Arc::from(id.as_str()),
-                    id,
-                    series_id: None,
-                    original_start: None,
-                    title: title.clone(),
-                    organizer: Some(who.clone()),
-                    attendees: none.clone(),
-                    start,
-                    end,
-                    all_day: false,
-                    cancelled: false,
-                    rhythm: None,
-                    description: empty.clone(),
-                    version: empty.clone(),
-                    source: source.clone(),
-                });
             }
         }
     }

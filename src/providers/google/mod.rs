@@ -296,6 +296,7 @@ impl Inner {
         match o.result {
             Ok((converted, count)) => {
                 snapshot.instances.extend(converted.instances);
+                snapshot.busy.extend(converted.busy);
                 snapshot.series.extend(converted.series);
                 snapshot.problems.extend(converted.problems);
                 snapshot.calendars.push(CalendarRead {
