@@ -116,35 +116,8 @@ async fn run(faults: FaultConfig) -> (Outcome, Vec<Value>) {
 async fn a_run_with_server_errors_rate_limits_and_expiring_tokens_converges_to_the_fault_free_state()
  {
     let (reference, clean_log) = run(FaultConfig::default()).await;
-    let (faulty, faulty_log) = run(FaultConfig {
-        fraction_5xx: 0.10,
-        fraction_throttle: 0.05,
-        fraction_expired_sync: 0.10,
-        ..FaultConfig::default()
-    })
-    .await;
-    // The faults did happen.
     let status = |log: &[Value], s: u64| log.iter().filter(|e| e["status"] == s).count();
-    assert!(status(&faulty_log, 410) > 0, "no sync token expired");
-    assert!(
-        status(&faulty_log, 500) + status(&faulty_log, 503) > 0,
-        "no server error"
-    );
-    assert!(
-        status(&faulty_log, 429) + status(&faulty_log, 403) > 0,
-        "no rate limit"
-    );
     assert_eq!(status(&clean_log, 500) + status(&clean_log, 410), 0);
-    // The meetings and findings, and every event, are the same.
-    assert_eq!(faulty.meetings, reference.meetings);
-    assert_eq!(faulty.findings, reference.findings);
-    assert_eq!(
-        faulty.events.keys().collect::<Vec<_>>(),
-        reference.events.keys().collect::<Vec<_>>()
-    );
-    for (k, v) in &reference.events {
-        assert_eq!(faulty.events.get(k), Some(v), "{k}");
-    }
     // The person's text survived, with the block where it was.
     let master = &reference.events["alice@acme.test/alicebob1"]["description"];
     let text = master.as_str().unwrap_or("");
@@ -153,13 +126,43 @@ async fn a_run_with_server_errors_rate_limits_and_expiring_tokens_converges_to_t
         text.ends_with("-- end oneonone agenda --\nPS: no laptops."),
         "{text}"
     );
-    // Successful writes: as many as without faults (none twice).
-    let ok_writes = |log: &[Value]| {
-        log.iter()
-            .filter(|e| e["write"] == true && e["status"] == 200)
-            .count()
-    };
-    assert_eq!(ok_writes(&faulty_log), ok_writes(&clean_log));
-    assert_all_writes_silent(&faulty_log);
     assert_all_writes_silent(&clean_log);
+    // The faults fall at random on about 45 requests, so a run can miss one kind (a rate limit in
+    // about one run in ten). Every run must converge; runs go on until one has seen every kind
+    // (five runs without are a one in 100,000 chance).
+    for _ in 0..5 {
+        let (faulty, faulty_log) = run(FaultConfig {
+            fraction_5xx: 0.10,
+            fraction_throttle: 0.05,
+            fraction_expired_sync: 0.10,
+            ..FaultConfig::default()
+        })
+        .await;
+        // The meetings and findings, and every event, are the same.
+        assert_eq!(faulty.meetings, reference.meetings);
+        assert_eq!(faulty.findings, reference.findings);
+        assert_eq!(
+            faulty.events.keys().collect::<Vec<_>>(),
+            reference.events.keys().collect::<Vec<_>>()
+        );
+        for (k, v) in &reference.events {
+            assert_eq!(faulty.events.get(k), Some(v), "{k}");
+        }
+        // Successful writes: as many as without faults (none twice).
+        let ok_writes = |log: &[Value]| {
+            log.iter()
+                .filter(|e| e["write"] == true && e["status"] == 200)
+                .count()
+        };
+        assert_eq!(ok_writes(&faulty_log), ok_writes(&clean_log));
+        assert_all_writes_silent(&faulty_log);
+        // Did every kind of fault happen?
+        let expired = status(&faulty_log, 410) > 0;
+        let server = status(&faulty_log, 500) + status(&faulty_log, 503) > 0;
+        let limited = status(&faulty_log, 429) + status(&faulty_log, 403) > 0;
+        if expired && server && limited {
+            return;
+        }
+    }
+    panic!("five runs converged, but none saw an expired token, a server error and a rate limit");
 }
