@@ -8,10 +8,7 @@
 //!
 //! An in-memory handle (`AccountState::in_memory`) serves one-off reads that must not touch the
 //! store (`discover`) and tests.
-use super::{
-    Result, Store, StoreError, T_MIRROR, check_part, encode_raw, key2, split_version, tx_result,
-};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use super::{Result, Store, StoreError, T_MIRROR, check_part, encode_raw, key2, split_version};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -107,7 +104,7 @@ impl AccountState {
             Backend::Store(s) => {
                 let prefix = mirror_prefix(&self.account, calendar)?;
                 let mut out = Vec::new();
-                for entry in s.inner.mirror.scan_prefix(&prefix) {
+                for entry in s.inner.sync.scan_prefix(&prefix) {
                     let (k, v) = entry.map_err(|e| StoreError::io("scan of the mirror", e))?;
                     let id = String::from_utf8_lossy(k.get(prefix.len()..).unwrap_or_default());
                     let payload = split_version(T_MIRROR, &k, &v)?;
@@ -187,7 +184,7 @@ fn commit_to_store(store: &Store, account: &str, calendar: &str, c: MirrorCommit
     let prefix = mirror_prefix(account, calendar)?;
     let mut dels: Vec<Vec<u8>> = Vec::new();
     if c.replace_all {
-        for entry in store.inner.mirror.scan_prefix(&prefix) {
+        for entry in store.inner.sync.scan_prefix(&prefix) {
             let (k, _) = entry.map_err(|e| StoreError::io("scan of the mirror", e))?;
             dels.push(k.to_vec());
         }
@@ -212,20 +209,22 @@ fn commit_to_store(store: &Store, account: &str, calendar: &str, c: MirrorCommit
             encode_raw(v),
         ));
     }
-    let res: std::result::Result<(), TransactionError<StoreError>> =
-        (&store.inner.sync, &store.inner.mirror).transaction(|(sync, mirror)| {
-            for k in &dels {
-                mirror.remove(k.as_slice())?;
-            }
-            for (k, v) in &puts {
-                mirror.insert(k.as_slice(), v.as_slice())?;
-            }
-            for (k, v) in &states {
-                sync.insert(k.as_slice(), v.as_slice())?;
-            }
-            Ok::<(), ConflictableTransactionError<StoreError>>(())
-        });
-    tx_result("commit of the provider mirror", res)
+    // The mirror and the sync state share one tree, so the whole change is one atomic batch.
+    let mut batch = sled::Batch::default();
+    for k in dels {
+        batch.remove(k);
+    }
+    for (k, v) in puts {
+        batch.insert(k, v);
+    }
+    for (k, v) in states {
+        batch.insert(k, v);
+    }
+    store
+        .inner
+        .sync
+        .apply_batch(batch)
+        .map_err(|e| StoreError::io("commit of the provider mirror", e))
 }
 
 #[cfg(test)]

@@ -18,9 +18,10 @@
 //! - Keys are `part\0part`: ids may not contain `\0` (checked, never silently mangled), so a prefix
 //!   scan over `pair\0` sees exactly one pair's records.
 //! - Multi-key updates (`update_occurrences`, `set_findings`, `ensure_agenda_doc`, a provider's
-//!   `AccountState::commit` of its sync token with the mirror changes it covers, every agenda change
-//!   together with its pair's revision) are single sled transactions or batches, so a crash leaves
-//!   either the old or the new state.
+//!   `AccountState::commit` of its sync token with the mirror changes it covers — one batch on the
+//!   one tree that holds both, far cheaper than a transaction for hundreds of events — every agenda
+//!   change together with its pair's revision) are single sled transactions or batches, so a crash
+//!   leaves either the old or the new state.
 //! - Nothing is durable until [`Store::flush`] returns; callers flush at the end of every sync round
 //!   and before and after every external write.
 //! - Agenda tokens are capabilities: they never appear in an error message (they are shortened).
@@ -60,6 +61,8 @@ const T_DOCS: &str = "agenda_docs";
 const T_DOC_INDEX: &str = "agenda_doc_index";
 const T_ITEMS: &str = "agenda_items";
 const T_WRITES: &str = "writes";
+/// The label of mirror values (they live in the sync-state tree, so that a calendar's mirror
+/// changes and the token that covers them are one atomic batch).
 const T_MIRROR: &str = "provider_mirror";
 const T_LINKS: &str = "pair_links";
 const T_LINK_INDEX: &str = "pair_link_index";
@@ -139,7 +142,6 @@ struct Inner {
     doc_index: sled::Tree,
     items: sled::Tree,
     writes: sled::Tree,
-    mirror: sled::Tree,
     links: sled::Tree,
     link_index: sled::Tree,
     marks: sled::Tree,
@@ -234,7 +236,6 @@ impl Store {
             doc_index: tree(T_DOC_INDEX)?,
             items: tree(T_ITEMS)?,
             writes: tree(T_WRITES)?,
-            mirror: tree(T_MIRROR)?,
             links: tree(T_LINKS)?,
             link_index: tree(T_LINK_INDEX)?,
             marks: tree(T_MARKS)?,
