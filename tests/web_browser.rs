@@ -19,51 +19,16 @@ use oneonone::daemon::engine::{Engine, EngineOptions};
 use oneonone::providers::Progress;
 use oneonone::store::Store;
 use oneonone::web::{SignIn, WebState, admin_router, pair_url, serve};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex, RwLock};
+
+#[path = "support/oidc.rs"]
+mod oidc;
+use oidc::{CLIENT_ID, chromium, prerequisites_or_skip, root, start_oidc};
 
 const MANAGER: &str = "ann@x.org";
 const REPORT: &str = "bob@x.org";
-const CLIENT_ID: &str = "oneonone-test";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// What is missing to run the browser tests, if anything.
-fn missing_prerequisites() -> Vec<String> {
-    let mut missing = Vec::new();
-    let node_ok = Command::new("node")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !node_ok {
-        missing.push("node (Node.js 20.19 or newer) is not on PATH".to_string());
-    }
-    let chromium = chromium();
-    if !chromium.exists() {
-        missing.push(format!(
-            "Chromium is not at {} (apt-get install chromium, or set CHROMIUM)",
-            chromium.display()
-        ));
-    }
-    let modules = root().join("tests/browser/node_modules");
-    for package in ["playwright-core", "oidc-provider"] {
-        if !modules.join(package).exists() {
-            missing.push(format!(
-                "{package} is not installed (run `npm ci` in tests/browser)"
-            ));
-        }
-    }
-    missing
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
 /// The weekly 1:1 of ann (organizer) and bob: Mondays 10:00 UTC from 2 Nov 2026.
 fn series_ics() -> String {
     [
@@ -95,48 +60,6 @@ fn readable_ics(raw: &str) -> String {
         .replace("\\n", "\n")
         .replace("\\,", ",")
         .replace("\\;", ";")
-}
-
-/// A child process that is killed when dropped.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start the OpenID provider; its issuer URL (from its first line on stdout).
-fn start_oidc(dir: &Path, redirect_uri: &str, secret: &str) -> (Child, String) {
-    let mut child = Command::new("node")
-        .arg(root().join("tests/browser/oidc-server.mjs"))
-        .env("OIDC_CLIENT_ID", CLIENT_ID)
-        .env("OIDC_CLIENT_SECRET", secret)
-        .env("OIDC_REDIRECT_URI", redirect_uri)
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the OpenID provider (node tests/browser/oidc-server.mjs)");
-    let stdout = child.stdout.take().expect("provider stdout");
-    let mut reader = BufReader::new(stdout);
-    let mut line = String::new();
-    reader
-        .read_line(&mut line)
-        .expect("read the provider's first line");
-    // Keep reading, so the provider never writes into a closed pipe.
-    std::thread::spawn(move || {
-        for l in reader.lines().map_while(Result::ok) {
-            eprintln!("oidc-provider: {l}");
-        }
-    });
-    let issuer = line
-        .trim()
-        .strip_prefix("issuer ")
-        .unwrap_or_else(|| panic!("the provider said {line:?}, not its issuer"))
-        .to_string();
-    (Child(child), issuer)
 }
 
 /// The harness's state: the clock, the engine, the runtime, where the invite is.
@@ -202,24 +125,8 @@ async fn serve_on(app: axum::Router) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn agenda_pages_in_a_real_browser() {
-    let missing = missing_prerequisites();
-    if !missing.is_empty() {
-        let skip = std::env::var("ONEONONE_SKIP_BROWSER_TESTS").is_ok_and(|v| v == "1");
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
-        if skip && !ci {
-            eprintln!(
-                "\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n\
-                 SKIPPED the browser tests (ONEONONE_SKIP_BROWSER_TESTS=1): {}\n\
-                 !!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n",
-                missing.join("; ")
-            );
-            return;
-        }
-        panic!(
-            "the browser tests cannot run: {}. Install them (see .ci/run), or locally set \
-             ONEONONE_SKIP_BROWSER_TESTS=1 to skip",
-            missing.join("; ")
-        );
+    if !prerequisites_or_skip(true) {
+        return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let cal = dir.path().join("calendars");
