@@ -268,7 +268,7 @@ pub(super) fn page(base: &str, tz: Tz, d: &Dashboard) -> Markup {
         }
         p.explain {
             "Adherence: slots with a held 1:1 ÷ the cadence's slots in the last " (WINDOW_DAYS)
-            " days. Failing: a cadence gap, no upcoming 1:1 or repeated cancellations, or adherence "
+            " days, from the pair's first known 1:1 on. Failing: a cadence gap, no upcoming 1:1 or repeated cancellations, or adherence "
             "under 50%. At risk: another warning, adherence under 80%, or the latest 1:1 cancelled."
         }
     };
