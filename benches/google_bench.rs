@@ -21,9 +21,15 @@ use oneonone::daemon::engine::{Engine, EngineOptions};
 use oneonone::providers::{OpenContext, Progress, Window};
 use oneonone::store::{AccountState, Store};
 use serde_json::{Value, json};
-use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{
+    Emulator, cpu, env_usize, phase_logs_if_asked, rss_mb, runtime, serve_emulator_if_child,
+    thread_cpu,
+};
 
 const NOW: &str = "2026-11-23T08:00:00Z";
 const SA: &str = "bench@bench-project.iam.gserviceaccount.com";
@@ -31,140 +37,29 @@ const KEY_A: &str = include_str!("../emulator/tests/support/test-only-sa-a.key.p
 const PUB_A: &str = include_str!("../emulator/tests/support/test-only-sa-a.pub.pem");
 const EMULATOR_MODE: &str = "GOOGLE_BENCH_EMULATOR";
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn user(n: usize) -> String {
     format!("user{n:04}@example.com")
 }
 
-/// CPU time (user + system) of this process.
-fn cpu() -> Duration {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-/// CPU time of the calling thread.
-fn thread_cpu() -> Duration {
-    // SAFETY: clock_gettime only writes into the struct we pass.
-    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// (current, peak) resident memory of this process in MB.
-fn rss_mb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map_or(0, |kb| kb / 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn main() {
-    // As the daemon does (`src/main.rs`), so the peak measured is the daemon's.
-    oneonone::memory::limit_malloc_arenas();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    if std::env::var_os(EMULATOR_MODE).is_some() {
-        let ctx = Arc::new(oneonone_emulator::Ctx::new(
-            7,
-            oneonone_emulator::FaultConfig::default(),
-        ));
-        if let Err(e) = rt.block_on(oneonone_emulator::serve("127.0.0.1:0", ctx)) {
-            eprintln!("emulator: {e}");
-        }
+    let rt = runtime();
+    if serve_emulator_if_child(&rt, EMULATOR_MODE) {
         return;
     }
-    if std::env::var_os("RUST_LOG").is_some() {
-        // Phase logs (`RUST_LOG=oneonone=debug`) on stderr.
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    phase_logs_if_asked();
     rt.block_on(bench());
 }
 
-struct Emulator {
-    child: std::process::Child,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Emulator {
-    fn spawn() -> Emulator {
-        let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
-            .env(EMULATOR_MODE, "1")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn the emulator");
-        let out = child.stdout.take().expect("stdout");
-        let line = std::io::BufReader::new(out)
-            .lines()
-            .next()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let base = line
-            .strip_prefix("listening on ")
-            .expect("the emulator's address")
-            .to_string();
-        Emulator {
-            child,
-            base,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn admin(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("admin");
-        assert!(r.status().is_success(), "{path}: {}", r.status());
-        r.json().await.unwrap_or(Value::Null)
-    }
-
-    async fn log_len(&self) -> usize {
-        self.log().await.len()
-    }
-
-    async fn log(&self) -> Vec<Value> {
-        self.http
-            .get(format!("{}/_admin/log", self.base))
-            .send()
-            .await
-            .expect("log")
-            .json::<Vec<Value>>()
-            .await
-            .expect("log json")
-    }
+/// The emulator's request log, whole.
+async fn log(emu: &Emulator) -> Vec<Value> {
+    emu.http
+        .get(format!("{}/_admin/log", emu.base))
+        .send()
+        .await
+        .expect("log")
+        .json::<Vec<Value>>()
+        .await
+        .expect("log json")
 }
 
 /// The weekly 30-minute 1:1 of manager `m` with report `r`, organised by the manager, in the
@@ -227,7 +122,7 @@ async fn bench() {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(NOW)
         .map(|t| t.with_timezone(&Utc))
         .expect("now");
-    let emu = Emulator::spawn();
+    let emu = Emulator::spawn(EMULATOR_MODE);
     let t = Instant::now();
     let series: Vec<Value> = (0..calendars)
         .filter(|c| c % 8 != 0)
@@ -236,7 +131,7 @@ async fn bench() {
     let pairs = series.len();
     emu.admin(
         "/_admin/scenario",
-        json!({"now": NOW, "google": {
+        &json!({"now": NOW, "google": {
             "generate": {"calendars": calendars, "events_per_calendar": events,
                          "domain": "example.com", "pair_meetings": false},
             "events": series}}),
@@ -244,7 +139,7 @@ async fn bench() {
     .await;
     emu.admin(
         "/_admin/google/service-account",
-        json!({"client_email": SA, "public_key_pem": PUB_A, "private_key_id": "key-a"}),
+        &json!({"client_email": SA, "public_key_pem": PUB_A, "private_key_id": "key-a"}),
     )
     .await;
     println!(
@@ -319,11 +214,11 @@ async fn bench() {
     // for the account's pacer (a burst of 1,000 requests, then 150 a second) to refill after the
     // first two cycles' 3,750 requests. Let it refill, as a poll interval would.
     tokio::time::sleep(Duration::from_secs(7)).await;
-    let before = emu.log_len().await;
+    let before = log(&emu).await.len();
     let (c0, _) = (cpu(), ());
     let (r3, w3) = cycle(&engine, now).await;
     let cpu3 = cpu() - c0;
-    let quiet: Vec<Value> = emu.log().await.into_iter().skip(before).collect();
+    let quiet: Vec<Value> = log(&emu).await.into_iter().skip(before).collect();
     let api = quiet
         .iter()
         .filter(|e| {
@@ -342,7 +237,7 @@ async fn bench() {
         .start
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for c in 0..calendars {
-        let token = emu.admin("/_admin/token", json!({"user": user(c)})).await["access_token"]
+        let token = emu.admin("/_admin/token", &json!({"user": user(c)})).await["access_token"]
             .as_str()
             .unwrap_or("")
             .to_string();

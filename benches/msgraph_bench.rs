@@ -28,9 +28,15 @@ use oneonone::store::{AccountState, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
+use support::{
+    Emulator, cpu, env_usize, phase_logs_if_asked, reset_peak, rss_mb, runtime,
+    serve_emulator_if_child,
+};
 
 /// Friday 20 November 2026, 12:00 UTC.
 const NOW: &str = "2026-11-20T12:00:00Z";
@@ -45,64 +51,15 @@ const LOG_MODE: &str = "MSGRAPH_BENCH_LOG_FROM";
 /// A manager and the seven reports after them.
 const TEAM: usize = 8;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// The generator's address of mailbox `i` (at least five digits).
 fn user(i: usize, mailboxes: usize) -> String {
     let width = mailboxes.saturating_sub(1).to_string().len().max(5);
     format!("user{i:0width$}@{DOMAIN}")
 }
 
-/// CPU time (user + system) of this process.
-fn cpu() -> Duration {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
-/// (current, peak) resident memory of this process in MB.
-fn rss_mb() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map_or(0, |kb| kb / 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
-/// Start a new peak: the kernel's high-water mark becomes the current RSS.
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
 fn main() {
-    // As the daemon does (`src/main.rs`), so the peak measured is the daemon's.
-    oneonone::memory::limit_malloc_arenas();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    if std::env::var_os(EMULATOR_MODE).is_some() {
-        let ctx = Arc::new(oneonone_emulator::Ctx::new(
-            7,
-            oneonone_emulator::FaultConfig::default(),
-        ));
-        if let Err(e) = rt.block_on(oneonone_emulator::serve("127.0.0.1:0", ctx)) {
-            eprintln!("emulator: {e}");
-        }
+    let rt = runtime();
+    if serve_emulator_if_child(&rt, EMULATOR_MODE) {
         return;
     }
     if let Some(from) = std::env::var_os(LOG_MODE) {
@@ -112,32 +69,13 @@ fn main() {
         println!("{}", serde_json::to_string(&summary).expect("summary"));
         return;
     }
-    if std::env::var_os("RUST_LOG").is_some() {
-        // `RUST_LOG=oneonone=debug`: the engine's phases with their time and resident memory.
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    phase_logs_if_asked();
     let failures = rt.block_on(bench());
     if !failures.is_empty() {
         for f in &failures {
             eprintln!("msgraph_bench: FAILED: {f}");
         }
         std::process::exit(1);
-    }
-}
-
-struct Emulator {
-    child: std::process::Child,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -164,45 +102,6 @@ impl Logged {
 }
 
 impl Emulator {
-    fn spawn() -> Emulator {
-        let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
-            .env(EMULATOR_MODE, "1")
-            // Under a heap profiler, profile this process only.
-            .env_remove("LD_PRELOAD")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn the emulator");
-        let out = child.stdout.take().expect("stdout");
-        let line = std::io::BufReader::new(out)
-            .lines()
-            .next()
-            .and_then(Result::ok)
-            .unwrap_or_default();
-        let base = line
-            .strip_prefix("listening on ")
-            .expect("the emulator's address")
-            .to_string();
-        Emulator {
-            child,
-            base,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn admin(&self, path: &str, body: &Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .expect("admin request");
-        let status = r.status();
-        let v: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {v}");
-        v
-    }
-
     /// What the Graph API requests logged from position `from` on were, read by a child process.
     fn log_summary(&self, from: usize) -> Summary {
         let out = std::process::Command::new(std::env::current_exe().expect("exe"))
@@ -325,7 +224,7 @@ async fn bench() -> Vec<String> {
     let now: DateTime<Utc> = DateTime::parse_from_rfc3339(NOW)
         .map(|t| t.with_timezone(&Utc))
         .expect("now");
-    let emu = Emulator::spawn();
+    let emu = Emulator::spawn(EMULATOR_MODE);
 
     // The organisation, generated inside the emulator, then the pairs' series.
     let t = Instant::now();

@@ -21,12 +21,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::{env_usize, phase_logs_if_asked};
 
 fn manager(i: usize) -> String {
     format!("manager{}@bench.test", i / 10)
@@ -191,13 +188,7 @@ fn sync_once(dir: &Path, now: &str) -> (f64, f64, String) {
 fn main() {
     // As the daemon does (`src/main.rs`), so the in-process cycle runs on the daemon's allocator settings.
     oneonone::memory::limit_malloc_arenas();
-    if std::env::var_os("RUST_LOG").is_some() {
-        // Phase logs of the in-process daemon cycles (`RUST_LOG=oneonone=debug`) on stderr.
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_writer(std::io::stderr)
-            .init();
-    }
+    phase_logs_if_asked();
     // `cargo bench` passes --bench; `cargo test --benches` would pass nothing useful: only run sizes asked for.
     let series = env_usize("BENCH_SERIES", 2000);
     let other = env_usize("BENCH_OTHER", 100_000);
